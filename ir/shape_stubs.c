@@ -1,0 +1,33 @@
+/* shape_stubs.c: TEMPORARY placeholders until shape_nn.c and shape_tensor.c land. */
+#include "ir/ir_internal.h"
+gr_code gr_shape_rule_matmul(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_gemm(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_conv(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_conv_transpose(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_batchnorm(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_layernorm(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_instancenorm(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_lrn(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_pool(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_global_pool(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_softmax(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_reduce(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_argreduce(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_reshape(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_flatten(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_transpose(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_squeeze(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_unsqueeze(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_concat(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_split(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_slice(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_gather(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_expand(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_tile(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_pad(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_resize(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_shape(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_size(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_constant(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_constant_of_shape(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
+gr_code gr_shape_rule_range(gr_graph *g, gr_node *n, gr_status *st) { (void)g; return gr_node_fail(n, st, GR_ERR_UNSUPPORTED, "no shape rule yet"); }
