@@ -426,4 +426,27 @@ gr_code gr_graph_check_supported(const gr_graph *g, gr_status *st);
 /* Element count and bytes of all PARAM values. */
 void gr_graph_param_stats(const gr_graph *g, int64_t *count, int64_t *bytes);
 
+/* What `graft inspect` reports: op histogram and parameters grouped by the
+ * prefix of their names (up to the first '.', else the first '_'). */
+typedef struct {
+    const char *key;     /* op type ("domain.Op" outside the default domain)
+                            or parameter-name prefix */
+    int64_t count;       /* nodes, or parameter elements */
+    int64_t bytes;       /* parameter bytes (groups only) */
+    const gr_node *first;/* first node of that op type (histogram only) */
+} gr_stat_entry;
+
+typedef struct {
+    int n_ops;
+    gr_stat_entry *ops;      /* by descending count, then name */
+    int n_groups;
+    gr_stat_entry *groups;   /* in order of first appearance */
+    int64_t param_count, param_bytes, n_params;
+    int n_unsupported;       /* distinct unknown op types */
+} gr_graph_stats;
+
+/* Fills stats; its arrays come from g's arena (freed with g). */
+gr_code gr_graph_stats_compute(gr_graph *g, gr_graph_stats *stats,
+                               gr_status *st);
+
 #endif /* GR_IR_H */
