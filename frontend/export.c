@@ -248,10 +248,15 @@ static gr_code attr_proto(exporter *ex, const gr_node *n, const gr_attr *a,
 
 static gr_code node_proto(exporter *ex, const gr_node *n,
                           Onnx__NodeProto **out) {
+    const char *op_type = n->op_type && *n->op_type ? n->op_type
+                          : n->op != GR_OP_UNKNOWN ? gr_op_name(n->op) : NULL;
+    if (!op_type)
+        return gr_fail(ex->st, GR_ERR_BAD_ARG,
+                       "node '%s': unknown op without an op_type", n->name);
     Onnx__NodeProto *p;
     NEW_MSG(ex, Onnx__NodeProto, ONNX__NODE_PROTO__INIT, p);
     p->name = mut(n->name);
-    p->op_type = mut(n->op_type && *n->op_type ? n->op_type : gr_op_name(n->op));
+    p->op_type = mut(op_type);
     p->domain = n->domain && *n->domain ? mut(n->domain) : NULL;
     p->input = xalloc(ex, (size_t)n->n_inputs, sizeof *p->input);
     p->output = xalloc(ex, (size_t)n->n_outputs, sizeof *p->output);
