@@ -1,0 +1,126 @@
+/* fold.c: constant folding. gr_fold_node evaluates one node whose inputs
+ * are constant (or a Shape/Size of a known shape) and turns its outputs
+ * into CONST values; the shapes pass uses it with a size limit, and the
+ * fold pass (gr_pass_fold) with none, for inference graphs.
+ * Requires (fold pass): a verified graph whose node outputs have their
+ * dtypes and shapes inferred (the shapes pass ran).
+ * Guarantees: folded nodes are gone and their outputs are CONST with the
+ * same names, dtypes and shapes; trainable PARAMs are never baked into
+ * constants (only Shape/Size may read them); topological order is kept;
+ * the graph is compacted. */
+#include <string.h>
+
+#include "passes/passes_internal.h"
+
+/* Shape: the requested dims are known; Size: the whole shape is. */
+static int shape_known(const gr_node *n) {
+    const gr_value *v = n->inputs[0];
+    if (!v || v->shape.rank < 0) return 0;
+    if (n->op == GR_OP_SIZE) return gr_shape_is_static(&v->shape);
+    int64_t rank = v->shape.rank;
+    int64_t start = gr_node_int(n, "start", 0), end = gr_node_int(n, "end", rank);
+    if (start < 0) start += rank;
+    if (end < 0) end += rank;
+    start = start < 0 ? 0 : start > rank ? rank : start;
+    end = end < 0 ? 0 : end > rank ? rank : end;
+    for (int64_t d = start; d < end; d++)
+        if (v->shape.dims[d] < 0) return 0;
+    return 1;
+}
+
+int gr_fold_candidate(const gr_node *n) {
+    if (n->dead || n->op == GR_OP_UNKNOWN || !gr_eval_supports(n->op) ||
+        n->n_outputs != 1 || !n->outputs[0])
+        return 0;
+    if (n->op == GR_OP_SHAPE || n->op == GR_OP_SIZE) return shape_known(n);
+    for (int i = 0; i < n->n_inputs; i++) {
+        const gr_value *v = n->inputs[i];
+        if (!v) continue;
+        if (!gr_value_is_constant(v)) return 0;
+        if (v->kind == GR_VALUE_PARAM && v->trainable) return 0;
+    }
+    return 1;
+}
+
+/* Ops whose result may exceed the size limit: they make data rather than
+ * copy a weight (Identity of a CONST replaces that CONST). */
+static int size_exempt(const gr_node *n) {
+    return n->op == GR_OP_CONSTANT_OF_SHAPE || n->op == GR_OP_CONSTANT ||
+           (n->op == GR_OP_IDENTITY && n->inputs[0]->kind == GR_VALUE_CONST);
+}
+
+static gr_tensor tensor_of(const gr_value *v) {
+    gr_tensor t;
+    t.dtype = v->dtype;
+    t.shape = v->shape;
+    t.data = v->data;
+    t.nbytes = v->nbytes;
+    return t;
+}
+
+/* Evaluates n into a fresh buffer, then makes its output a CONST. */
+static gr_code evaluate(gr_graph *g, gr_node *n, int *folded, gr_status *st) {
+    gr_value *o = n->outputs[0];
+    gr_tensor *tin = gr_calloc((size_t)n->n_inputs + 1, sizeof *tin);
+    const gr_tensor **pin = gr_calloc((size_t)n->n_inputs + 1, sizeof *pin);
+    gr_tensor out = {o->dtype, o->shape, NULL, 0};
+    out.nbytes = (size_t)gr_value_numel(o) * gr_dtype_size(o->dtype);
+    out.data = gr_calloc(out.nbytes + 1, 1);
+    gr_code rc = GR_OK;
+    if (!tin || !pin || !out.data) {
+        rc = gr_fail(st, GR_ERR_NOMEM, "out of memory folding node '%s'", n->name);
+        goto done;
+    }
+    for (int i = 0; i < n->n_inputs; i++) {
+        if (!n->inputs[i]) continue;
+        tin[i] = tensor_of(n->inputs[i]);
+        pin[i] = &tin[i];
+    }
+    gr_status est = {0};
+    rc = gr_eval_node(n, pin, &out, &est);
+    if (rc == GR_ERR_UNSUPPORTED || rc == GR_ERR_NUMERIC) {
+        rc = GR_OK; /* not foldable after all: the node stays */
+        goto done;
+    }
+    if (rc != GR_OK) {
+        *st = est;
+        goto done;
+    }
+    rc = gr_value_set_const(g, o, &out, st);
+    if (rc == GR_OK) {
+        gr_node_remove(g, n);
+        *folded = 1;
+    }
+done:
+    gr_free(tin);
+    gr_free(pin);
+    gr_free(out.data);
+    return rc;
+}
+
+gr_code gr_fold_node(gr_graph *g, gr_node *n, const gr_fold_limits *limits,
+                     int *folded, gr_status *st) {
+    *folded = 0;
+    if (!gr_fold_candidate(n)) return GR_OK;
+    gr_value *o = n->outputs[0];
+    int64_t numel = gr_value_numel(o);
+    if (numel < 0 || gr_dtype_size(o->dtype) == 0) return GR_OK;
+    if (limits && limits->max_numel >= 0 && numel > limits->max_numel && !size_exempt(n))
+        return GR_OK;
+    return evaluate(g, n, folded, st);
+}
+
+gr_code gr_pass_fold(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
+    (void)opts;
+    gr_fold_limits none = {-1};
+    for (int i = 0; i < g->n_nodes; i++) {
+        gr_node *n = g->nodes[i];
+        int folded;
+        if (!gr_fold_candidate(n)) continue;
+        /* Constant inputs may pin down a shape the last inference left open. */
+        GR_TRY(gr_node_infer(g, n, st));
+        GR_TRY(gr_fold_node(g, n, &none, &folded, st));
+    }
+    gr_graph_compact(g);
+    return GR_OK;
+}
