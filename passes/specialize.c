@@ -2,7 +2,8 @@
  * then --batch (opts->batch). A dynamic dim that carries the symbol of a
  * dim fixed here ("N" shared by two inputs) gets the same value.
  * Requires: a graph whose inputs have their model shapes.
- * Guarantees: inputs hold the requested dims; when any input changed, the
+ * Guarantees: inputs hold the requested dims (on failure they are left
+ * unchanged); when any input changed, the
  * inferred shapes of node outputs are cleared (the shapes pass recomputes
  * them); dtypes, nodes and order are untouched. */
 #include <string.h>
@@ -159,7 +160,9 @@ gr_code gr_pass_specialize(gr_graph *g, const gr_pass_opts *opts, gr_status *st)
         propagate(g, &b);
         if (opts->batch > 0) rc = apply_batch(g, opts->batch, &b, st);
     }
-    if (rc == GR_OK) {
+    if (rc != GR_OK) { /* all or nothing */
+        for (int i = 0; i < g->n_inputs; i++) g->inputs[i]->shape = before[i];
+    } else {
         propagate(g, &b);
         if (inputs_changed(g, before))
             for (int i = 0; i < g->n_values; i++)
