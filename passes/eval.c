@@ -162,8 +162,8 @@ static gr_code eval_binary(const gr_node *n, const gr_tensor *a, const gr_tensor
     gr_eval_bcast_strides(&b->shape, &r, sb);
     int64_t numel = gr_shape_numel(&r);
     for (int64_t i = 0; i < numel; i++)
-        GR_TRY(binary_elem(n, a, gr_eval_bcast_offset(i, &r, sa), b, gr_eval_bcast_offset(i, &r, sb),
-                           out, i, st));
+        GR_TRY(binary_elem(n, a, gr_eval_bcast_offset(i, &r, sa), b,
+                           gr_eval_bcast_offset(i, &r, sb), out, i, st));
     return GR_OK;
 }
 
@@ -171,19 +171,22 @@ static gr_code eval_binary(const gr_node *n, const gr_tensor *a, const gr_tensor
 static gr_code eval_variadic(const gr_node *n, const gr_tensor *const *in,
                              gr_tensor *out, gr_status *st) {
     gr_shape r = in[0]->shape;
-    for (int k = 1; k < n->n_inputs; k++) GR_TRY(gr_eval_broadcast(n, &r, &in[k]->shape, &r, st));
+    for (int k = 1; k < n->n_inputs; k++)
+        GR_TRY(gr_eval_broadcast(n, &r, &in[k]->shape, &r, st));
     GR_TRY(gr_eval_check_shape(n, out, &r, st));
     int64_t numel = gr_shape_numel(&r), s[GR_MAX_RANK];
+    size_t es = gr_dtype_size(out->dtype);
     gr_tensor acc = *out;
     acc.shape = r;
     for (int k = 0; k < n->n_inputs; k++) {
         gr_eval_bcast_strides(&in[k]->shape, &r, s);
         for (int64_t i = 0; i < numel; i++) {
             int64_t o = gr_eval_bcast_offset(i, &r, s);
-            if (k == 0) memcpy((char *)out->data + i * (int64_t)gr_dtype_size(out->dtype),
-                               (const char *)in[0]->data + o * (int64_t)gr_dtype_size(out->dtype),
-                               gr_dtype_size(out->dtype));
-            else GR_TRY(binary_elem(n, &acc, i, in[k], o, out, i, st));
+            if (k == 0)
+                memcpy((char *)out->data + (size_t)i * es,
+                       (const char *)in[0]->data + (size_t)o * es, es);
+            else
+                GR_TRY(binary_elem(n, &acc, i, in[k], o, out, i, st));
         }
     }
     if (n->op == GR_OP_MEAN)
@@ -214,13 +217,11 @@ static int compare_elem(gr_op op, const gr_tensor *a, int64_t oa, const gr_tenso
     case GR_OP_GREATER: return c == 1;
     case GR_OP_LESS_OR_EQUAL: return c == -1 || c == 0;
     case GR_OP_GREATER_OR_EQUAL: return c == 1 || c == 0;
-    case GR_OP_AND:
-        return gr_dtype_load_i64(a->dtype, a->data, oa) && gr_dtype_load_i64(b->dtype, b->data, ob);
-    case GR_OP_OR:
-        return gr_dtype_load_i64(a->dtype, a->data, oa) || gr_dtype_load_i64(b->dtype, b->data, ob);
-    default: /* XOR */
-        return !gr_dtype_load_i64(a->dtype, a->data, oa) != !gr_dtype_load_i64(b->dtype, b->data, ob);
+    default: break;
     }
+    int x = gr_dtype_load_i64(a->dtype, a->data, oa) != 0;
+    int y = gr_dtype_load_i64(b->dtype, b->data, ob) != 0;
+    return op == GR_OP_AND ? x && y : op == GR_OP_OR ? x || y : x != y; /* Xor */
 }
 
 static gr_code eval_compare(const gr_node *n, const gr_tensor *a, const gr_tensor *b,
@@ -252,36 +253,51 @@ static gr_code eval_where(const gr_node *n, const gr_tensor *const *in, gr_tenso
     size_t es = gr_dtype_size(out->dtype);
     int64_t numel = gr_shape_numel(&r);
     for (int64_t i = 0; i < numel; i++) {
-        int c = gr_dtype_load_i64(in[0]->dtype, in[0]->data, gr_eval_bcast_offset(i, &r, sc)) != 0;
+        int64_t oc = gr_eval_bcast_offset(i, &r, sc);
+        int c = gr_dtype_load_i64(in[0]->dtype, in[0]->data, oc) != 0;
         const gr_tensor *src = c ? in[1] : in[2];
         int64_t o = gr_eval_bcast_offset(i, &r, c ? sx : sy);
-        memcpy((char *)out->data + (size_t)i * es, (const char *)src->data + (size_t)o * es, es);
+        memcpy((char *)out->data + (size_t)i * es, (const char *)src->data + (size_t)o * es,
+               es);
     }
     return GR_OK;
 }
 
 /* --- unary, Cast, Clip ------------------------------------------------- */
 
+static int64_t int_unary(gr_op op, gr_dtype t, int64_t x) {
+    int64_t neg = (int64_t)(0 - (uint64_t)x); /* wraps like the hardware */
+    switch (op) {
+    case GR_OP_NEG: return neg;
+    case GR_OP_ABS: return x < 0 && t != GR_DTYPE_U64 ? neg : x;
+    case GR_OP_NOT: return !x;
+    default: return x; /* Floor, Ceil of integers */
+    }
+}
+
+static double float_unary(gr_op op, double x) {
+    switch (op) {
+    case GR_OP_NEG: return -x;
+    case GR_OP_ABS: return fabs(x);
+    case GR_OP_FLOOR: return floor(x);
+    case GR_OP_CEIL: return ceil(x);
+    default: return sqrt(x);
+    }
+}
+
 static gr_code eval_unary(const gr_node *n, const gr_tensor *a, gr_tensor *out,
                           gr_status *st) {
     GR_TRY(gr_eval_check_shape(n, out, &a->shape, st));
     int64_t numel = gr_shape_numel(&a->shape);
+    int ints = is_int(a->dtype) && n->op != GR_OP_SQRT;
     for (int64_t i = 0; i < numel; i++) {
-        if (is_int(a->dtype) && n->op != GR_OP_SQRT) {
-            int64_t x = gr_dtype_load_i64(a->dtype, a->data, i);
-            uint64_t neg = 0 - (uint64_t)x;
-            int64_t r = n->op == GR_OP_NEG ? (int64_t)neg
-                        : n->op == GR_OP_ABS ? (x < 0 && a->dtype != GR_DTYPE_U64 ? (int64_t)neg : x)
-                        : n->op == GR_OP_NOT ? !x
-                        : x; /* Floor, Ceil of integers */
-            gr_dtype_store_i64(out->dtype, out->data, i, r);
-            continue;
-        }
-        double x = gr_dtype_load_f64(a->dtype, a->data, i);
-        double r = n->op == GR_OP_NEG ? -x : n->op == GR_OP_ABS ? fabs(x)
-                   : n->op == GR_OP_FLOOR ? floor(x) : n->op == GR_OP_CEIL ? ceil(x)
-                   : sqrt(x);
-        gr_dtype_store_f64(out->dtype, out->data, i, r);
+        if (ints)
+            gr_dtype_store_i64(out->dtype, out->data, i,
+                               int_unary(n->op, a->dtype,
+                                         gr_dtype_load_i64(a->dtype, a->data, i)));
+        else
+            gr_dtype_store_f64(out->dtype, out->data, i,
+                               float_unary(n->op, gr_dtype_load_f64(a->dtype, a->data, i)));
     }
     return GR_OK;
 }
@@ -293,10 +309,13 @@ static gr_code eval_cast(const gr_node *n, const gr_tensor *a, gr_tensor *out,
     int64_t numel = gr_shape_numel(&a->shape);
     int exact = is_int(a->dtype) && is_int(out->dtype);
     for (int64_t i = 0; i < numel; i++) {
-        if (exact)
-            gr_dtype_store_i64(out->dtype, out->data, i, gr_dtype_load_i64(a->dtype, a->data, i));
-        else
-            gr_dtype_store_f64(out->dtype, out->data, i, gr_dtype_load_f64(a->dtype, a->data, i));
+        if (exact) {
+            int64_t x = gr_dtype_load_i64(a->dtype, a->data, i);
+            gr_dtype_store_i64(out->dtype, out->data, i, x);
+        } else {
+            double x = gr_dtype_load_f64(a->dtype, a->data, i);
+            gr_dtype_store_f64(out->dtype, out->data, i, x);
+        }
     }
     return GR_OK;
 }
@@ -305,23 +324,28 @@ static gr_code eval_cast(const gr_node *n, const gr_tensor *a, gr_tensor *out,
 static gr_code eval_clip(const gr_node *n, const gr_tensor *const *in, gr_tensor *out,
                          gr_status *st) {
     const gr_tensor *a = in[0];
-    const gr_tensor *lo = n->n_inputs > 1 ? in[1] : NULL, *hi = n->n_inputs > 2 ? in[2] : NULL;
+    const gr_tensor *lo = n->n_inputs > 1 ? in[1] : NULL;
+    const gr_tensor *hi = n->n_inputs > 2 ? in[2] : NULL;
     GR_TRY(gr_eval_check_shape(n, out, &a->shape, st));
     if ((lo && gr_shape_numel(&lo->shape) != 1) || (hi && gr_shape_numel(&hi->shape) != 1))
         return gr_eval_fail(n, st, GR_ERR_BAD_MODEL, "min and max must be scalars");
     int64_t numel = gr_shape_numel(&a->shape);
-    for (int64_t i = 0; i < numel; i++) {
-        if (is_int(a->dtype)) {
+    if (is_int(a->dtype)) {
+        int64_t l = lo ? gr_dtype_load_i64(lo->dtype, lo->data, 0) : INT64_MIN;
+        int64_t h = hi ? gr_dtype_load_i64(hi->dtype, hi->data, 0) : INT64_MAX;
+        for (int64_t i = 0; i < numel; i++) {
             int64_t x = gr_dtype_load_i64(a->dtype, a->data, i);
-            if (lo && x < gr_dtype_load_i64(lo->dtype, lo->data, 0)) x = gr_dtype_load_i64(lo->dtype, lo->data, 0);
-            if (hi && x > gr_dtype_load_i64(hi->dtype, hi->data, 0)) x = gr_dtype_load_i64(hi->dtype, hi->data, 0);
-            gr_dtype_store_i64(out->dtype, out->data, i, x);
-        } else {
-            double x = gr_dtype_load_f64(a->dtype, a->data, i);
-            if (lo && x < gr_dtype_load_f64(lo->dtype, lo->data, 0)) x = gr_dtype_load_f64(lo->dtype, lo->data, 0);
-            if (hi && x > gr_dtype_load_f64(hi->dtype, hi->data, 0)) x = gr_dtype_load_f64(hi->dtype, hi->data, 0);
-            gr_dtype_store_f64(out->dtype, out->data, i, x);
+            x = x < l ? l : x;
+            gr_dtype_store_i64(out->dtype, out->data, i, x > h ? h : x);
         }
+        return GR_OK;
+    }
+    double l = lo ? gr_dtype_load_f64(lo->dtype, lo->data, 0) : -INFINITY;
+    double h = hi ? gr_dtype_load_f64(hi->dtype, hi->data, 0) : INFINITY;
+    for (int64_t i = 0; i < numel; i++) {
+        double x = gr_dtype_load_f64(a->dtype, a->data, i);
+        x = x < l ? l : x;
+        gr_dtype_store_f64(out->dtype, out->data, i, x > h ? h : x);
     }
     return GR_OK;
 }
@@ -342,8 +366,8 @@ static gr_code reduce_axes(const gr_node *n, const gr_tensor *axes, int rank,
     for (int64_t k = 0; k < count; k++) {
         int64_t ax = gr_dtype_load_i64(axes->dtype, axes->data, k);
         if (ax < -rank || ax >= rank)
-            return gr_eval_fail(n, st, GR_ERR_BAD_MODEL, "axis %lld is out of range for rank %d",
-                             (long long)ax, rank);
+            return gr_eval_fail(n, st, GR_ERR_BAD_MODEL,
+                                "axis %lld is out of range for rank %d", (long long)ax, rank);
         reduced[ax < 0 ? ax + rank : ax] = 1;
     }
     return GR_OK;

@@ -13,6 +13,12 @@
 
 static size_t esize(const gr_tensor *t) { return gr_dtype_size(t->dtype); }
 
+/* out[i] = src[off], as bytes. */
+static void copy_elem(gr_tensor *out, int64_t i, const gr_tensor *src, int64_t off) {
+    size_t es = esize(out);
+    memcpy((char *)out->data + (size_t)i * es, (const char *)src->data + (size_t)off * es, es);
+}
+
 /* Up to GR_MAX_RANK (or max) integers of a 0-D/1-D tensor. */
 static gr_code read_ints(const gr_node *n, const gr_tensor *t, const char *what,
                          int64_t *v, int max, int *count, gr_status *st) {
@@ -152,7 +158,8 @@ static gr_code eval_unsqueeze(const gr_node *n, const gr_tensor *const *in,
     int count, inserted[GR_MAX_RANK] = {0};
     GR_TRY(read_ints(n, in[1], "axes", axes, GR_MAX_RANK, &count, st));
     int rank = in[0]->shape.rank + count;
-    if (rank > GR_MAX_RANK) return FAIL(GR_ERR_UNSUPPORTED, "result rank exceeds %d", GR_MAX_RANK);
+    if (rank > GR_MAX_RANK)
+        return FAIL(GR_ERR_UNSUPPORTED, "result rank exceeds %d", GR_MAX_RANK);
     for (int k = 0; k < count; k++) {
         int a = 0;
         GR_TRY(norm_axis(n, axes[k], rank, &a, st));
@@ -266,8 +273,10 @@ static gr_code eval_slice(const gr_node *n, const gr_tensor *const *in, gr_tenso
     GR_TRY(read_ints(n, in[2], "ends", ends, GR_MAX_RANK, &ne, st));
     na = nst = ns;
     for (int k = 0; k < ns; k++) axes[k] = k, steps[k] = 1;
-    if (n->n_inputs > 3 && in[3]) GR_TRY(read_ints(n, in[3], "axes", axes, GR_MAX_RANK, &na, st));
-    if (n->n_inputs > 4 && in[4]) GR_TRY(read_ints(n, in[4], "steps", steps, GR_MAX_RANK, &nst, st));
+    if (n->n_inputs > 3 && in[3])
+        GR_TRY(read_ints(n, in[3], "axes", axes, GR_MAX_RANK, &na, st));
+    if (n->n_inputs > 4 && in[4])
+        GR_TRY(read_ints(n, in[4], "steps", steps, GR_MAX_RANK, &nst, st));
     if (ne != ns || na != ns || nst != ns)
         return FAIL(GR_ERR_BAD_MODEL, "starts, ends, axes and steps differ in length");
     gr_shape s = a->shape;
@@ -283,14 +292,13 @@ static gr_code eval_slice(const gr_node *n, const gr_tensor *const *in, gr_tenso
     GR_TRY(gr_eval_check_shape(n, out, &s, st));
     gr_shape_strides(&a->shape, st_in);
     int64_t numel = gr_shape_numel(&s);
-    size_t es = esize(a);
     for (int64_t i = 0; i < numel; i++) {
         int64_t rem = i, off = 0;
         for (int d = r - 1; d >= 0; d--) {
             off += (first[d] + (rem % s.dims[d]) * step[d]) * st_in[d];
             rem /= s.dims[d];
         }
-        memcpy((char *)out->data + (size_t)i * es, (const char *)a->data + (size_t)off * es, es);
+        copy_elem(out, i, a, off);
     }
     return GR_OK;
 }
@@ -308,11 +316,9 @@ static gr_code eval_expand(const gr_node *n, const gr_tensor *const *in, gr_tens
     GR_TRY(gr_eval_broadcast(n, &in[0]->shape, &ws, &r, st));
     GR_TRY(gr_eval_check_shape(n, out, &r, st));
     gr_eval_bcast_strides(&in[0]->shape, &r, s_in);
-    size_t es = esize(out);
     int64_t numel = gr_shape_numel(&r);
     for (int64_t i = 0; i < numel; i++)
-        memcpy((char *)out->data + (size_t)i * es,
-               (const char *)in[0]->data + (size_t)gr_eval_bcast_offset(i, &r, s_in) * es, es);
+        copy_elem(out, i, in[0], gr_eval_bcast_offset(i, &r, s_in));
     return GR_OK;
 }
 
@@ -323,7 +329,8 @@ static gr_code eval_tile(const gr_node *n, const gr_tensor *const *in, gr_tensor
     int count;
     GR_TRY(read_ints(n, in[1], "repeats", rep, GR_MAX_RANK, &count, st));
     if (count != a->shape.rank)
-        return FAIL(GR_ERR_BAD_MODEL, "repeats has %d entries for rank %d", count, a->shape.rank);
+        return FAIL(GR_ERR_BAD_MODEL, "repeats has %d entries for rank %d", count,
+                    a->shape.rank);
     gr_shape s = a->shape;
     for (int d = 0; d < count; d++) {
         if (rep[d] < 0) return FAIL(GR_ERR_BAD_MODEL, "repeats[%d] is negative", d);
@@ -331,7 +338,6 @@ static gr_code eval_tile(const gr_node *n, const gr_tensor *const *in, gr_tensor
     }
     GR_TRY(gr_eval_check_shape(n, out, &s, st));
     gr_shape_strides(&a->shape, st_in);
-    size_t es = esize(a);
     int64_t numel = gr_shape_numel(&s);
     for (int64_t i = 0; i < numel; i++) {
         int64_t rem = i, off = 0;
@@ -339,7 +345,7 @@ static gr_code eval_tile(const gr_node *n, const gr_tensor *const *in, gr_tensor
             off += (rem % s.dims[d]) % a->shape.dims[d] * st_in[d];
             rem /= s.dims[d];
         }
-        memcpy((char *)out->data + (size_t)i * es, (const char *)a->data + (size_t)off * es, es);
+        copy_elem(out, i, a, off);
     }
     return GR_OK;
 }
@@ -360,7 +366,6 @@ static gr_code eval_transpose(const gr_node *n, const gr_tensor *a, gr_tensor *o
     }
     GR_TRY(gr_eval_check_shape(n, out, &s, st));
     gr_shape_strides(&a->shape, st_in);
-    size_t es = esize(a);
     int64_t numel = gr_shape_numel(&s);
     for (int64_t i = 0; i < numel; i++) {
         int64_t rem = i, off = 0;
@@ -368,7 +373,7 @@ static gr_code eval_transpose(const gr_node *n, const gr_tensor *a, gr_tensor *o
             off += (rem % s.dims[d]) * st_in[perm[d]];
             rem /= s.dims[d];
         }
-        memcpy((char *)out->data + (size_t)i * es, (const char *)a->data + (size_t)off * es, es);
+        copy_elem(out, i, a, off);
     }
     return GR_OK;
 }
@@ -378,14 +383,14 @@ static gr_code eval_transpose(const gr_node *n, const gr_tensor *a, gr_tensor *o
 /* Fills out with element 0 of t converted to out's dtype. */
 static void fill(gr_tensor *out, const gr_tensor *t) {
     int64_t numel = gr_shape_numel(&out->shape);
-    int ints = gr_dtype_is_int(out->dtype) && (gr_dtype_is_int(t->dtype) || t->dtype == GR_DTYPE_BOOL);
+    int ints = gr_dtype_is_int(out->dtype) &&
+               (gr_dtype_is_int(t->dtype) || t->dtype == GR_DTYPE_BOOL);
+    int64_t xi = gr_dtype_load_i64(t->dtype, t->data, 0);
+    double xf = gr_dtype_load_f64(t->dtype, t->data, 0);
     for (int64_t i = 0; i < numel; i++) {
-        if (out->dtype == t->dtype)
-            memcpy((char *)out->data + (size_t)i * esize(out), t->data, esize(out));
-        else if (ints)
-            gr_dtype_store_i64(out->dtype, out->data, i, gr_dtype_load_i64(t->dtype, t->data, 0));
-        else
-            gr_dtype_store_f64(out->dtype, out->data, i, gr_dtype_load_f64(t->dtype, t->data, 0));
+        if (out->dtype == t->dtype) copy_elem(out, i, t, 0);
+        else if (ints) gr_dtype_store_i64(out->dtype, out->data, i, xi);
+        else gr_dtype_store_f64(out->dtype, out->data, i, xf);
     }
 }
 
@@ -420,8 +425,10 @@ static gr_code eval_constant(const gr_node *n, gr_tensor *out, gr_status *st) {
         else gr_dtype_store_f64(out->dtype, out->data, 0, a->f);
     } else if (a && (a->type == GR_ATTR_INTS || a->type == GR_ATTR_FLOATS) && numel == a->n) {
         for (int i = 0; i < a->n; i++) {
-            if (a->type == GR_ATTR_INTS) gr_dtype_store_i64(out->dtype, out->data, i, a->ints[i]);
-            else gr_dtype_store_f64(out->dtype, out->data, i, a->floats[i]);
+            if (a->type == GR_ATTR_INTS)
+                gr_dtype_store_i64(out->dtype, out->data, i, a->ints[i]);
+            else
+                gr_dtype_store_f64(out->dtype, out->data, i, a->floats[i]);
         }
     } else {
         return FAIL(GR_ERR_UNSUPPORTED, "no value attribute matching the output");

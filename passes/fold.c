@@ -32,6 +32,8 @@ int gr_fold_candidate(const gr_node *n) {
     if (n->dead || n->op == GR_OP_UNKNOWN || !gr_eval_supports(n->op) ||
         n->n_outputs != 1 || !n->outputs[0])
         return 0;
+    for (int i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i] && n->inputs[i]->dtype == GR_DTYPE_UNDEFINED) return 0;
     if (n->op == GR_OP_SHAPE || n->op == GR_OP_SIZE) return shape_known(n);
     for (int i = 0; i < n->n_inputs; i++) {
         const gr_value *v = n->inputs[i];
