@@ -6,8 +6,8 @@
  * dtypes and shapes inferred (the shapes pass ran).
  * Guarantees: folded nodes are gone and their outputs are CONST with the
  * same names, dtypes and shapes; trainable PARAMs are never baked into
- * constants (only Shape/Size may read them); topological order is kept;
- * the graph is compacted. */
+ * constants (only Shape/Size may read them), frozen ones are; topological
+ * order is kept; the graph is compacted. */
 #include <string.h>
 
 #include "passes/passes_internal.h"
@@ -28,7 +28,7 @@ static int shape_known(const gr_node *n) {
     return 1;
 }
 
-int gr_fold_candidate(const gr_node *n) {
+int gr_fold_candidate(const gr_node *n, const gr_fold_limits *limits) {
     if (n->dead || n->op == GR_OP_UNKNOWN || !gr_eval_supports(n->op) ||
         n->n_outputs != 1 || !n->outputs[0])
         return 0;
@@ -39,7 +39,9 @@ int gr_fold_candidate(const gr_node *n) {
         const gr_value *v = n->inputs[i];
         if (!v) continue;
         if (!gr_value_is_constant(v)) return 0;
-        if (v->kind == GR_VALUE_PARAM && v->trainable) return 0;
+        if (v->kind == GR_VALUE_PARAM &&
+            (v->trainable || (gr_dtype_is_float(v->dtype) && !limits->float_params)))
+            return 0;
     }
     return 1;
 }
@@ -103,22 +105,22 @@ done:
 gr_code gr_fold_node(gr_graph *g, gr_node *n, const gr_fold_limits *limits,
                      int *folded, gr_status *st) {
     *folded = 0;
-    if (!gr_fold_candidate(n)) return GR_OK;
+    if (!gr_fold_candidate(n, limits)) return GR_OK;
     gr_value *o = n->outputs[0];
     int64_t numel = gr_value_numel(o);
     if (numel < 0 || gr_dtype_size(o->dtype) == 0) return GR_OK;
-    if (limits && limits->max_numel >= 0 && numel > limits->max_numel && !size_exempt(n))
+    if (limits->max_numel >= 0 && numel > limits->max_numel && !size_exempt(n))
         return GR_OK;
     return evaluate(g, n, folded, st);
 }
 
 gr_code gr_pass_fold(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     (void)opts;
-    gr_fold_limits none = {-1};
+    gr_fold_limits none = {-1, 1};
     for (int i = 0; i < g->n_nodes; i++) {
         gr_node *n = g->nodes[i];
         int folded;
-        if (!gr_fold_candidate(n)) continue;
+        if (!gr_fold_candidate(n, &none)) continue;
         /* Constant inputs may pin down a shape the last inference left open. */
         GR_TRY(gr_node_infer(g, n, st));
         GR_TRY(gr_fold_node(g, n, &none, &folded, st));

@@ -44,20 +44,26 @@ int64_t gr_eval_bcast_offset(int64_t i, const gr_shape *out, const int64_t *stri
 gr_code gr_eval_check_shape(const gr_node *n, const gr_tensor *out,
                             const gr_shape *r, gr_status *st);
 
-/* Output elements a folded node may produce; < 0: no limit. */
+/* What folding may do. */
 typedef struct {
+    /* Output elements a folded node may produce; < 0: no limit. */
     int64_t max_numel;
+    /* 1: float PARAMs that are not trainable (frozen weights, or state such
+     * as running statistics) may be read; 0: only integer PARAMs may. */
+    int float_params;
 } gr_fold_limits;
 
 /* 1 if n is a folding candidate (see gr_fold_node), before size limits. */
-int gr_fold_candidate(const gr_node *n);
+int gr_fold_candidate(const gr_node *n, const gr_fold_limits *limits);
 
 /* Folds n if it can: every input constant (or Shape/Size of a static
  * shape), an op the evaluator supports, static output shapes from the
  * shape rule that already ran, no trainable PARAM input (except for
- * Shape/Size), and outputs within limits (ConstantOfShape, Constant and
- * Identity of a CONST are exempt). On success its outputs become CONST
- * values and n is removed; *folded tells whether that happened. */
+ * Shape/Size, which ignore data), no other float PARAM unless
+ * limits->float_params, and outputs within limits->max_numel
+ * (ConstantOfShape, Constant and Identity of a CONST are exempt). On
+ * success its outputs become CONST values and n is removed; *folded tells
+ * whether that happened. */
 gr_code gr_fold_node(gr_graph *g, gr_node *n, const gr_fold_limits *limits,
                      int *folded, gr_status *st);
 

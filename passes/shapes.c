@@ -9,7 +9,9 @@
  * Guarantees: every node output whose inputs have known types has its
  * dtype and shape; nodes fed by values of unknown type (after an unknown
  * op) keep unknown outputs; folded nodes are gone (their outputs are CONST
- * values); trainable parameters are never folded; the graph is compacted. */
+ * values); float parameters are never folded (trainable or not: running
+ * statistics change in training), integer ones are; the graph is
+ * compacted. */
 #include "passes/passes_internal.h"
 
 /* Results larger than this stay nodes: folding them would copy weights. */
@@ -50,7 +52,7 @@ static gr_code check_declared(const gr_node *n, gr_status *st) {
 
 gr_code gr_pass_shapes(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     (void)opts;
-    gr_fold_limits limits = {FOLD_MAX_NUMEL};
+    gr_fold_limits limits = {FOLD_MAX_NUMEL, 0};
     for (int i = 0; i < g->n_nodes; i++) {
         gr_node *n = g->nodes[i];
         int folded;

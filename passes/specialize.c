@@ -3,9 +3,9 @@
  * dim fixed here ("N" shared by two inputs) gets the same value.
  * Requires: a graph whose inputs have their model shapes.
  * Guarantees: inputs hold the requested dims (on failure they are left
- * unchanged); when any input changed, the
- * inferred shapes of node outputs are cleared (the shapes pass recomputes
- * them); dtypes, nodes and order are untouched. */
+ * unchanged); when any input changed, the inferred shapes of node outputs
+ * are cleared (the shapes pass recomputes them) and declared shapes take
+ * the values of bound symbols; dtypes, nodes and order are untouched. */
 #include <string.h>
 
 #include "passes/gr_passes.h"
@@ -107,17 +107,18 @@ static gr_code apply_shape(gr_graph *g, const gr_input_shape *is, bindings *b,
     return GR_OK;
 }
 
-/* Dynamic dims whose symbol is bound take its value. */
-static void propagate(gr_graph *g, const bindings *b) {
-    for (int i = 0; i < g->n_inputs; i++) {
-        gr_shape *s = &g->inputs[i]->shape;
-        for (int d = 0; d < s->rank; d++) {
-            int64_t value = s->dims[d] < 0 ? binding_of(b, s->syms[d]) : -1;
-            if (value < 0) continue;
-            s->dims[d] = value;
-            s->syms[d] = NULL;
-        }
+/* Dynamic dims of s whose symbol is bound take its value. */
+static void substitute(gr_shape *s, const bindings *b) {
+    for (int d = 0; d < s->rank; d++) {
+        int64_t value = s->dims[d] < 0 ? binding_of(b, s->syms[d]) : -1;
+        if (value < 0) continue;
+        s->dims[d] = value;
+        s->syms[d] = NULL;
     }
+}
+
+static void propagate(gr_graph *g, const bindings *b) {
+    for (int i = 0; i < g->n_inputs; i++) substitute(&g->inputs[i]->shape, b);
 }
 
 static gr_code apply_batch(gr_graph *g, int64_t batch, bindings *b, gr_status *st) {
@@ -144,6 +145,16 @@ static int inputs_changed(const gr_graph *g, const gr_shape *before) {
     return 0;
 }
 
+/* Inferred shapes are stale now; declared ones (value_info) learn the
+ * bound symbols, so the shapes pass checks them more tightly. */
+static void clear_inferred(gr_graph *g, const bindings *b) {
+    for (int i = 0; i < g->n_values; i++) {
+        gr_value *v = g->values[i];
+        if (v->kind == GR_VALUE_NODE) v->shape = gr_shape_unknown();
+        if (v->has_declared) substitute(&v->declared_shape, b);
+    }
+}
+
 gr_code gr_pass_specialize(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     if (opts && opts->batch < 0)
         return gr_fail(st, GR_ERR_BAD_ARG, "--batch must be > 0, not %lld",
@@ -164,10 +175,7 @@ gr_code gr_pass_specialize(gr_graph *g, const gr_pass_opts *opts, gr_status *st)
         for (int i = 0; i < g->n_inputs; i++) g->inputs[i]->shape = before[i];
     } else {
         propagate(g, &b);
-        if (inputs_changed(g, before))
-            for (int i = 0; i < g->n_values; i++)
-                if (g->values[i]->kind == GR_VALUE_NODE)
-                    g->values[i]->shape = gr_shape_unknown();
+        if (inputs_changed(g, before)) clear_inferred(g, &b);
     }
     gr_free(before);
     return rc;

@@ -272,6 +272,29 @@ static void test_specialize_clears_stale_shapes(void **state) {
     gr_graph_free(g);
 }
 
+static void test_specialize_binds_symbols_in_declared_shapes(void **state) {
+    (void)state;
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("decl_sym");
+    input_sym(g, "x", "N", 2, (int64_t[]){-1, 3});
+    gr_value *a = input_sym(g, "a", "M", 2, (int64_t[]){-1, 3});
+    gr_node *r = gr_node_add(g, GR_OP_RELU, "r", 1, &a, 1, (const char *const[]){"y"});
+    gr_value *y = r->outputs[0];
+    y->has_declared = 1;
+    y->declared_dtype = GR_DTYPE_F32;
+    y->declared_shape = shape_of(2, (int64_t[]){-1, 3});
+    assert_int_equal(gr_graph_set_dim_symbol(g, &y->declared_shape, 0, "N"), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, y), GR_OK);
+    /* N = 2 from --shape, M = 5 from --batch: y claims [N,3] = [2,3] but
+     * Relu of a:[5,3] is [5,3]. */
+    gr_input_shape shapes[1] = {{"x", shape_of(2, (int64_t[]){2, 3})}};
+    gr_pass_opts opts = {.batch = 5, .n_input_shapes = 1, .input_shapes = shapes};
+    static const char *const pipeline[] = {"specialize", "shapes", NULL};
+    assert_int_equal(gr_passes_run(g, pipeline, &opts, &st), GR_ERR_BAD_MODEL);
+    assert_msg_has(&st, "declares f32[2,3] but node 'r' (Relu) produces f32[5,3]");
+    gr_graph_free(g);
+}
+
 /* --- shapes: folding -------------------------------------------------- */
 
 /* x:[N,3,4,4] -> Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0), [0]), [-1]))
@@ -415,6 +438,25 @@ static void test_shapes_never_folds_trainable_params(void **state) {
     expect_const_i64(g->outputs[2], 1, (int64_t[]){2});
     assert_int_equal(gr_pass_fold(g, NULL, &st), GR_OK);
     assert_int_equal(g->n_nodes, 1);
+    gr_graph_free(g);
+}
+
+static void test_frozen_float_params_fold_only_in_fold_pass(void **state) {
+    (void)state;
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("frozen");
+    gr_shape s2 = shape_of(1, (int64_t[]){2});
+    gr_value *w = gr_graph_add_data(g, GR_VALUE_PARAM, "w", GR_DTYPE_F32, &s2,
+                                    (float[]){4.0f, 9.0f});
+    w->trainable = 0; /* frozen weight, or a running statistic */
+    gr_value *r = node(g, GR_OP_SQRT, "sqrt", 1, &w)->outputs[0];
+    assert_int_equal(gr_graph_add_output(g, r), GR_OK);
+    assert_int_equal(gr_pass_shapes(g, NULL, &st), GR_OK);
+    assert_int_equal(g->n_nodes, 1); /* training may still update it */
+    assert_int_equal(gr_pass_fold(g, NULL, &st), GR_OK);
+    assert_int_equal(g->n_nodes, 0);
+    assert_true(gr_dtype_load_f64(r->dtype, r->data, 0) == 2.0);
+    assert_true(gr_dtype_load_f64(r->dtype, r->data, 1) == 3.0);
     gr_graph_free(g);
 }
 
@@ -954,12 +996,14 @@ int main(void) {
         cmocka_unit_test(test_specialize_rejects_unknown_input),
         cmocka_unit_test(test_specialize_rejects_contradictions),
         cmocka_unit_test(test_specialize_clears_stale_shapes),
+        cmocka_unit_test(test_specialize_binds_symbols_in_declared_shapes),
         cmocka_unit_test(test_shapes_folds_shape_chain_into_reshape_constant),
         cmocka_unit_test(test_shapes_keeps_shape_of_dynamic_dim),
         cmocka_unit_test(test_shapes_folds_shape_slice_of_known_dims),
         cmocka_unit_test(test_shapes_folds_range_and_constant_of_shape),
         cmocka_unit_test(test_shapes_folds_integer_arithmetic),
         cmocka_unit_test(test_shapes_never_folds_trainable_params),
+        cmocka_unit_test(test_frozen_float_params_fold_only_in_fold_pass),
         cmocka_unit_test(test_shapes_leaves_big_results_to_fold),
         cmocka_unit_test(test_shapes_rejects_contradicting_declared_type),
         cmocka_unit_test(test_shapes_accepts_compatible_declared_type),
