@@ -87,6 +87,9 @@ static int64_t node_min_opset(const gr_node *n) {
 
 static int64_t choose_opset(const gr_graph *g) {
     int64_t v = g->opset > MIN_OPSET ? g->opset : MIN_OPSET;
+    for (int i = 0; i < g->n_opsets; i++)
+        if (is_default_domain(g->opsets[i].domain) && g->opsets[i].version > v)
+            v = g->opsets[i].version;
     for (int i = 0; i < g->n_nodes; i++) {
         const gr_node *n = g->nodes[i];
         if (n->dead || !is_default_domain(n->domain)) continue;
