@@ -146,8 +146,9 @@ typedef struct {
     int64_t pads[2 * GR_MAX_RANK];
 } window;
 
-/* INTS attribute name of length count with values >= min, or filled with
- * fallback when absent. */
+/* INTS attribute name of length count with values in [min, INT32_MAX], or
+ * filled with fallback when absent. The upper bound keeps window arithmetic
+ * below int64 overflow. */
 static gr_code read_ints(const gr_node *n, const char *name, int count, int64_t min,
                          int64_t fallback, int64_t *out, gr_status *st) {
     const int64_t *v;
@@ -160,9 +161,10 @@ static gr_code read_ints(const gr_node *n, const char *name, int count, int64_t 
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "attribute '%s' has %d values, expected %d",
                             name, len, count);
     for (int i = 0; i < count; i++) {
-        if (v[i] < min)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "attribute '%s'[%d] is %lld, expected >= %lld",
-                                name, i, (long long)v[i], (long long)min);
+        if (v[i] < min || v[i] > INT32_MAX)
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "attribute '%s'[%d] is %lld, expected %lld..%d", name, i,
+                                (long long)v[i], (long long)min, INT32_MAX);
         out[i] = v[i];
     }
     return GR_OK;
@@ -208,7 +210,7 @@ static gr_code read_window(const gr_node *n, int n_spatial, const int64_t *w_ker
  * ceil_mode the last window must start inside the input or left padding. */
 static int64_t window_out(const window *w, int i, int64_t in) {
     int64_t s = w->strides[i];
-    if (in < 0) return UNKNOWN_EXTENT;
+    if (in < 0 || in > INT64_MAX / 4) return UNKNOWN_EXTENT;
     if (w->auto_pad == PAD_SAME_UPPER || w->auto_pad == PAD_SAME_LOWER) return (in + s - 1) / s;
     if (w->kernel[i] < 0) return UNKNOWN_EXTENT;
     int64_t dk = (w->kernel[i] - 1) * w->dilations[i] + 1;
@@ -318,8 +320,8 @@ gr_code gr_shape_rule_conv(gr_graph *g, gr_node *n, gr_status *st) {
  * stride*(in-1) + output_padding + ((k-1)*dilation+1) - pad_begin - pad_end,
  * or in*stride for SAME_*. */
 static int64_t conv_transpose_out(const window *w, const int64_t *out_pad, int i, int64_t in) {
-    if (in < 0) return UNKNOWN_EXTENT;
     int64_t s = w->strides[i];
+    if (in < 0 || in > INT64_MAX / 4 / s) return UNKNOWN_EXTENT;
     if (w->auto_pad == PAD_SAME_UPPER || w->auto_pad == PAD_SAME_LOWER) return in * s;
     if (w->kernel[i] < 0) return UNKNOWN_EXTENT;
     int64_t dk = (w->kernel[i] - 1) * w->dilations[i] + 1;

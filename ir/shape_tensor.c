@@ -392,7 +392,7 @@ gr_code gr_shape_rule_concat(gr_graph *g, gr_node *n, gr_status *st) {
     for (int i = 0; i < rank; i++) from[i] = first;
     for (int k = 0; k < n->n_inputs; k++) {
         const gr_shape *s = &n->inputs[k]->shape;
-        if (s->rank < 0 || s->dims[axis] < 0 || sum < 0) sum = -1;
+        if (s->rank < 0 || s->dims[axis] < 0 || sum < 0 || sum > INT64_MAX - s->dims[axis]) sum = -1;
         else sum += s->dims[axis];
         if (s->rank < 0) continue;
         for (int i = 0; i < rank; i++)
@@ -413,6 +413,7 @@ static gr_code split_sizes(const gr_node *n, int64_t d, int64_t *parts, gr_statu
     if (sv && num)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                             "both input 'split' and attribute 'num_outputs' are given, expected one");
+    for (int i = 0; i < k; i++) parts[i] = GR_DIM_DYNAMIC;
     if (sv) {
         int64_t count = gr_value_const_ints(sv, parts, k);
         int64_t len = count >= 0 ? count : list_length(sv);
@@ -432,7 +433,6 @@ static gr_code split_sizes(const gr_node *n, int64_t d, int64_t *parts, gr_statu
                                 (long long)sum, (long long)d);
         return GR_OK;
     }
-    for (int i = 0; i < k; i++) parts[i] = GR_DIM_DYNAMIC;
     if (num && num->i != k)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "num_outputs is %lld but the node has %d outputs",
                             (long long)num->i, k);
@@ -684,14 +684,16 @@ gr_code gr_shape_rule_pad(gr_graph *g, gr_node *n, gr_status *st) {
     if (na >= 0) GR_TRY(mark_axes(n, axes, na, x->rank, mask, st));
     for (int64_t i = 0; na >= 0 && i < na; i++) {
         int a = (int)(axes[i] < 0 ? axes[i] + x->rank : axes[i]);
-        int64_t d = x->dims[a];
-        if (np < 0 || (d < 0 && pads[i] + pads[i + na] != 0)) set_dim(&y, a, GR_DIM_DYNAMIC);
-        else if (d >= 0 && d + pads[i] + pads[i + na] < 0)
+        int64_t d = x->dims[a], b = np >= 0 ? pads[i] : 0, e = np >= 0 ? pads[i + na] : 0;
+        if (b < -INT32_MAX || b > INT32_MAX || e < -INT32_MAX || e > INT32_MAX || d > INT64_MAX / 2)
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "pads %lld,%lld of axis %d are out of range",
+                                (long long)b, (long long)e, a);
+        if (np < 0 || (d < 0 && b + e != 0)) set_dim(&y, a, GR_DIM_DYNAMIC);
+        else if (d >= 0 && d + b + e < 0)
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                                 "axis %d of extent %lld with pads %lld,%lld gives %lld, expected >= 0",
-                                a, (long long)d, (long long)pads[i], (long long)pads[i + na],
-                                (long long)(d + pads[i] + pads[i + na]));
-        else if (d >= 0) set_dim(&y, a, d + pads[i] + pads[i + na]);
+                                a, (long long)d, (long long)b, (long long)e, (long long)(d + b + e));
+        else if (d >= 0) set_dim(&y, a, d + b + e);
     }
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -717,8 +719,10 @@ static void keep_aspect(const gr_shape *x, const int *axis_of, int64_t count, in
         double s = (double)sizes[i] / (double)x->dims[axis_of[i]];
         if (i == 0 || (larger ? s > scale : s < scale)) scale = s;
     }
-    for (int64_t i = 0; i < count; i++)
-        sizes[i] = (int64_t)(scale * (double)x->dims[axis_of[i]] + 0.5);
+    for (int64_t i = 0; i < count; i++) {
+        double e = scale * (double)x->dims[axis_of[i]] + 0.5;
+        sizes[i] = e < 9.2e18 ? (int64_t)e : GR_DIM_DYNAMIC;
+    }
 }
 
 /* Output extents from constant scales (floor(d * scale), as ONNX Runtime;
@@ -745,6 +749,9 @@ static gr_code resize_extents(const gr_node *n, const gr_shape *x, const gr_valu
         if (!(s > 0))
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "scales[%lld] is %g, expected > 0",
                                 (long long)i, s);
+        if (d >= 0 && !((double)d * s < 9.2e18))
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "scales[%lld] is %g, too large for extent %lld",
+                                (long long)i, s, (long long)d);
         out[i] = d < 0 ? (s == 1.0 ? -2 : GR_DIM_DYNAMIC) : (int64_t)floor((double)d * s);
     }
     if (!is_scales && strcmp(policy, "stretch")) keep_aspect(x, axis_of, count, larger, out);
