@@ -448,8 +448,12 @@ static gr_code eval_range(const gr_node *n, const gr_tensor *const *in, gr_tenso
         int64_t l = gr_dtype_load_i64(in[1]->dtype, in[1]->data, 0);
         int64_t d = gr_dtype_load_i64(in[2]->dtype, in[2]->data, 0);
         if (d == 0) return FAIL(GR_ERR_BAD_MODEL, "delta is 0");
-        double c = ceil(((double)l - (double)s) / (double)d);
-        count = c > 0 ? (int64_t)c : 0;
+        if ((l > 0 && s < l - INT64_MAX) || (l < 0 && s > l + INT64_MAX))
+            return FAIL(GR_ERR_BAD_MODEL, "range has too many elements");
+        int64_t span = l - s; /* count = ceil(span / d), exactly */
+        if (span == 0 || (span > 0) != (d > 0)) count = 0;
+        else if (d > 0) count = 1 + (span - 1) / d;
+        else count = 1 + (-span - 1) / (d < -INT64_MAX ? INT64_MAX : -d);
         gr_shape r = gr_shape_make(1, &count);
         GR_TRY(gr_eval_check_shape(n, out, &r, st));
         for (int64_t i = 0; i < count; i++)

@@ -47,7 +47,10 @@ int gr_fold_candidate(const gr_node *n, const gr_fold_limits *limits) {
 }
 
 /* Ops whose result may exceed the size limit: they make data rather than
- * copy a weight (Identity of a CONST replaces that CONST). */
+ * copy a weight (Identity of a CONST replaces that CONST). Still bounded,
+ * so a huge ConstantOfShape stays a node instead of filling memory. */
+#define EXEMPT_MAX_NUMEL ((int64_t)1 << 24)
+
 static int size_exempt(const gr_node *n) {
     return n->op == GR_OP_CONSTANT_OF_SHAPE || n->op == GR_OP_CONSTANT ||
            (n->op == GR_OP_IDENTITY && n->inputs[0]->kind == GR_VALUE_CONST);
@@ -109,7 +112,8 @@ gr_code gr_fold_node(gr_graph *g, gr_node *n, const gr_fold_limits *limits,
     gr_value *o = n->outputs[0];
     int64_t numel = gr_value_numel(o);
     if (numel < 0 || gr_dtype_size(o->dtype) == 0) return GR_OK;
-    if (limits->max_numel >= 0 && numel > limits->max_numel && !size_exempt(n))
+    if (limits->max_numel >= 0 && numel > limits->max_numel &&
+        (!size_exempt(n) || numel > EXEMPT_MAX_NUMEL))
         return GR_OK;
     return evaluate(g, n, folded, st);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -864,6 +865,126 @@ static void test_eval_range_clip_and_unary(void **state) {
     gr_graph_free(g);
 }
 
+static void test_eval_variadic_logic_and_constants(void **state) {
+    (void)state;
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("e");
+    gr_tensor out;
+    /* Sum([1,2], [[10],[20]], 100) = [[111,112],[121,122]] */
+    gr_value *si[] = {const_i64(g, "a", 1, (int64_t[]){2}, (int64_t[]){1, 2}),
+                      const_i64(g, "b", 2, (int64_t[]){2, 1}, (int64_t[]){10, 20}),
+                      scalar_i64(g, "c", 100)};
+    assert_int_equal(eval(node(g, GR_OP_SUM, "sum", 3, si), GR_DTYPE_I64, 2,
+                          (int64_t[]){2, 2}, &out, &st), GR_OK);
+    expect_i64(&out, 4, (int64_t[]){111, 112, 121, 122});
+    free(out.data);
+    /* Max([1,5], [3,2]) = [3,5]; Min = [1,2] */
+    gr_value *mi[] = {si[0], const_i64(g, "d", 1, (int64_t[]){2}, (int64_t[]){3, 2})};
+    mi[0] = const_i64(g, "e", 1, (int64_t[]){2}, (int64_t[]){1, 5});
+    assert_int_equal(eval(node(g, GR_OP_MAX, "max", 2, mi), GR_DTYPE_I64, 1, (int64_t[]){2},
+                          &out, &st), GR_OK);
+    expect_i64(&out, 2, (int64_t[]){3, 5});
+    free(out.data);
+    assert_int_equal(eval(node(g, GR_OP_MIN, "min", 2, mi), GR_DTYPE_I64, 1, (int64_t[]){2},
+                          &out, &st), GR_OK);
+    expect_i64(&out, 2, (int64_t[]){1, 2});
+    free(out.data);
+    /* Mean of f32 [1,2] and [4,8] = [2.5, 5]; Pow(3, 4) = 81 in int64. */
+    gr_value *fi[] = {const_f32(g, "f1", 1, (int64_t[]){2}, (float[]){1, 2}),
+                      const_f32(g, "f2", 1, (int64_t[]){2}, (float[]){4, 8})};
+    assert_int_equal(eval(node(g, GR_OP_MEAN, "mean", 2, fi), GR_DTYPE_F32, 1,
+                          (int64_t[]){2}, &out, &st), GR_OK);
+    expect_f64(&out, 2, (double[]){2.5, 5.0});
+    free(out.data);
+    gr_value *pi[] = {scalar_i64(g, "three", 3), scalar_i64(g, "four", 4)};
+    assert_int_equal(eval(node(g, GR_OP_POW, "pow", 2, pi), GR_DTYPE_I64, 0, NULL, &out, &st),
+                     GR_OK);
+    expect_i64(&out, 1, (int64_t[]){81});
+    free(out.data);
+    /* Equal, GreaterOrEqual on f32 with NaN: NaN equals nothing. */
+    gr_value *ni[] = {const_f32(g, "n1", 1, (int64_t[]){3}, (float[]){1, 2, NAN}),
+                      const_f32(g, "n2", 1, (int64_t[]){3}, (float[]){1, 3, NAN})};
+    assert_int_equal(eval(node(g, GR_OP_EQUAL, "eq", 2, ni), GR_DTYPE_BOOL, 1,
+                          (int64_t[]){3}, &out, &st), GR_OK);
+    expect_i64(&out, 3, (int64_t[]){1, 0, 0});
+    free(out.data);
+    assert_int_equal(eval(node(g, GR_OP_GREATER_OR_EQUAL, "ge", 2, ni), GR_DTYPE_BOOL, 1,
+                          (int64_t[]){3}, &out, &st), GR_OK);
+    expect_i64(&out, 3, (int64_t[]){1, 0, 0});
+    free(out.data);
+    /* And/Or/Xor of [T,T,F,F] and [T,F,T,F]; Not of the first. */
+    gr_shape s4 = shape_of(1, (int64_t[]){4});
+    gr_value *bi[] = {gr_graph_add_data(g, GR_VALUE_CONST, "p", GR_DTYPE_BOOL, &s4,
+                                        (uint8_t[]){1, 1, 0, 0}),
+                      gr_graph_add_data(g, GR_VALUE_CONST, "q", GR_DTYPE_BOOL, &s4,
+                                        (uint8_t[]){1, 0, 1, 0})};
+    static const struct { gr_op op; int64_t want[4]; } logic[] = {
+        {GR_OP_AND, {1, 0, 0, 0}}, {GR_OP_OR, {1, 1, 1, 0}}, {GR_OP_XOR, {0, 1, 1, 0}},
+        {GR_OP_NOT, {0, 0, 1, 1}},
+    };
+    for (size_t i = 0; i < sizeof logic / sizeof logic[0]; i++) {
+        int arity = logic[i].op == GR_OP_NOT ? 1 : 2;
+        assert_int_equal(eval(node(g, logic[i].op, NULL, arity, bi), GR_DTYPE_BOOL, 1,
+                              (int64_t[]){4}, &out, &st), GR_OK);
+        expect_i64(&out, 4, logic[i].want);
+        free(out.data);
+    }
+    /* ConstantOfShape without value: f32 zeros; Constant value_ints. */
+    gr_value *dims = const_i64(g, "dims", 1, (int64_t[]){1}, (int64_t[]){3});
+    assert_int_equal(eval(node(g, GR_OP_CONSTANT_OF_SHAPE, "zeros", 1, &dims), GR_DTYPE_F32,
+                          1, (int64_t[]){3}, &out, &st), GR_OK);
+    expect_f64(&out, 3, (double[]){0, 0, 0});
+    free(out.data);
+    gr_node *k = node(g, GR_OP_CONSTANT, "k", 0, NULL);
+    gr_node_set_ints(g, k, "value_ints", 2, (int64_t[]){-4, 9});
+    assert_int_equal(eval(k, GR_DTYPE_I64, 1, (int64_t[]){2}, &out, &st), GR_OK);
+    expect_i64(&out, 2, (int64_t[]){-4, 9});
+    free(out.data);
+    gr_graph_free(g);
+}
+
+static void test_eval_rejects_invalid_arguments(void **state) {
+    (void)state;
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("e");
+    gr_tensor out;
+    gr_value *m = const_i64(g, "m", 2, (int64_t[]){2, 3}, (int64_t[]){1, 2, 3, 4, 5, 6});
+    /* Squeeze of a dim of size 3. */
+    gr_value *qi[] = {m, const_i64(g, "ax", 1, (int64_t[]){1}, (int64_t[]){1})};
+    assert_int_equal(eval(node(g, GR_OP_SQUEEZE, "sq", 2, qi), GR_DTYPE_I64, 1,
+                          (int64_t[]){2}, &out, &st), GR_ERR_BAD_MODEL);
+    assert_msg_has(&st, "node 'sq' (Squeeze)");
+    free(out.data);
+    /* Unsqueeze with axis 0 twice. */
+    gr_value *ui[] = {m, const_i64(g, "ax2", 1, (int64_t[]){2}, (int64_t[]){0, -4})};
+    assert_int_equal(eval(node(g, GR_OP_UNSQUEEZE, "unsq", 2, ui), GR_DTYPE_I64, 4,
+                          (int64_t[]){1, 1, 2, 3}, &out, &st), GR_ERR_BAD_MODEL);
+    free(out.data);
+    /* Slice with step 0. */
+    gr_value *zero = const_i64(g, "z", 1, (int64_t[]){1}, (int64_t[]){0});
+    gr_value *si[] = {m, zero, zero, zero, zero};
+    assert_int_equal(eval(node(g, GR_OP_SLICE, "sl", 5, si), GR_DTYPE_I64, 2,
+                          (int64_t[]){0, 3}, &out, &st), GR_ERR_BAD_MODEL);
+    assert_msg_has(&st, "step is 0");
+    free(out.data);
+    /* Transpose with perm [1,1]. */
+    gr_node *t = node(g, GR_OP_TRANSPOSE, "t", 1, &m);
+    gr_node_set_ints(g, t, "perm", 2, (int64_t[]){1, 1});
+    assert_int_equal(eval(t, GR_DTYPE_I64, 2, (int64_t[]){3, 3}, &out, &st), GR_ERR_BAD_MODEL);
+    free(out.data);
+    /* Range with delta 0. */
+    gr_value *ri[] = {scalar_i64(g, "s", 0), scalar_i64(g, "l", 4), scalar_i64(g, "d", 0)};
+    assert_int_equal(eval(node(g, GR_OP_RANGE, "r", 3, ri), GR_DTYPE_I64, 1, (int64_t[]){0},
+                          &out, &st), GR_ERR_BAD_MODEL);
+    free(out.data);
+    /* An op the evaluator does not know. */
+    assert_false(gr_eval_supports(GR_OP_CONV));
+    assert_int_equal(eval(node(g, GR_OP_EXP, "exp", 1, &m), GR_DTYPE_I64, 2,
+                          (int64_t[]){2, 3}, &out, &st), GR_ERR_UNSUPPORTED);
+    free(out.data);
+    gr_graph_free(g);
+}
+
 /* --- dce, fold under allocation failure ------------------------------- */
 
 static void test_dce_removes_unused_nodes_and_values(void **state) {
@@ -1017,6 +1138,8 @@ int main(void) {
         cmocka_unit_test(test_eval_movement_ops),
         cmocka_unit_test(test_eval_shape_size_and_reductions),
         cmocka_unit_test(test_eval_range_clip_and_unary),
+        cmocka_unit_test(test_eval_variadic_logic_and_constants),
+        cmocka_unit_test(test_eval_rejects_invalid_arguments),
         cmocka_unit_test(test_dce_removes_unused_nodes_and_values),
         cmocka_unit_test(test_fold_survives_allocation_failures),
         cmocka_unit_test(test_driver_dumps_after_named_pass),
