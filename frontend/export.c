@@ -465,6 +465,8 @@ static gr_code build_model(exporter *ex, Onnx__ModelProto **out) {
 
 gr_code gr_export_buffer(const gr_graph *g, void **buf, size_t *len,
                          gr_status *st) {
+    if (!g || !buf || !len)
+        return gr_fail(st, GR_ERR_BAD_ARG, "export: NULL graph or output");
     *buf = NULL;
     *len = 0;
     exporter ex = {.g = g, .st = st};

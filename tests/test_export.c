@@ -344,6 +344,52 @@ static void test_export_opset_is_lowest_form_version(void **state) {
     gr_graph_free(g);
 }
 
+/* Model-level facts survive import -> export -> import; the default opset
+ * becomes 18 (canonical forms) and the producer graft. */
+static void test_export_keeps_model_metadata(void **state) {
+    (void)state;
+    gr_graph *a = NULL, *b = NULL;
+    gr_status st = {0};
+    void *buf;
+    size_t len;
+    if (gr_import_file(GRAFT_TEST_MODELS "/export_roundtrip.onnx", &a, &st) != GR_OK ||
+        gr_export_buffer(a, &buf, &len, &st) != GR_OK ||
+        gr_import_buffer(buf, len, NULL, "exported", &b, &st) != GR_OK)
+        fail_msg("%s", st.msg);
+    gr_free(buf);
+    assert_int_equal(b->opset, 18);
+    assert_int_equal(b->ir_version, 8);
+    assert_string_equal(b->producer_name, "graft");
+    assert_string_equal(b->doc, "export round trip");
+    assert_string_equal(b->domain, "ai.graft.tests");
+    assert_int_equal(b->model_version, 3);
+    assert_int_equal(b->n_metadata, 1);
+    assert_string_equal(b->metadata[0].key, "purpose");
+    assert_string_equal(b->metadata[0].value, "round trip");
+    int found = 0;
+    for (int i = 0; i < b->n_opsets; i++)
+        found |= !strcmp(b->opsets[i].domain, "com.example") && b->opsets[i].version == 2;
+    assert_true(found);
+    gr_graph_free(a);
+    gr_graph_free(b);
+}
+
+/* Graph attributes have no IR form to write: UNSUPPORTED naming the node. */
+static void test_export_rejects_graph_attribute(void **state) {
+    (void)state;
+    gr_graph *g = unary_graph(GR_OP_RELU);
+    assert_int_equal(gr_node_set_int(g, g->nodes[0], "body", 0), GR_OK);
+    g->nodes[0]->attrs[0].type = GR_ATTR_GRAPH;
+    gr_status st = {0};
+    void *buf = (void *)1;
+    size_t len = 1;
+    assert_int_equal(gr_export_buffer(g, &buf, &len, &st), GR_ERR_UNSUPPORTED);
+    assert_null(buf);
+    assert_non_null(strstr(st.msg, "'body'"));
+    assert_non_null(strstr(st.msg, "node 'n'"));
+    gr_graph_free(g);
+}
+
 /* ------------------------------------------------------------ file writing */
 
 static int count_temp_files(const char *dir) {
@@ -576,9 +622,11 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_writes_hand_built_graph),
         cmocka_unit_test(test_export_opset_is_lowest_form_version),
+        cmocka_unit_test(test_export_rejects_graph_attribute),
         cmocka_unit_test(test_export_file_is_atomic_and_reports_io_errors),
         cmocka_unit_test(test_export_alloc_failure_returns_nomem),
         cmocka_unit_test(test_graph_equal_detects_differences),
+        cmocka_unit_test(test_export_keeps_model_metadata),
         cmocka_unit_test(test_export_round_trip_test_models),
         cmocka_unit_test(test_export_round_trip_conformance_models),
     };
