@@ -512,7 +512,10 @@ static int accept_relifted_consts(const gr_graph *a, gr_graph *b,
 static void round_trip_file(const char *path, rt_stats *rs) {
     gr_graph *a = NULL, *b = NULL;
     gr_status st = {0};
-    if (getenv("GRAFT_TEST_VERBOSE")) printf("  %s\n", path);
+    if (getenv("GRAFT_TEST_VERBOSE")) {
+        printf("  %s\n", path);
+        fflush(stdout);
+    }
     if (gr_import_file(path, &a, &st) != GR_OK) {
         if (getenv("GRAFT_TEST_VERBOSE")) printf("  skip: %s\n", st.msg);
         rs->skipped++;
