@@ -582,7 +582,9 @@ static gr_code unpack_model(const void *buf, size_t len, Onnx__ModelProto **out,
         return gr_fail(st, GR_ERR_BAD_MODEL, "the file is empty (0 bytes), not an ONNX model");
     gr_status tmp = {0};
     if (gr_wire_check(buf, len, GR_WIRE_MODEL, st) != GR_OK) {
-        if (gr_wire_check(buf, len, GR_WIRE_TENSOR, &tmp) == GR_OK)
+        /* A top-level mismatch on bytes that are a valid TensorProto is
+         * test data given as a model; nested errors are damaged models. */
+        if (strncmp(st->msg, "in ", 3) && gr_wire_check(buf, len, GR_WIRE_TENSOR, &tmp) == GR_OK)
             return gr_status_prefix(st, "not an ONNX model (it parses as a TensorProto, "
                                         "e.g. test data); as a model: ");
         return gr_status_prefix(st, "not a valid ONNX model: ");

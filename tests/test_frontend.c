@@ -563,6 +563,18 @@ static void test_import_rejects_bad_graphs(void **state) {
     expect_fail("bad_opset", GR_ERR_UNSUPPORTED, "opset 5", "7..23");
     expect_fail("bad_duplicate", GR_ERR_BAD_MODEL, "'y' is defined twice", "r2");
     expect_fail("bad_numel", GR_ERR_BAD_MODEL, "initializer 'w'", "holds 2", "expected 3");
+    expect_fail("bad_clip_attr", GR_ERR_BAD_MODEL, "node 'cl' (Clip)",
+                "attribute 'min' is a INT, expected FLOAT");
+    expect_fail("bad_graph_attr", GR_ERR_BAD_MODEL, "node 'r' (Relu)", "'body'", "GRAPH");
+}
+
+static void test_import_rejects_valid_but_unsupported_forms(void **state) {
+    (void)state;
+    expect_fail("bad_sparse", GR_ERR_UNSUPPORTED, "sparse initializers");
+    expect_fail("bad_string_const", GR_ERR_UNSUPPORTED, "Constant 's'", "value_string");
+    expect_fail("bad_cast_float8", GR_ERR_UNSUPPORTED, "node 'to_f8' (Cast)", "17");
+    expect_fail("bad_resize_mixed", GR_ERR_UNSUPPORTED, "node 'rz'", "opset 10",
+                "downsamples");
 }
 
 /* Failing the nth allocation must fail cleanly (LSan checks for leaks). */
@@ -608,6 +620,7 @@ int main(void) {
         cmocka_unit_test(test_tensor_read_pb_reads_test_data),
         cmocka_unit_test(test_import_rejects_deep_nesting),
         cmocka_unit_test(test_import_rejects_bad_graphs),
+        cmocka_unit_test(test_import_rejects_valid_but_unsupported_forms),
         cmocka_unit_test(test_import_survives_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
