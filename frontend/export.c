@@ -489,9 +489,8 @@ gr_code gr_export_buffer(const gr_graph *g, void **buf, size_t *len,
         }
     }
     gr_arena_free(ex.arena);
-    if (c != GR_OK) return gr_status_prefix(st, "graph '%s': ",
-                                            g->name ? g->name : "");
-    return GR_OK;
+    if (c != GR_OK && st) gr_status_prefix(st, "graph '%s': ", g->name ? g->name : "");
+    return c;
 }
 
 /* ------------------------------------------------------------------- file */
@@ -532,6 +531,7 @@ static int write_temp(char *tmp, const void *buf, size_t len, int *created) {
 }
 
 gr_code gr_export_file(const gr_graph *g, const char *path, gr_status *st) {
+    if (!path) return gr_fail(st, GR_ERR_BAD_ARG, "export: NULL path");
     void *buf;
     size_t len;
     GR_TRY(gr_export_buffer(g, &buf, &len, st));
