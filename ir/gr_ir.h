@@ -396,6 +396,12 @@ int64_t gr_value_numel(const gr_value *v);
 gr_code gr_value_set_const(gr_graph *g, gr_value *v, const gr_tensor *t,
                            gr_status *st);
 
+/* Turns graph input v into a CONST value holding t (same dtype; t's shape
+ * must fit v's known dims) and removes it from g->inputs. For inputs whose
+ * values determine shapes (a test's Reshape target, say). */
+gr_code gr_graph_bind_input(gr_graph *g, gr_value *v, const gr_tensor *t,
+                            gr_status *st);
+
 /* Shape helpers for shape rules. */
 gr_code gr_graph_set_dim_symbol(gr_graph *g, gr_shape *s, int axis,
                                 const char *sym);

@@ -487,3 +487,31 @@ gr_code gr_graph_check_supported(const gr_graph *g, gr_status *st) {
     return gr_fail(st, GR_ERR_UNSUPPORTED, "%d unsupported op type%s: %s", count,
                    count == 1 ? "" : "s", msg);
 }
+
+gr_code gr_graph_bind_input(gr_graph *g, gr_value *v, const gr_tensor *t,
+                            gr_status *st) {
+    int index = -1;
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i] == v) index = i;
+    if (index < 0)
+        return gr_fail(st, GR_ERR_BAD_ARG, "'%s' is not an input of the graph", v->name);
+    if (t->dtype != v->dtype)
+        return gr_fail(st, GR_ERR_BAD_ARG, "input '%s' is %s, the value given is %s", v->name,
+                       gr_dtype_name(v->dtype), gr_dtype_name(t->dtype));
+    if (v->shape.rank >= 0) {
+        int ok = v->shape.rank == t->shape.rank;
+        for (int i = 0; ok && i < v->shape.rank; i++)
+            ok = v->shape.dims[i] < 0 || v->shape.dims[i] == t->shape.dims[i];
+        if (!ok) {
+            char a[256], b[256];
+            return gr_fail(st, GR_ERR_BAD_ARG, "input '%s' is %s, the value given is %s",
+                           v->name, gr_shape_str(&v->shape, a, sizeof a),
+                           gr_shape_str(&t->shape, b, sizeof b));
+        }
+    }
+    GR_TRY(gr_value_set_const(g, v, t, st));
+    memmove(&g->inputs[index], &g->inputs[index + 1],
+            sizeof(gr_value *) * (size_t)(g->n_inputs - index - 1));
+    g->n_inputs--;
+    return GR_OK;
+}
