@@ -103,6 +103,130 @@ static void product_dim(const gr_shape *s, int from, int to, gr_shape *out, int 
     else set_dim(out, i, GR_DIM_DYNAMIC);
 }
 
+/* ----------------------------------------------------------- shape values */
+
+/* A 1-D (or scalar) integer value read as a list of extents. Entries are
+ * known numbers, or TRACE_UNKNOWN where a Shape node read a dynamic dim,
+ * with that dim's symbol. Tracing follows Shape, Cast to an integer type,
+ * Identity, Concat, Slice, Gather, Squeeze and Unsqueeze back through
+ * producers, so Reshape(x, Concat(Shape(x)[0:1], [-1])) keeps x's batch
+ * symbol although the shape is computed at run time. */
+#define TRACE_UNKNOWN INT64_MIN
+#define TRACE_DEPTH 16
+
+typedef struct {
+    int n;
+    int64_t v[MAX_LIST];
+    const char *sym[MAX_LIST];
+} dim_list;
+
+static int trace(const gr_value *v, dim_list *out, int depth);
+static int64_t slice_extent(int64_t d, int64_t start, int64_t end, int64_t step);
+
+static int const_int(const gr_value *v, int64_t *out) {
+    return gr_value_const_ints(v, out, 1) == 1;
+}
+
+/* Shape(x)[start:end] with x's dims, symbols included. */
+static int trace_shape(const gr_node *p, dim_list *out) {
+    const gr_shape *s = &p->inputs[0]->shape;
+    if (s->rank < 0) return 0;
+    int64_t r = s->rank, start = gr_node_int(p, "start", 0), end = gr_node_int(p, "end", r);
+    start = start < 0 ? (start + r < 0 ? 0 : start + r) : (start > r ? r : start);
+    end = end < 0 ? (end + r < 0 ? 0 : end + r) : (end > r ? r : end);
+    out->n = 0;
+    for (int64_t i = start; i < end; i++, out->n++) {
+        out->v[out->n] = s->dims[i] >= 0 ? s->dims[i] : TRACE_UNKNOWN;
+        out->sym[out->n] = s->dims[i] >= 0 ? NULL : s->syms[i];
+    }
+    return 1;
+}
+
+/* Slice of a traced 1-D list with constant starts/ends (axes 0, steps). */
+static int trace_slice(const gr_node *p, dim_list *out, int depth) {
+    dim_list in;
+    int64_t start, end, axis = 0, step = 1;
+    if (!trace(p->inputs[0], &in, depth) || !const_int(p->inputs[1], &start) ||
+        !const_int(p->inputs[2], &end))
+        return 0;
+    if (opt_input(p, 3) && (!const_int(p->inputs[3], &axis) || (axis != 0 && axis != -1))) return 0;
+    if (opt_input(p, 4) && (!const_int(p->inputs[4], &step) || step == 0)) return 0;
+    int64_t d = in.n, count = slice_extent(d, start, end, step);
+    if (start < 0) start += d;
+    start = step > 0 ? (start < 0 ? 0 : start > d ? d : start)
+                     : (start < 0 ? 0 : start > d - 1 ? d - 1 : start);
+    out->n = (int)count;
+    for (int64_t k = 0; k < count; k++) {
+        out->v[k] = in.v[start + k * step];
+        out->sym[k] = in.sym[start + k * step];
+    }
+    return 1;
+}
+
+/* Gather along axis 0 with constant indices; Concat along axis 0. */
+static int trace_gather_concat(const gr_node *p, dim_list *out, int depth) {
+    dim_list in;
+    out->n = 0;
+    if (p->op == GR_OP_CONCAT) {
+        for (int i = 0; i < p->n_inputs; i++) {
+            if (!trace(p->inputs[i], &in, depth) || out->n + in.n > MAX_LIST) return 0;
+            memcpy(out->v + out->n, in.v, sizeof(int64_t) * (size_t)in.n);
+            memcpy(out->sym + out->n, in.sym, sizeof(char *) * (size_t)in.n);
+            out->n += in.n;
+        }
+        return 1;
+    }
+    int64_t idx[MAX_LIST], count = gr_value_const_ints(p->inputs[1], idx, MAX_LIST);
+    if (gr_node_int(p, "axis", 0) != 0 || count < 0 || count > MAX_LIST ||
+        !trace(p->inputs[0], &in, depth))
+        return 0;
+    for (int64_t k = 0; k < count; k++, out->n++) {
+        int64_t i = idx[k] < 0 ? idx[k] + in.n : idx[k];
+        if (i < 0 || i >= in.n) return 0;
+        out->v[out->n] = in.v[i];
+        out->sym[out->n] = in.sym[i];
+    }
+    return 1;
+}
+
+static int trace(const gr_value *v, dim_list *out, int depth) {
+    int64_t vals[MAX_LIST];
+    int64_t count = v ? gr_value_const_ints(v, vals, MAX_LIST) : -1;
+    if (count >= 0) {
+        if (count > MAX_LIST) return 0;
+        out->n = (int)count;
+        for (int i = 0; i < out->n; i++) {
+            out->v[i] = vals[i];
+            out->sym[i] = NULL;
+        }
+        return 1;
+    }
+    const gr_node *p = v ? v->producer : NULL;
+    if (!p || depth >= TRACE_DEPTH || v->shape.rank > 1 || !gr_dtype_is_int(v->dtype)) return 0;
+    switch (p->op) {
+    case GR_OP_SHAPE: return trace_shape(p, out);
+    case GR_OP_CAST:
+    case GR_OP_IDENTITY:
+    case GR_OP_SQUEEZE:
+    case GR_OP_UNSQUEEZE: return trace(p->inputs[0], out, depth + 1);
+    case GR_OP_SLICE: return trace_slice(p, out, depth + 1);
+    case GR_OP_GATHER:
+    case GR_OP_CONCAT: return trace_gather_concat(p, out, depth + 1);
+    default: return 0;
+    }
+}
+
+/* A shape-giving input as a list: constant, or traced; out->n is -1 when
+ * neither (then only its length may be known). */
+static gr_code shape_list(const gr_node *n, const gr_value *v, dim_list *out, gr_status *st) {
+    int64_t count;
+    GR_TRY(const_list(n, v, out->v, &count, st));
+    out->n = (int)count;
+    for (int i = 0; i < out->n; i++) out->sym[i] = NULL;
+    if (count < 0 && !trace(v, out, 0)) out->n = -1;
+    return GR_OK;
+}
+
 /* ---------------------------------------------------------------- reshape */
 
 /* Known product and unmatched dynamic dims of s, skipping dim skip. */
@@ -179,8 +303,10 @@ gr_code gr_shape_rule_reshape(gr_graph *g, gr_node *n, gr_status *st) {
     const gr_shape *x = &n->inputs[0]->shape;
     gr_dtype t = n->inputs[0]->dtype;
     int allowzero = gr_node_int(n, "allowzero", 0) != 0;
-    int64_t v[MAX_LIST], count;
-    GR_TRY(const_list(n, n->inputs[1], v, &count, st));
+    dim_list list;
+    GR_TRY(shape_list(n, n->inputs[1], &list, st));
+    const int64_t *v = list.v;
+    int64_t count = list.n;
     if (count < 0) {
         int64_t len = list_length(n->inputs[1]);
         GR_TRY(check_rank(n, len, st));
@@ -192,7 +318,9 @@ gr_code gr_shape_rule_reshape(gr_graph *g, gr_node *n, gr_status *st) {
     gr_shape y = shape_of_rank((int)count);
     int infer = -1, has_zero = 0, copied[GR_MAX_RANK] = {0};
     for (int i = 0; i < (int)count; i++) {
-        if (v[i] == 0 && !allowzero) {
+        if (v[i] == TRACE_UNKNOWN) {
+            y.syms[i] = list.sym[i]; /* an extent read at run time */
+        } else if (v[i] == 0 && !allowzero) {
             if (x->rank >= 0 && i >= x->rank)
                 return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                                     "shape[%d] is 0 (copy the input dim) but the input has rank %d",
@@ -506,14 +634,19 @@ gr_code gr_shape_rule_expand(gr_graph *g, gr_node *n, gr_status *st) {
     GR_TRY(need_index_type(n, 1, "shape", 0, st));
     const gr_shape *x = &n->inputs[0]->shape;
     gr_dtype t = n->inputs[0]->dtype;
-    int64_t v[MAX_LIST], count;
-    GR_TRY(const_list(n, n->inputs[1], v, &count, st));
-    int64_t len = count >= 0 ? count : list_length(n->inputs[1]);
+    dim_list list;
+    GR_TRY(shape_list(n, n->inputs[1], &list, st));
+    const int64_t *v = list.v;
+    int64_t count = list.n, len = count >= 0 ? count : list_length(n->inputs[1]);
     GR_TRY(check_rank(n, len, st));
     gr_shape y = gr_shape_unknown();
     if (count >= 0) {
         gr_shape s = shape_of_rank((int)count);
         for (int i = 0; i < count; i++) {
+            if (v[i] == TRACE_UNKNOWN) {
+                s.syms[i] = list.sym[i];
+                continue;
+            }
             if (v[i] < 0)
                 return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "shape[%d] is %lld, expected >= 0", i,
                                     (long long)v[i]);
@@ -563,6 +696,7 @@ gr_code gr_shape_rule_tile(gr_graph *g, gr_node *n, gr_status *st) {
 /* Extent of one sliced dim of extent d (ONNX Slice: negative indices count
  * from the end, then clamp; steps may be negative). */
 static int64_t slice_extent(int64_t d, int64_t start, int64_t end, int64_t step) {
+    if (d == 0) return 0;
     if (start < 0) start += d;
     if (end < 0) end += d;
     if (step > 0) {
@@ -896,12 +1030,17 @@ gr_code gr_shape_rule_constant_of_shape(gr_graph *g, gr_node *n, gr_status *st) 
                                 (long long)gr_shape_numel(&value->tensor->shape));
         t = value->tensor->dtype;
     }
-    int64_t v[MAX_LIST], count;
-    GR_TRY(const_list(n, n->inputs[0], v, &count, st));
-    int64_t len = count >= 0 ? count : list_length(n->inputs[0]);
+    dim_list list;
+    GR_TRY(shape_list(n, n->inputs[0], &list, st));
+    const int64_t *v = list.v;
+    int64_t count = list.n, len = count >= 0 ? count : list_length(n->inputs[0]);
     GR_TRY(check_rank(n, len, st));
     gr_shape y = len >= 0 ? shape_of_rank((int)len) : gr_shape_unknown();
     for (int64_t i = 0; count >= 0 && i < count; i++) {
+        if (v[i] == TRACE_UNKNOWN) {
+            y.syms[i] = list.sym[i];
+            continue;
+        }
         if (v[i] < 0)
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input[%lld] is %lld, expected >= 0",
                                 (long long)i, (long long)v[i]);

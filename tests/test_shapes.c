@@ -1010,6 +1010,42 @@ static void test_range(void **state) {
     gr_graph_free(g);
 }
 
+/* Shapes computed at run time from Shape nodes keep their symbols:
+ * Reshape(x, Concat(Shape(x)[0:1], [-1])), Gather + Unsqueeze, Expand and
+ * ConstantOfShape of Shape(y). */
+static void test_shape_computations_keep_symbols(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("t");
+    gr_value *x = input(g, "x", F32, "N,3,4");
+    gr_node *shape = node(g, GR_OP_SHAPE, INS(x));
+    gr_node *cast = node(g, GR_OP_CAST, INS(shape->outputs[0]));
+    gr_node_set_int(g, cast, "to", GR_DTYPE_I32);
+    gr_node *slice = node(g, GR_OP_SLICE, INS(cast->outputs[0], const_i64(g, "s", I64S(0)),
+                                              const_i64(g, "e", I64S(1))));
+    gr_node *back = node(g, GR_OP_CAST, INS(slice->outputs[0]));
+    gr_node_set_int(g, back, "to", GR_DTYPE_I64);
+    gr_node *cat = node(g, GR_OP_CONCAT, INS(back->outputs[0], const_i64(g, "m1", I64S(-1))));
+    gr_node_set_int(g, cat, "axis", 0);
+    gr_node *rs = node(g, GR_OP_RESHAPE, INS(x, cat->outputs[0]));
+    gr_node *gat = node(g, GR_OP_GATHER, INS(shape->outputs[0], scalar_i64(g, "k", -1)));
+    gr_node *uns = node(g, GR_OP_UNSQUEEZE, INS(gat->outputs[0], const_i64(g, "a", I64S(0))));
+    gr_node *cat2 = node(g, GR_OP_CONCAT, INS(const_i64(g, "m", I64S(-1)), uns->outputs[0]));
+    gr_node_set_int(g, cat2, "axis", 0);
+    gr_node *rs2 = node(g, GR_OP_RESHAPE, INS(x, cat2->outputs[0]));
+    gr_value *y = input(g, "y", F32, "B,4"), *z = input(g, "z", F32, "1,4");
+    gr_node *ys = node(g, GR_OP_SHAPE, INS(y));
+    gr_node *ex = node(g, GR_OP_EXPAND, INS(z, ys->outputs[0]));
+    gr_node *cs = node(g, GR_OP_CONSTANT_OF_SHAPE, INS(ys->outputs[0]));
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    char buf[128];
+    assert_string_equal(gr_shape_str(&rs->outputs[0]->shape, buf, sizeof buf), "[N,12]");
+    assert_string_equal(gr_shape_str(&rs2->outputs[0]->shape, buf, sizeof buf), "[?,4]");
+    assert_string_equal(gr_shape_str(&ex->outputs[0]->shape, buf, sizeof buf), "[B,4]");
+    assert_string_equal(gr_shape_str(&cs->outputs[0]->shape, buf, sizeof buf), "[B,4]");
+    gr_graph_free(g);
+}
+
 /* A small CNN run through gr_graph_infer_shapes: the batch symbol survives
  * Conv, MaxPool, Reshape-with-0, Flatten and Gemm. */
 static void test_batch_symbol_survives_cnn(void **state) {
@@ -1084,6 +1120,7 @@ int main(void) {
         cmocka_unit_test(test_constant_attributes),
         cmocka_unit_test(test_constant_of_shape),
         cmocka_unit_test(test_range),
+        cmocka_unit_test(test_shape_computations_keep_symbols),
         cmocka_unit_test(test_batch_symbol_survives_cnn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
