@@ -455,4 +455,56 @@ typedef struct {
 gr_code gr_graph_stats_compute(gr_graph *g, gr_graph_stats *stats,
                                gr_status *st);
 
+/* ------------------------------------------------------------------- plans */
+
+/* A compiled model: buffers and the steps that compute them. Codegen builds
+ * it (JIT or, for objects, as data); the runtime runs it. A step's kernel
+ * computes tasks [begin, end) of its n_tasks; tasks write disjoint outputs,
+ * so any split over threads gives bit-identical results. */
+typedef void (*gr_kernel_fn)(void *const *args, int64_t begin, int64_t end);
+
+typedef enum {
+    GR_BUF_ARENA,   /* intermediate, at offset in the run-time arena */
+    GR_BUF_CONST,   /* weight or constant, at offset in plan->consts */
+    GR_BUF_INPUT,   /* caller's input number index */
+    GR_BUF_OUTPUT,  /* caller's output number index */
+} gr_buffer_kind;
+
+typedef struct {
+    const char *name;
+    gr_buffer_kind kind;
+    int index;          /* INPUT/OUTPUT: position among the graph's */
+    size_t offset;      /* ARENA/CONST: byte offset */
+    size_t nbytes;
+    gr_dtype dtype;
+    gr_shape shape;     /* static */
+} gr_buffer;
+
+typedef struct {
+    const char *name;   /* kernel (for --verbose and profiles) */
+    gr_kernel_fn fn;
+    int n_args;
+    int *args;          /* buffer ids, in the kernel's argument order */
+    int64_t n_tasks;    /* >= 1 */
+} gr_step;
+
+typedef struct gr_plan {
+    gr_arena *arena;        /* owns the arrays below */
+    int n_buffers;
+    gr_buffer *buffers;
+    int n_steps;
+    gr_step *steps;
+    size_t arena_bytes;     /* size of the run-time arena */
+    size_t const_bytes;
+    void *consts;           /* weights and constants, 64-byte aligned */
+    int n_inputs, n_outputs;
+    int *inputs, *outputs;  /* buffer ids in the graph's order */
+    double compile_ms;      /* time spent in codegen */
+    void *owner;            /* keeps the code alive (the JIT) */
+    void (*release)(void *owner);
+} gr_plan;
+
+/* Releases the plan, its constants and (through release) its code. */
+void gr_plan_free(gr_plan *p);
+
 #endif /* GR_IR_H */
