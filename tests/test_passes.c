@@ -2,6 +2,8 @@
  * inference with folding, the reference evaluator, fold and dce. Graphs are
  * built with the IR API. Expected values are worked out by hand from the
  * ONNX operator spec (its examples where it gives them), never by graft. */
+#define _POSIX_C_SOURCE 200809L /* opendir */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "frontend/gr_frontend.h"
 #include "passes/gr_passes.h"
 #include "passes/passes_internal.h"
 
@@ -1036,6 +1039,133 @@ static void test_fold_survives_allocation_failures(void **state) {
     fail_msg("shapes kept failing");
 }
 
+/* --- the ONNX backend node tests as references ------------------------- */
+
+#define ONNX_NODE_TESTS "/usr/share/libonnx-testdata/data/node"
+
+static int evaluable(const gr_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == GR_OP_UNKNOWN || !gr_eval_supports(g->nodes[i]->op)) return 0;
+    return g->n_nodes > 0;
+}
+
+/* Old test data stores bf16 as u16: same bits. */
+static int same_bits_type(gr_dtype a, gr_dtype b) {
+    return a == b || (a == GR_DTYPE_BF16 && b == GR_DTYPE_U16) ||
+           (a == GR_DTYPE_U16 && b == GR_DTYPE_BF16);
+}
+
+static int close_enough(const gr_value *v, const gr_tensor *t, int64_t i) {
+    if (v->dtype != t->dtype) /* bf16 against u16: compare bits */
+        return gr_dtype_load_i64(GR_DTYPE_U16, v->data, i) ==
+               gr_dtype_load_i64(GR_DTYPE_U16, t->data, i);
+    double x = gr_dtype_load_f64(v->dtype, v->data, i), y = gr_dtype_load_f64(t->dtype, t->data, i);
+    return x == y || (isnan(x) && isnan(y)) || fabs(x - y) <= 1e-6 * fabs(y);
+}
+
+static void test_output(const gr_graph *g, const char *dir, int o, char *why, size_t size) {
+    char path[4096];
+    gr_status st = {0};
+    gr_tensor t;
+    const gr_value *v = g->outputs[o];
+    snprintf(path, sizeof path, "%.1024s/test_data_set_0/output_%d.pb", dir, o);
+    if (gr_tensor_read_pb(path, &t, NULL, &st) != GR_OK) {
+        snprintf(why, size, "%s", st.msg);
+        return;
+    }
+    char a[128], b[128];
+    if (v->kind != GR_VALUE_CONST) {
+        snprintf(why, size, "output '%s' was not folded", v->name);
+    } else if (!same_bits_type(v->dtype, t.dtype) || !gr_shape_equal(&v->shape, &t.shape)) {
+        snprintf(why, size, "output '%s' is %s%s, expected %s%s", v->name,
+                 gr_dtype_name(v->dtype), gr_shape_str(&v->shape, a, sizeof a),
+                 gr_dtype_name(t.dtype), gr_shape_str(&t.shape, b, sizeof b));
+    } else {
+        for (int64_t i = 0; i < gr_shape_numel(&t.shape) && !*why; i++)
+            if (!close_enough(v, &t, i))
+                snprintf(why, size, "output '%s' element %lld is %.9g, expected %.9g",
+                         v->name, (long long)i, gr_dtype_load_f64(v->dtype, v->data, i),
+                         gr_dtype_load_f64(t.dtype, t.data, i));
+    }
+    gr_free(t.data);
+}
+
+/* Binds every input of test `dir` (input_i.pb is graph input i) as a
+ * constant, folds, compares with the expected outputs. Returns 0 if the
+ * model has an op the evaluator lacks; a failure is left in why. */
+static int run_node_test(const char *dir, char *why, size_t size) {
+    char path[4096];
+    gr_status st = {0};
+    gr_graph *g = NULL;
+    snprintf(path, sizeof path, "%.1024s/model.onnx", dir);
+    if (gr_import_file(path, &g, &st) != GR_OK || !evaluable(g) || g->n_inputs > 16) {
+        gr_graph_free(g);
+        return 0;
+    }
+    gr_value *inputs[16];
+    int n_inputs = g->n_inputs;
+    memcpy(inputs, g->inputs, sizeof(gr_value *) * (size_t)n_inputs);
+    for (int i = 0; i < n_inputs && !*why; i++) {
+        gr_tensor t;
+        snprintf(path, sizeof path, "%.1024s/test_data_set_0/input_%d.pb", dir, i);
+        if (gr_tensor_read_pb(path, &t, NULL, &st) != GR_OK) {
+            snprintf(why, size, "%s", st.msg);
+            break;
+        }
+        if (same_bits_type(t.dtype, inputs[i]->dtype)) t.dtype = inputs[i]->dtype;
+        if (gr_graph_bind_input(g, inputs[i], &t, &st) != GR_OK) snprintf(why, size, "%s", st.msg);
+        gr_free(t.data);
+    }
+    static const char *const pipeline[] = {"shapes", "fold", NULL};
+    if (!*why && gr_passes_run(g, pipeline, NULL, &st) != GR_OK) snprintf(why, size, "%s", st.msg);
+    for (int o = 0; o < g->n_outputs && !*why; o++) test_output(g, dir, o, why, size);
+    gr_graph_free(g);
+    return 1;
+}
+
+/* Node tests whose data (Debian's libonnx-testdata) is wrong or outdated. */
+static const char *const node_test_exceptions[][2] = {
+    {"test_cast_FLOAT_to_BFLOAT16",
+     "old data truncates f32 to bf16; the spec rounds to nearest even"},
+    {"test_castlike_BFLOAT16_to_FLOAT", "input 'like' is [1], the model declares [3,4]"},
+    {"test_castlike_BFLOAT16_to_FLOAT_expanded", "same as test_castlike_BFLOAT16_to_FLOAT"},
+    {"test_castlike_FLOAT_to_BFLOAT16", "input 'like' is [1], the model declares [3,4]"},
+    {"test_castlike_FLOAT_to_BFLOAT16_expanded", "same as test_castlike_FLOAT_to_BFLOAT16"},
+};
+
+static const char *node_test_exception(const char *name) {
+    for (size_t i = 0; i < sizeof node_test_exceptions / sizeof node_test_exceptions[0]; i++)
+        if (!strcmp(node_test_exceptions[i][0], name)) return node_test_exceptions[i][1];
+    return NULL;
+}
+
+/* Every ONNX node test made only of ops the evaluator knows folds to the
+ * outputs the ONNX test data expects (skipped without libonnx-testdata). */
+static void test_fold_matches_onnx_node_tests(void **state) {
+    (void)state;
+    DIR *d = opendir(ONNX_NODE_TESTS);
+    if (!d) {
+        print_message("skipped: %s not found\n", ONNX_NODE_TESTS);
+        return;
+    }
+    int run = 0, failed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        char dir[1100], why[2048] = "";
+        if (e->d_name[0] == '.' || node_test_exception(e->d_name)) continue;
+        snprintf(dir, sizeof dir, "%s/%.1024s", ONNX_NODE_TESTS, e->d_name);
+        if (!run_node_test(dir, why, sizeof why)) continue;
+        run++;
+        if (*why) {
+            print_error("%s: %s\n", e->d_name, why);
+            failed++;
+        }
+    }
+    closedir(d);
+    print_message("%d ONNX node tests folded, %d failed\n", run, failed);
+    assert_int_equal(failed, 0);
+    assert_true(run > 100);
+}
+
 /* --- driver ------------------------------------------------------------ */
 
 static char *read_all(FILE *f) {
@@ -1142,6 +1272,7 @@ int main(void) {
         cmocka_unit_test(test_eval_rejects_invalid_arguments),
         cmocka_unit_test(test_dce_removes_unused_nodes_and_values),
         cmocka_unit_test(test_fold_survives_allocation_failures),
+        cmocka_unit_test(test_fold_matches_onnx_node_tests),
         cmocka_unit_test(test_driver_dumps_after_named_pass),
         cmocka_unit_test(test_driver_prefixes_errors_with_pass_name),
         cmocka_unit_test(test_driver_reports_broken_graph_as_internal),
