@@ -178,9 +178,13 @@ static gr_code canon_softmax(gr_graph *g, gr_node *n, int64_t opset, gr_status *
     gr_node *f = gr_node_add(g, GR_OP_FLATTEN, base, 1, &x, 1, NULL);
     snprintf(base, sizeof base, "%s.shape", n->name);
     gr_node *s = f ? gr_node_add(g, GR_OP_SHAPE, base, 1, &x, 1, NULL) : NULL;
+    char t_base[512];
+    snprintf(t_base, sizeof t_base, "%s.2d", n->name);
+    const char *t_name[1] = {gr_graph_unique_name(g, t_base)};
     snprintf(base, sizeof base, "%s.reshape", n->name);
     gr_value *r_in[2] = {NULL, s ? s->outputs[0] : NULL};
-    gr_node *r = s ? gr_node_add(g, GR_OP_RESHAPE, base, 2, r_in, 1, NULL) : NULL;
+    gr_node *r = s && t_name[0] ? gr_node_add(g, GR_OP_RESHAPE, base, 2, r_in, 1, t_name)
+                                : NULL;
     if (!r || gr_node_set_int(g, f, "axis", axis) != GR_OK ||
         gr_node_set_int(g, r, "allowzero", 1) != GR_OK ||
         gr_node_set_int(g, n, "axis", -1) != GR_OK)

@@ -473,7 +473,8 @@ static gr_code import_attr(importer *im, gr_node *n, const Onnx__AttributeProto 
                  n->op_type, an);
         gr_tensor_src src = {what, im->base_dir, im->origin};
         gr_tensor t;
-        gr_code rc = gr_tensor_proto_read(a->t, &src, &t, im->st);
+        gr_status tmp = {0}; /* unknown ops drop tensors graft cannot hold */
+        gr_code rc = gr_tensor_proto_read(a->t, &src, &t, known ? im->st : &tmp);
         if (rc != GR_OK) return known ? rc : GR_OK;
         rc = gr_node_set_tensor(im->g, n, an, &t);
         gr_free(t.data);
