@@ -23,8 +23,9 @@ static void copy_dim(gr_shape *dst, int i, const gr_shape *src, int j) {
 static gr_code same_dtype(const gr_node *n, int i, int j, gr_status *st) {
     const gr_value *a = n->inputs[i], *b = n->inputs[j];
     if (a && b && a->dtype != b->dtype)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input %d ('%s') is %s, expected %s like input %d",
-                            j, b->name, gr_dtype_name(b->dtype), gr_dtype_name(a->dtype), i);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "input %d ('%s') is %s, expected %s like input %d", j, b->name,
+                            gr_dtype_name(b->dtype), gr_dtype_name(a->dtype), i);
     return GR_OK;
 }
 
@@ -36,12 +37,13 @@ static gr_code need_vector(const gr_node *n, int i, int64_t expected, const char
     if (!v || v->shape.rank < 0) return GR_OK;
     char s[256];
     if (v->shape.rank != 1)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input %d ('%s') has shape %s, expected rank 1 (%s)",
-                            i, v->name, gr_shape_str(&v->shape, s, sizeof s), what);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "input %d ('%s') has shape %s, expected rank 1 (%s)", i, v->name,
+                            gr_shape_str(&v->shape, s, sizeof s), what);
     if (expected >= 0 && v->shape.dims[0] >= 0 && v->shape.dims[0] != expected)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input %d ('%s') has shape %s, expected [%lld] (%s)",
-                            i, v->name, gr_shape_str(&v->shape, s, sizeof s),
-                            (long long)expected, what);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "input %d ('%s') has shape %s, expected [%lld] (%s)", i, v->name,
+                            gr_shape_str(&v->shape, s, sizeof s), (long long)expected, what);
     return GR_OK;
 }
 
@@ -122,7 +124,8 @@ gr_code gr_shape_rule_gemm(gr_graph *g, gr_node *n, gr_status *st) {
             char sc[256], sy[256];
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                                 "input 2 ('C') has shape %s, which does not broadcast to Y %s",
-                                gr_shape_str(&c->shape, sc, sizeof sc), gr_shape_str(&y, sy, sizeof sy));
+                                gr_shape_str(&c->shape, sc, sizeof sc),
+                                gr_shape_str(&y, sy, sizeof sy));
         }
     }
     gr_set_output(n, 0, n->inputs[0]->dtype, &y);
@@ -172,8 +175,8 @@ static gr_code read_ints(const gr_node *n, const char *name, int count, int64_t 
 
 /* Fills w; kernel_shape comes from the attribute, else from w_kernel (W's
  * spatial dims, NULL for pools, where the attribute is required). */
-static gr_code read_window(const gr_node *n, int n_spatial, const int64_t *w_kernel,
-                           window *w, gr_status *st) {
+static gr_code read_window(const gr_node *n, int n_spatial, const int64_t *w_kernel, window *w,
+                           gr_status *st) {
     memset(w, 0, sizeof *w);
     w->n_spatial = n_spatial;
     const char *ap = gr_node_string(n, "auto_pad", "NOTSET");
@@ -183,7 +186,8 @@ static gr_code read_window(const gr_node *n, int n_spatial, const int64_t *w_ker
         if (!strcmp(ap, modes[i])) w->auto_pad = i;
     if (w->auto_pad < 0)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                            "auto_pad is '%s', expected NOTSET, VALID, SAME_UPPER or SAME_LOWER", ap);
+                            "auto_pad is '%s', expected NOTSET, VALID, SAME_UPPER or SAME_LOWER",
+                            ap);
     w->ceil_mode = gr_node_int(n, "ceil_mode", 0) != 0;
     const int64_t *k;
     if (gr_node_ints(n, "kernel_shape", &k) >= 0) {
@@ -229,12 +233,13 @@ static gr_code window_dims(const gr_node *n, const window *w, const gr_shape *x,
         int64_t in = x->rank >= 0 ? x->dims[2 + i] : GR_DIM_DYNAMIC;
         int64_t out = window_out(w, i, in);
         if (out < 0 && out != UNKNOWN_EXTENT)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                                "spatial dim %d: input %lld with kernel %lld, stride %lld, dilation "
-                                "%lld and pads %lld+%lld gives %lld, expected >= 0",
-                                i, (long long)in, (long long)w->kernel[i], (long long)w->strides[i],
-                                (long long)w->dilations[i], (long long)w->pads[i],
-                                (long long)w->pads[i + w->n_spatial], (long long)out);
+            return gr_node_fail(
+                n, st, GR_ERR_BAD_MODEL,
+                "spatial dim %d: input %lld with kernel %lld, stride %lld, dilation "
+                "%lld and pads %lld+%lld gives %lld, expected >= 0",
+                i, (long long)in, (long long)w->kernel[i], (long long)w->strides[i],
+                (long long)w->dilations[i], (long long)w->pads[i],
+                (long long)w->pads[i + w->n_spatial], (long long)out);
         y->dims[2 + i] = out < 0 ? GR_DIM_DYNAMIC : out;
         y->syms[2 + i] = NULL;
     }
@@ -249,8 +254,8 @@ static gr_code conv_rank(const gr_node *n, int *rank, gr_status *st) {
                             n->inputs[0]->name, x->rank);
     if (x->rank >= 0 && w->rank >= 0 && w->rank != x->rank)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                            "input 1 ('%s') has rank %d, expected %d like X",
-                            n->inputs[1]->name, w->rank, x->rank);
+                            "input 1 ('%s') has rank %d, expected %d like X", n->inputs[1]->name,
+                            w->rank, x->rank);
     *rank = x->rank >= 0 ? x->rank : w->rank;
     if (*rank < 0) {
         const int64_t *k;
@@ -266,17 +271,18 @@ static gr_code conv_rank(const gr_node *n, int *rank, gr_status *st) {
 static gr_code check_channels(const gr_node *n, int64_t c, int64_t wc, int64_t group,
                               gr_status *st) {
     if (group < 1)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "group is %lld, expected >= 1", (long long)group);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "group is %lld, expected >= 1",
+                            (long long)group);
     if (c >= 0 && c % group)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                            "X has %lld channels, which group %lld does not divide",
-                            (long long)c, (long long)group);
+                            "X has %lld channels, which group %lld does not divide", (long long)c,
+                            (long long)group);
     if (c >= 0 && wc >= 0 && wc * group != c)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                             "input 1 ('%s') has %lld input channels, expected %lld (X has %lld "
                             "channels, group %lld)",
-                            n->inputs[1]->name, (long long)wc, (long long)(c / group),
-                            (long long)c, (long long)group);
+                            n->inputs[1]->name, (long long)wc, (long long)(c / group), (long long)c,
+                            (long long)group);
     return GR_OK;
 }
 
@@ -343,8 +349,9 @@ static gr_code conv_transpose_dims(const gr_node *n, const window *w, const gr_s
         for (int i = 0; i < ns; i++) {
             y->dims[2 + i] = os[len - ns + i];
             if (os[len - ns + i] < 0)
-                return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "output_shape[%d] is %lld, expected >= 0",
-                                    len - ns + i, (long long)os[len - ns + i]);
+                return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                    "output_shape[%d] is %lld, expected >= 0", len - ns + i,
+                                    (long long)os[len - ns + i]);
         }
         return GR_OK;
     }
@@ -381,7 +388,8 @@ gr_code gr_shape_rule_conv_transpose(gr_graph *g, gr_node *n, gr_status *st) {
     int64_t c = x->rank >= 0 ? x->dims[1] : GR_DIM_DYNAMIC;
     int64_t wc = w->rank >= 0 ? w->dims[0] : GR_DIM_DYNAMIC;
     if (group < 1)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "group is %lld, expected >= 1", (long long)group);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "group is %lld, expected >= 1",
+                            (long long)group);
     if (c >= 0 && wc >= 0 && c != wc)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                             "input 1 ('%s') has %lld input channels, expected %lld (X has %lld "
@@ -477,7 +485,8 @@ gr_code gr_shape_rule_lrn(gr_graph *g, gr_node *n, gr_status *st) {
     if (!size || size->type != GR_ATTR_INT)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "attribute 'size' is required");
     if (size->i < 1)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "size is %lld, expected >= 1", (long long)size->i);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "size is %lld, expected >= 1",
+                            (long long)size->i);
     gr_set_output(n, 0, n->inputs[0]->dtype, &n->inputs[0]->shape);
     return GR_OK;
 }
@@ -495,8 +504,8 @@ gr_code gr_shape_rule_pool(gr_graph *g, gr_node *n, gr_status *st) {
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "attribute 'kernel_shape' is required");
     if (ns < 1 || ns > GR_MAX_RANK - 2 || (x->rank >= 0 && x->rank != ns + 2))
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                            "kernel_shape has %d values but X has rank %d, expected rank - 2",
-                            ns, x->rank);
+                            "kernel_shape has %d values but X has rank %d, expected rank - 2", ns,
+                            x->rank);
     window win;
     GR_TRY(read_window(n, ns, NULL, &win, st));
     gr_shape y = shape_of_rank(ns + 2);
@@ -542,8 +551,8 @@ gr_code gr_shape_rule_softmax(gr_graph *g, gr_node *n, gr_status *st) {
 }
 
 /* Marks the axes of a reduction in mask[]; fails on duplicates. */
-static gr_code mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank,
-                         int *mask, gr_status *st) {
+static gr_code mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank, int *mask,
+                         gr_status *st) {
     for (int64_t i = 0; i < count; i++) {
         int a;
         GR_TRY(gr_norm_axis(n, "axis", axes[i], rank, &a, st));
@@ -579,8 +588,10 @@ gr_code gr_shape_rule_reduce(gr_graph *g, gr_node *n, gr_status *st) {
     if (x->rank < 0 || (len != 0 && count < 0)) {
         /* Axes unknown: keepdims keeps the rank, else k axes go. */
         gr_shape y = gr_shape_unknown();
-        if (x->rank >= 0 && keep) y = shape_of_rank(x->rank);
-        else if (x->rank >= 0 && len > 0 && len <= x->rank) y = shape_of_rank(x->rank - (int)len);
+        if (x->rank >= 0 && keep)
+            y = shape_of_rank(x->rank);
+        else if (x->rank >= 0 && len > 0 && len <= x->rank)
+            y = shape_of_rank(x->rank - (int)len);
         gr_set_output(n, 0, t, &y);
         return GR_OK;
     }
@@ -593,8 +604,10 @@ gr_code gr_shape_rule_reduce(gr_graph *g, gr_node *n, gr_status *st) {
     GR_TRY(mark_axes(n, axes, count, x->rank, mask, st));
     gr_shape y = gr_shape_scalar();
     for (int i = 0; i < x->rank; i++) {
-        if (!mask[i]) copy_dim(&y, y.rank++, x, i);
-        else if (keep) y.dims[y.rank++] = 1;
+        if (!mask[i])
+            copy_dim(&y, y.rank++, x, i);
+        else if (keep)
+            y.dims[y.rank++] = 1;
     }
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -612,8 +625,10 @@ gr_code gr_shape_rule_argreduce(gr_graph *g, gr_node *n, gr_status *st) {
         GR_TRY(gr_norm_axis(n, "axis", gr_node_int(n, "axis", 0), x->rank, &axis, st));
         y = gr_shape_scalar();
         for (int i = 0; i < x->rank; i++) {
-            if (i != axis) copy_dim(&y, y.rank++, x, i);
-            else if (keep) y.dims[y.rank++] = 1;
+            if (i != axis)
+                copy_dim(&y, y.rank++, x, i);
+            else if (keep)
+                y.dims[y.rank++] = 1;
         }
     }
     gr_set_output(n, 0, GR_DTYPE_I64, &y);

@@ -67,8 +67,8 @@ static gr_code const_list(const gr_node *n, const gr_value *v, int64_t *out, int
 }
 
 /* Normalises and marks axes into mask[rank]; duplicates fail. */
-static gr_code mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank,
-                         int *mask, gr_status *st) {
+static gr_code mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank, int *mask,
+                         gr_status *st) {
     for (int64_t i = 0; i < count; i++) {
         int a;
         GR_TRY(gr_norm_axis(n, "axis", axes[i], rank, &a, st));
@@ -97,10 +97,14 @@ static void product_dim(const gr_shape *s, int from, int to, gr_shape *out, int 
             p *= s->dims[j];
         }
     }
-    if (zero) set_dim(out, i, 0);
-    else if (n_dyn == 0) set_dim(out, i, p);
-    else if (n_dyn == 1 && p == 1 && last_dyn >= 0) copy_dim(out, i, s, last_dyn);
-    else set_dim(out, i, GR_DIM_DYNAMIC);
+    if (zero)
+        set_dim(out, i, 0);
+    else if (n_dyn == 0)
+        set_dim(out, i, p);
+    else if (n_dyn == 1 && p == 1 && last_dyn >= 0)
+        copy_dim(out, i, s, last_dyn);
+    else
+        set_dim(out, i, GR_DIM_DYNAMIC);
 }
 
 /* ----------------------------------------------------------- shape values */
@@ -153,8 +157,12 @@ static int trace_slice(const gr_node *p, dim_list *out, int depth) {
     if (opt_input(p, 4) && (!const_int(p->inputs[4], &step) || step == 0)) return 0;
     int64_t d = in.n, count = slice_extent(d, start, end, step);
     if (start < 0) start += d;
-    start = step > 0 ? (start < 0 ? 0 : start > d ? d : start)
-                     : (start < 0 ? 0 : start > d - 1 ? d - 1 : start);
+    start = step > 0 ? (start < 0   ? 0
+                        : start > d ? d
+                                    : start)
+                     : (start < 0       ? 0
+                        : start > d - 1 ? d - 1
+                                        : start);
     out->n = (int)count;
     for (int64_t k = 0; k < count; k++) {
         out->v[k] = in.v[start + k * step];
@@ -242,9 +250,12 @@ static void census(const gr_shape *s, int skip, const int *copied, dim_census *c
     c->known = 1;
     for (int i = 0; i < s->rank; i++) {
         if (i == skip || (i < GR_MAX_RANK && copied[i])) continue;
-        if (s->dims[i] < 0) c->dyn[c->n_dyn++] = i;
-        else if (s->dims[i] && c->known > INT64_MAX / s->dims[i]) c->overflow = 1;
-        else c->known *= s->dims[i];
+        if (s->dims[i] < 0)
+            c->dyn[c->n_dyn++] = i;
+        else if (s->dims[i] && c->known > INT64_MAX / s->dims[i])
+            c->overflow = 1;
+        else
+            c->known *= s->dims[i];
     }
 }
 
@@ -426,10 +437,12 @@ gr_code gr_shape_rule_squeeze(gr_graph *g, gr_node *n, gr_status *st) {
     GR_TRY(mark_axes(n, axes, count, x->rank, mask, st));
     y = gr_shape_scalar();
     for (int i = 0; i < x->rank; i++) {
-        if (!mask[i]) copy_dim(&y, y.rank++, x, i);
+        if (!mask[i])
+            copy_dim(&y, y.rank++, x, i);
         else if (x->dims[i] >= 0 && x->dims[i] != 1)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "cannot squeeze axis %d of extent %lld, "
-                                "expected 1", i, (long long)x->dims[i]);
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "cannot squeeze axis %d of extent %lld, expected 1", i,
+                                (long long)x->dims[i]);
     }
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -462,8 +475,10 @@ gr_code gr_shape_rule_unsqueeze(gr_graph *g, gr_node *n, gr_status *st) {
     int mask[GR_MAX_RANK] = {0};
     GR_TRY(mark_axes(n, axes, count, rank, mask, st));
     for (int i = 0, j = 0; i < rank; i++) {
-        if (mask[i]) set_dim(&y, i, 1);
-        else copy_dim(&y, i, x, j++);
+        if (mask[i])
+            set_dim(&y, i, 1);
+        else
+            copy_dim(&y, i, x, j++);
     }
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -479,8 +494,8 @@ static gr_code merge_dim(const gr_node *n, int k, int i, int axis, gr_shape *y, 
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                             "input %d ('%s') has dim %d = %lld, expected %lld like input %d "
                             "(dims off the concat axis %d must match)",
-                            k, n->inputs[k]->name, i, (long long)s->dims[i],
-                            (long long)y->dims[i], from[i], axis);
+                            k, n->inputs[k]->name, i, (long long)s->dims[i], (long long)y->dims[i],
+                            from[i], axis);
     if (y->dims[i] < 0 && (s->dims[i] >= 0 || !y->syms[i])) {
         copy_dim(y, i, s, i);
         from[i] = k;
@@ -499,12 +514,14 @@ gr_code gr_shape_rule_concat(gr_graph *g, gr_node *n, gr_status *st) {
         GR_TRY(gr_need_input(n, k, st));
         const gr_value *v = n->inputs[k];
         if (v->dtype != n->inputs[0]->dtype)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input %d ('%s') is %s, expected %s like input 0",
-                                k, v->name, gr_dtype_name(v->dtype), gr_dtype_name(n->inputs[0]->dtype));
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "input %d ('%s') is %s, expected %s like input 0", k, v->name,
+                                gr_dtype_name(v->dtype), gr_dtype_name(n->inputs[0]->dtype));
         if (v->shape.rank < 0) continue;
         if (rank >= 0 && v->shape.rank != rank)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input %d ('%s') has rank %d, expected %d like input %d",
-                                k, v->name, v->shape.rank, rank, first);
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "input %d ('%s') has rank %d, expected %d like input %d", k,
+                                v->name, v->shape.rank, rank, first);
         if (rank < 0) first = k;
         rank = v->shape.rank;
     }
@@ -520,8 +537,10 @@ gr_code gr_shape_rule_concat(gr_graph *g, gr_node *n, gr_status *st) {
     for (int i = 0; i < rank; i++) from[i] = first;
     for (int k = 0; k < n->n_inputs; k++) {
         const gr_shape *s = &n->inputs[k]->shape;
-        if (s->rank < 0 || s->dims[axis] < 0 || sum < 0 || sum > INT64_MAX - s->dims[axis]) sum = -1;
-        else sum += s->dims[axis];
+        if (s->rank < 0 || s->dims[axis] < 0 || sum < 0 || sum > INT64_MAX - s->dims[axis])
+            sum = -1;
+        else
+            sum += s->dims[axis];
         if (s->rank < 0) continue;
         for (int i = 0; i < rank; i++)
             if (i != axis) GR_TRY(merge_dim(n, k, i, axis, &y, from, st));
@@ -539,14 +558,16 @@ static gr_code split_sizes(const gr_node *n, int64_t d, int64_t *parts, gr_statu
     const gr_attr *num = gr_node_attr(n, "num_outputs");
     int k = n->n_outputs;
     if (sv && num)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                            "both input 'split' and attribute 'num_outputs' are given, expected one");
+        return gr_node_fail(
+            n, st, GR_ERR_BAD_MODEL,
+            "both input 'split' and attribute 'num_outputs' are given, expected one");
     for (int i = 0; i < k; i++) parts[i] = GR_DIM_DYNAMIC;
     if (sv) {
         int64_t count = gr_value_const_ints(sv, parts, k);
         int64_t len = count >= 0 ? count : list_length(sv);
         if (len >= 0 && len != k)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "split has %lld values, expected %d (one per output)",
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "split has %lld values, expected %d (one per output)",
                                 (long long)len, k);
         int64_t sum = 0;
         for (int i = 0; count >= 0 && i < k; i++) {
@@ -556,14 +577,16 @@ static gr_code split_sizes(const gr_node *n, int64_t d, int64_t *parts, gr_statu
             sum += parts[i];
         }
         if (count >= 0 && d >= 0 && sum != d)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                                "split sizes add up to %lld, expected %lld (the extent of the axis)",
-                                (long long)sum, (long long)d);
+            return gr_node_fail(
+                n, st, GR_ERR_BAD_MODEL,
+                "split sizes add up to %lld, expected %lld (the extent of the axis)",
+                (long long)sum, (long long)d);
         return GR_OK;
     }
     if (num && num->i != k)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "num_outputs is %lld but the node has %d outputs",
-                            (long long)num->i, k);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "num_outputs is %lld but the node has %d outputs", (long long)num->i,
+                            k);
     if (d < 0) return GR_OK;
     int64_t chunk = (d + k - 1) / k, last = d - chunk * (k - 1);
     if (last < 0)
@@ -609,7 +632,8 @@ gr_code gr_shape_rule_gather(gr_graph *g, gr_node *n, gr_status *st) {
     int axis = 0;
     if (x->rank >= 0) {
         if (x->rank == 0)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input 0 ('%s') is a scalar, expected rank >= 1",
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "input 0 ('%s') is a scalar, expected rank >= 1",
                                 n->inputs[0]->name);
         GR_TRY(gr_norm_axis(n, "axis", gr_node_int(n, "axis", 0), x->rank, &axis, st));
     }
@@ -676,8 +700,9 @@ gr_code gr_shape_rule_tile(gr_graph *g, gr_node *n, gr_status *st) {
     GR_TRY(const_list(n, n->inputs[1], v, &count, st));
     int64_t len = count >= 0 ? count : list_length(n->inputs[1]);
     if (x->rank >= 0 && len >= 0 && len != x->rank)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "repeats has %lld values, expected %d (the rank)",
-                            (long long)len, x->rank);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "repeats has %lld values, expected %d (the rank)", (long long)len,
+                            x->rank);
     GR_TRY(check_rank(n, len, st));
     int rank = x->rank >= 0 ? x->rank : (int)len;
     gr_shape y = rank >= 0 ? shape_of_rank(rank) : gr_shape_unknown();
@@ -686,8 +711,10 @@ gr_code gr_shape_rule_tile(gr_graph *g, gr_node *n, gr_status *st) {
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "repeats[%d] is %lld, expected >= 0", i,
                                 (long long)v[i]);
         int64_t d = x->rank >= 0 ? x->dims[i] : GR_DIM_DYNAMIC;
-        if (v[i] == 1 && x->rank >= 0) copy_dim(&y, i, x, i);
-        else if (v[i] == 0 || (d >= 0 && (d == 0 || v[i] <= INT64_MAX / d))) set_dim(&y, i, d * v[i]);
+        if (v[i] == 1 && x->rank >= 0)
+            copy_dim(&y, i, x, i);
+        else if (v[i] == 0 || (d >= 0 && (d == 0 || v[i] <= INT64_MAX / d)))
+            set_dim(&y, i, d * v[i]);
     }
     gr_set_output(n, 0, n->inputs[0]->dtype, &y);
     return GR_OK;
@@ -715,8 +742,10 @@ static int64_t slice_extent(int64_t d, int64_t start, int64_t end, int64_t step)
 static void slice_dim(const gr_shape *x, gr_shape *y, int a, int64_t start, int64_t end,
                       int64_t step) {
     int64_t d = x->dims[a];
-    if (d >= 0) set_dim(y, a, slice_extent(d, start, end, step));
-    else if (!(step == 1 && start == 0 && end >= INT32_MAX)) set_dim(y, a, GR_DIM_DYNAMIC);
+    if (d >= 0)
+        set_dim(y, a, slice_extent(d, start, end, step));
+    else if (!(step == 1 && start == 0 && end >= INT32_MAX))
+        set_dim(y, a, GR_DIM_DYNAMIC);
 }
 
 /* Reads the optional list input i (axes or steps) into out; *count is -1
@@ -733,8 +762,9 @@ static gr_code opt_list(const gr_node *n, int i, int64_t len, int is_steps, int6
     GR_TRY(const_list(n, v, out, count, st));
     int64_t vl = *count >= 0 ? *count : list_length(v);
     if (vl >= 0 && len >= 0 && vl != len)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input %d ('%s') has %lld values, expected %lld like starts",
-                            i, v->name, (long long)vl, (long long)len);
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "input %d ('%s') has %lld values, expected %lld like starts", i,
+                            v->name, (long long)vl, (long long)len);
     return GR_OK;
 }
 
@@ -773,9 +803,12 @@ gr_code gr_shape_rule_slice(gr_graph *g, gr_node *n, gr_status *st) {
     for (int64_t i = 0; i < na; i++) {
         int a = (int)(axes[i] < 0 ? axes[i] + x->rank : axes[i]);
         if (exact && steps[i] == 0)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "steps[%lld] is 0, expected nonzero", (long long)i);
-        if (exact) slice_dim(x, &y, a, starts[i], ends[i], steps[i]);
-        else set_dim(&y, a, GR_DIM_DYNAMIC);
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "steps[%lld] is 0, expected nonzero",
+                                (long long)i);
+        if (exact)
+            slice_dim(x, &y, a, starts[i], ends[i], steps[i]);
+        else
+            set_dim(&y, a, GR_DIM_DYNAMIC);
     }
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -791,28 +824,33 @@ gr_code gr_shape_rule_pad(gr_graph *g, gr_node *n, gr_status *st) {
     GR_TRY(need_index_type(n, 1, "pads", 0, st));
     GR_TRY(need_index_type(n, 3, "axes", 1, st));
     const char *mode = gr_node_string(n, "mode", "constant");
-    if (strcmp(mode, "constant") && strcmp(mode, "reflect") && strcmp(mode, "edge") && strcmp(mode, "wrap"))
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "mode is '%s', expected constant, reflect, edge or wrap",
-                            mode);
+    if (strcmp(mode, "constant") && strcmp(mode, "reflect") && strcmp(mode, "edge") &&
+        strcmp(mode, "wrap"))
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "mode is '%s', expected constant, reflect, edge or wrap", mode);
     const gr_shape *x = &n->inputs[0]->shape;
     gr_dtype t = n->inputs[0]->dtype;
     const gr_value *cv = opt_input(n, 2);
     if (cv && cv->dtype != t)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "constant_value ('%s') is %s, expected %s like data",
-                            cv->name, gr_dtype_name(cv->dtype), gr_dtype_name(t));
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "constant_value ('%s') is %s, expected %s like data", cv->name,
+                            gr_dtype_name(cv->dtype), gr_dtype_name(t));
     if (x->rank < 0) {
         gr_set_output(n, 0, t, x);
         return GR_OK;
     }
     int64_t pads[MAX_LIST], axes[MAX_LIST], np, na;
     GR_TRY(const_list(n, n->inputs[1], pads, &np, st));
-    if (opt_input(n, 3)) GR_TRY(opt_list(n, 3, -1, 0, axes, &na, st));
-    else GR_TRY(opt_list(n, 3, x->rank, 0, axes, &na, st));
+    if (opt_input(n, 3))
+        GR_TRY(opt_list(n, 3, -1, 0, axes, &na, st));
+    else
+        GR_TRY(opt_list(n, 3, x->rank, 0, axes, &na, st));
     gr_shape y = *x;
     int64_t len = np >= 0 ? np : list_length(n->inputs[1]);
     if (na >= 0 && len >= 0 && len != 2 * na)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "pads has %lld values, expected %lld (2 per axis)",
-                            (long long)len, (long long)(2 * na));
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "pads has %lld values, expected %lld (2 per axis)", (long long)len,
+                            (long long)(2 * na));
     if (na < 0) y = shape_of_rank(x->rank);
     int mask[GR_MAX_RANK] = {0};
     if (na >= 0) GR_TRY(mark_axes(n, axes, na, x->rank, mask, st));
@@ -820,14 +858,18 @@ gr_code gr_shape_rule_pad(gr_graph *g, gr_node *n, gr_status *st) {
         int a = (int)(axes[i] < 0 ? axes[i] + x->rank : axes[i]);
         int64_t d = x->dims[a], b = np >= 0 ? pads[i] : 0, e = np >= 0 ? pads[i + na] : 0;
         if (b < -INT32_MAX || b > INT32_MAX || e < -INT32_MAX || e > INT32_MAX || d > INT64_MAX / 2)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "pads %lld,%lld of axis %d are out of range",
-                                (long long)b, (long long)e, a);
-        if (np < 0 || (d < 0 && b + e != 0)) set_dim(&y, a, GR_DIM_DYNAMIC);
-        else if (d >= 0 && d + b + e < 0)
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                                "axis %d of extent %lld with pads %lld,%lld gives %lld, expected >= 0",
-                                a, (long long)d, (long long)b, (long long)e, (long long)(d + b + e));
-        else if (d >= 0) set_dim(&y, a, d + b + e);
+                                "pads %lld,%lld of axis %d are out of range", (long long)b,
+                                (long long)e, a);
+        if (np < 0 || (d < 0 && b + e != 0))
+            set_dim(&y, a, GR_DIM_DYNAMIC);
+        else if (d >= 0 && d + b + e < 0)
+            return gr_node_fail(
+                n, st, GR_ERR_BAD_MODEL,
+                "axis %d of extent %lld with pads %lld,%lld gives %lld, expected >= 0", a,
+                (long long)d, (long long)b, (long long)e, (long long)(d + b + e));
+        else if (d >= 0)
+            set_dim(&y, a, d + b + e);
     }
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -861,15 +903,15 @@ static void keep_aspect(const gr_shape *x, const int *axis_of, int64_t count, in
 
 /* Output extents from constant scales (floor(d * scale), as ONNX Runtime;
  * roi does not change the extent) or sizes; out[i] for axis axis_of[i]. */
-static gr_code resize_extents(const gr_node *n, const gr_shape *x, const gr_value *v,
-                              int is_scales, const int *axis_of, int64_t count, int64_t *out,
-                              gr_status *st) {
+static gr_code resize_extents(const gr_node *n, const gr_shape *x, const gr_value *v, int is_scales,
+                              const int *axis_of, int64_t count, int64_t *out, gr_status *st) {
     const char *policy = gr_node_string(n, "keep_aspect_ratio_policy", "stretch");
     int larger = !strcmp(policy, "not_smaller");
     if (!larger && strcmp(policy, "stretch") && strcmp(policy, "not_larger"))
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                             "keep_aspect_ratio_policy is '%s', expected stretch, not_larger or "
-                            "not_smaller", policy);
+                            "not_smaller",
+                            policy);
     for (int64_t i = 0; i < count; i++) {
         int64_t d = x->dims[axis_of[i]];
         if (!is_scales) {
@@ -884,8 +926,9 @@ static gr_code resize_extents(const gr_node *n, const gr_shape *x, const gr_valu
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "scales[%lld] is %g, expected > 0",
                                 (long long)i, s);
         if (d >= 0 && !((double)d * s < 9.2e18))
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "scales[%lld] is %g, too large for extent %lld",
-                                (long long)i, s, (long long)d);
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "scales[%lld] is %g, too large for extent %lld", (long long)i, s,
+                                (long long)d);
         out[i] = d < 0 ? (s == 1.0 ? -2 : GR_DIM_DYNAMIC) : (int64_t)floor((double)d * s);
     }
     if (!is_scales && strcmp(policy, "stretch")) keep_aspect(x, axis_of, count, larger, out);
@@ -898,7 +941,8 @@ static gr_code resize_inputs(const gr_node *n, const gr_shape *x, const gr_value
                              int *is_scales, int *axis_of, int64_t *count, gr_status *st) {
     const gr_value *scales = present(n, 2), *sizes = present(n, 3);
     if (scales && sizes)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "both scales and sizes are given, expected one");
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "both scales and sizes are given, expected one");
     if (!scales && !sizes)
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "one of scales and sizes is required");
     if (scales && !gr_dtype_is_float(scales->dtype))
@@ -992,25 +1036,24 @@ gr_code gr_shape_rule_constant(gr_graph *g, gr_node *n, gr_status *st) {
     for (int i = 0; i < 5; i++) {
         const gr_attr *b = gr_node_attr(n, names[i]);
         if (b && a)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "attributes '%s' and '%s' are both given, "
-                                "expected exactly one value attribute", a->name, b->name);
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "attributes '%s' and '%s' are both given, "
+                                "expected exactly one value attribute",
+                                a->name, b->name);
         if (b) a = b;
     }
     if (!a)
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "a value attribute (value, value_float, "
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                            "a value attribute (value, value_float, "
                             "value_floats, value_int or value_ints) is required");
-    gr_shape s = gr_shape_scalar();
-    switch (a->type) {
-    case GR_ATTR_TENSOR:
+    if (a->type == GR_ATTR_TENSOR) {
         gr_set_output(n, 0, a->tensor->dtype, &a->tensor->shape);
         return GR_OK;
-    case GR_ATTR_FLOATS:
-    case GR_ATTR_INTS:
+    }
+    gr_shape s = gr_shape_scalar();
+    if (a->type == GR_ATTR_FLOATS || a->type == GR_ATTR_INTS) {
         s = shape_of_rank(1);
         set_dim(&s, 0, a->n);
-        break;
-    default:
-        break;
     }
     int is_float = a->type == GR_ATTR_FLOAT || a->type == GR_ATTR_FLOATS;
     gr_set_output(n, 0, is_float ? GR_DTYPE_F32 : GR_DTYPE_I64, &s);
@@ -1026,7 +1069,8 @@ gr_code gr_shape_rule_constant_of_shape(gr_graph *g, gr_node *n, gr_status *st) 
     gr_dtype t = GR_DTYPE_F32;
     if (value && value->type == GR_ATTR_TENSOR) {
         if (gr_shape_numel(&value->tensor->shape) != 1)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "attribute 'value' has %lld elements, expected 1",
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "attribute 'value' has %lld elements, expected 1",
                                 (long long)gr_shape_numel(&value->tensor->shape));
         t = value->tensor->dtype;
     }
@@ -1054,9 +1098,11 @@ gr_code gr_shape_rule_constant_of_shape(gr_graph *g, gr_node *n, gr_status *st) 
 static gr_code range_count(const gr_node *n, int64_t *count, gr_status *st) {
     const gr_value *s = n->inputs[0], *l = n->inputs[1], *d = n->inputs[2];
     *count = GR_DIM_DYNAMIC;
-    if (!gr_value_is_constant(s) || !gr_value_is_constant(l) || !gr_value_is_constant(d)) return GR_OK;
+    if (!gr_value_is_constant(s) || !gr_value_is_constant(l) || !gr_value_is_constant(d))
+        return GR_OK;
     if (gr_dtype_is_float(s->dtype)) {
-        double a = gr_dtype_load_f64(s->dtype, s->data, 0), b = gr_dtype_load_f64(l->dtype, l->data, 0);
+        double a = gr_dtype_load_f64(s->dtype, s->data, 0),
+               b = gr_dtype_load_f64(l->dtype, l->data, 0);
         double c = gr_dtype_load_f64(d->dtype, d->data, 0);
         if (c == 0 || c != c)
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "delta is %g, expected nonzero", c);
@@ -1066,15 +1112,19 @@ static gr_code range_count(const gr_node *n, int64_t *count, gr_status *st) {
         *count = k > 0 ? (int64_t)k : 0;
         return GR_OK;
     }
-    int64_t a = gr_dtype_load_i64(s->dtype, s->data, 0), b = gr_dtype_load_i64(l->dtype, l->data, 0);
+    int64_t a = gr_dtype_load_i64(s->dtype, s->data, 0),
+            b = gr_dtype_load_i64(l->dtype, l->data, 0);
     int64_t c = gr_dtype_load_i64(d->dtype, d->data, 0);
     if (c == 0) return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "delta is 0, expected nonzero");
     if ((b > 0 && a < b - INT64_MAX) || (b < 0 && a > b + INT64_MAX))
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "range has too many elements");
     int64_t span = b - a;
-    if ((span > 0) != (c > 0) || span == 0) *count = 0;
-    else if (c > 0) *count = 1 + (span - 1) / c;
-    else *count = 1 + (-span - 1) / (c < -INT64_MAX ? INT64_MAX : -c);
+    if ((span > 0) != (c > 0) || span == 0)
+        *count = 0;
+    else if (c > 0)
+        *count = 1 + (span - 1) / c;
+    else
+        *count = 1 + (-span - 1) / (c < -INT64_MAX ? INT64_MAX : -c);
     return GR_OK;
 }
 
@@ -1089,10 +1139,12 @@ gr_code gr_shape_rule_range(gr_graph *g, gr_node *n, gr_status *st) {
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "%s ('%s') is %s, expected %s like start",
                                 names[i], v->name, gr_dtype_name(v->dtype),
                                 gr_dtype_name(n->inputs[0]->dtype));
-        if (v->shape.rank > 1 || (v->shape.rank == 1 && v->shape.dims[0] != 1 && v->shape.dims[0] >= 0)) {
+        if (v->shape.rank > 1 ||
+            (v->shape.rank == 1 && v->shape.dims[0] != 1 && v->shape.dims[0] >= 0)) {
             char s[256];
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "%s ('%s') has shape %s, expected a scalar",
-                                names[i], v->name, gr_shape_str(&v->shape, s, sizeof s));
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
+                                "%s ('%s') has shape %s, expected a scalar", names[i], v->name,
+                                gr_shape_str(&v->shape, s, sizeof s));
         }
     }
     gr_shape y = shape_of_rank(1);

@@ -27,9 +27,12 @@ static gr_shape parse_shape(gr_graph *g, const char *text) {
         memcpy(tok, p, len);
         tok[len] = '\0';
         int i = s.rank++;
-        if (tok[0] == '?') s.dims[i] = GR_DIM_DYNAMIC;
-        else if (tok[0] >= '0' && tok[0] <= '9') s.dims[i] = strtoll(tok, NULL, 10);
-        else assert_int_equal(gr_graph_set_dim_symbol(g, &s, i, tok), GR_OK);
+        if (tok[0] == '?')
+            s.dims[i] = GR_DIM_DYNAMIC;
+        else if (tok[0] >= '0' && tok[0] <= '9')
+            s.dims[i] = strtoll(tok, NULL, 10);
+        else
+            assert_int_equal(gr_graph_set_dim_symbol(g, &s, i, tok), GR_OK);
         p += len;
         if (*p == ',') p++;
     }
@@ -64,8 +67,14 @@ static gr_value *scalar_i64(gr_graph *g, const char *name, int64_t v) {
     return c;
 }
 
-#define I64S(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
-#define INS(...) (int)(sizeof((gr_value *[]){__VA_ARGS__}) / sizeof(gr_value *)), (gr_value *[]){__VA_ARGS__}
+#define I64S(...)                                                                                  \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]) {                       \
+        __VA_ARGS__                                                                                \
+    }
+#define INS(...)                                                                                   \
+    (int)(sizeof((gr_value *[]){__VA_ARGS__}) / sizeof(gr_value *)), (gr_value *[]) {              \
+        __VA_ARGS__                                                                                \
+    }
 
 static gr_node *node(gr_graph *g, gr_op op, int n_inputs, gr_value *const *inputs) {
     gr_node *n = gr_node_add(g, op, NULL, n_inputs, inputs, 1, NULL);
@@ -519,8 +528,7 @@ static void test_reshape_constant_shapes(void **state) {
     /* reshape_reordered_all_dims etc.: [2,3,4] */
     gr_value *x = input(g, "x", F32, "2,3,4");
     expect(g, node(g, GR_OP_RESHAPE, INS(x, const_i64(g, "s1", I64S(4, -1)))), F32, "4,6");
-    expect(g, node(g, GR_OP_RESHAPE, INS(x, const_i64(g, "s2", I64S(2, 0, 4, 1)))), F32,
-           "2,3,4,1");
+    expect(g, node(g, GR_OP_RESHAPE, INS(x, const_i64(g, "s2", I64S(2, 0, 4, 1)))), F32, "2,3,4,1");
     expect(g, node(g, GR_OP_RESHAPE, INS(x, const_i64(g, "s3", I64S(-1, 2, 3, 4)))), F32,
            "1,2,3,4");
     /* reshape_allowzero_reordered: [0,3,4] with shape [3,4,0] allowzero */
@@ -700,8 +708,7 @@ static void test_split_errors(void **state) {
     (void)state;
     gr_graph *g = gr_graph_new("t");
     gr_value *x = input(g, "x", F32, "6");
-    expect_fail(g, split_node(g, x, const_i64(g, "a", I64S(2, 3)), 2), "add up to 5",
-                "expected 6");
+    expect_fail(g, split_node(g, x, const_i64(g, "a", I64S(2, 3)), 2), "add up to 5", "expected 6");
     expect_fail(g, split_node(g, x, const_i64(g, "b", I64S(2, 2, 2)), 2), "split has 3 values",
                 "expected 2");
     gr_node *n = split_node(g, x, NULL, 2);
@@ -747,8 +754,8 @@ static void test_expand_and_tile(void **state) {
     gr_value *x = input(g, "x", F32, "3,1");
     expect(g, node(g, GR_OP_EXPAND, INS(x, const_i64(g, "a", I64S(2, 1, 6)))), F32, "2,3,6");
     expect(g, node(g, GR_OP_EXPAND, INS(x, const_i64(g, "b", I64S(3, 4)))), F32, "3,4");
-    expect_fail(g, node(g, GR_OP_EXPAND, INS(x, const_i64(g, "c", I64S(2, 4)))),
-                "do not broadcast", NULL);
+    expect_fail(g, node(g, GR_OP_EXPAND, INS(x, const_i64(g, "c", I64S(2, 4)))), "do not broadcast",
+                NULL);
     gr_value *dyn = input(g, "dyn", I64, "3");
     expect(g, node(g, GR_OP_EXPAND, INS(x, dyn)), F32, "?,3,?");
     /* tile: [2,3] repeats [2,2] -> [4,6]; the batch symbol survives repeat 1 */
@@ -756,8 +763,8 @@ static void test_expand_and_tile(void **state) {
     expect(g, node(g, GR_OP_TILE, INS(t, const_i64(g, "r", I64S(1, 2)))), F32, "N,6");
     expect_fail(g, node(g, GR_OP_TILE, INS(t, const_i64(g, "r3", I64S(1, 2, 3)))),
                 "repeats has 3 values", "expected 2");
-    expect_fail(g, node(g, GR_OP_TILE, INS(t, const_i64(g, "rn", I64S(1, -2)))),
-                "repeats[1] is -2", NULL);
+    expect_fail(g, node(g, GR_OP_TILE, INS(t, const_i64(g, "rn", I64S(1, -2)))), "repeats[1] is -2",
+                NULL);
     gr_graph_free(g);
 }
 
@@ -766,25 +773,32 @@ static void test_slice_from_spec(void **state) {
     gr_graph *g = gr_graph_new("t");
     gr_value *x = input(g, "x", F32, "20,10,5");
     /* slice: starts [0,0] ends [3,10] axes [0,1] steps [1,1] -> [3,10,5] */
-    expect(g, node(g, GR_OP_SLICE, INS(x, const_i64(g, "s", I64S(0, 0)), const_i64(g, "e", I64S(3, 10)),
-                                        const_i64(g, "a", I64S(0, 1)), const_i64(g, "p", I64S(1, 1)))),
+    expect(g,
+           node(g, GR_OP_SLICE,
+                INS(x, const_i64(g, "s", I64S(0, 0)), const_i64(g, "e", I64S(3, 10)),
+                    const_i64(g, "a", I64S(0, 1)), const_i64(g, "p", I64S(1, 1)))),
            F32, "3,10,5");
     /* slice_neg_steps: starts [20,10,4] ends [0,0,1] steps [-1,-3,-2] -> [19,3,2] */
-    expect(g, node(g, GR_OP_SLICE, INS(x, const_i64(g, "s2", I64S(20, 10, 4)),
-                                        const_i64(g, "e2", I64S(0, 0, 1)),
-                                        const_i64(g, "a2", I64S(0, 1, 2)),
-                                        const_i64(g, "p2", I64S(-1, -3, -2)))),
+    expect(g,
+           node(g, GR_OP_SLICE,
+                INS(x, const_i64(g, "s2", I64S(20, 10, 4)), const_i64(g, "e2", I64S(0, 0, 1)),
+                    const_i64(g, "a2", I64S(0, 1, 2)), const_i64(g, "p2", I64S(-1, -3, -2)))),
            F32, "19,3,2");
     /* slice_end_out_of_bounds: starts [1] ends [1000] axes [1] -> [20,9,5] */
-    expect(g, node(g, GR_OP_SLICE, INS(x, const_i64(g, "s3", I64S(1)), const_i64(g, "e3", I64S(1000)),
-                                        const_i64(g, "a3", I64S(1)))),
+    expect(g,
+           node(g, GR_OP_SLICE,
+                INS(x, const_i64(g, "s3", I64S(1)), const_i64(g, "e3", I64S(1000)),
+                    const_i64(g, "a3", I64S(1)))),
            F32, "20,9,5");
     /* slice_negative_axes / slice_default_axes: -1.. and none */
-    expect(g, node(g, GR_OP_SLICE, INS(x, const_i64(g, "s4", I64S(0, 0, 3)),
-                                        const_i64(g, "e4", I64S(20, 10, 4)))),
+    expect(g,
+           node(g, GR_OP_SLICE,
+                INS(x, const_i64(g, "s4", I64S(0, 0, 3)), const_i64(g, "e4", I64S(20, 10, 4)))),
            F32, "20,10,1");
-    expect(g, node(g, GR_OP_SLICE, INS(x, const_i64(g, "s5", I64S(-3)), const_i64(g, "e5", I64S(-1)),
-                                        const_i64(g, "a5", I64S(-1)))),
+    expect(g,
+           node(g, GR_OP_SLICE,
+                INS(x, const_i64(g, "s5", I64S(-3)), const_i64(g, "e5", I64S(-1)),
+                    const_i64(g, "a5", I64S(-1)))),
            F32, "20,10,2");
     gr_graph_free(g);
 }
@@ -810,9 +824,10 @@ static void test_slice_errors(void **state) {
     gr_value *s = const_i64(g, "s", I64S(0)), *e = const_i64(g, "e", I64S(3));
     expect_fail(g, node(g, GR_OP_SLICE, INS(x, s, e, const_i64(g, "a", I64S(2)))),
                 "axis 2 is out of range", NULL);
-    expect_fail(g, node(g, GR_OP_SLICE, INS(x, s, e, const_i64(g, "a0", I64S(0)),
-                                            const_i64(g, "z", I64S(0)))),
-                "steps[0] is 0", NULL);
+    expect_fail(
+        g,
+        node(g, GR_OP_SLICE, INS(x, s, e, const_i64(g, "a0", I64S(0)), const_i64(g, "z", I64S(0)))),
+        "steps[0] is 0", NULL);
     expect_fail(g, node(g, GR_OP_SLICE, INS(x, s, const_i64(g, "e2", I64S(3, 4)))),
                 "starts has 1 values but ends has 2", NULL);
     gr_value *f = const_f32(g, "f", 1, (float[]){0});
@@ -831,11 +846,13 @@ static void test_pad(void **state) {
     expect(g, node(g, GR_OP_PAD, INS(x, const_i64(g, "p", I64S(0, 0, 1, 3, 0, 0, 2, 4)), cv)), F32,
            "N,3,7,12");
     /* constant_pad_axes / _negative_axes: pads [0,3,0,4] axes [1,3] -> [1,3,4,12] */
-    expect(g, node(g, GR_OP_PAD, INS(x, const_i64(g, "p2", I64S(0, 3, 0, 4)), cv,
-                                      const_i64(g, "a2", I64S(1, 3)))),
+    expect(g,
+           node(g, GR_OP_PAD,
+                INS(x, const_i64(g, "p2", I64S(0, 3, 0, 4)), cv, const_i64(g, "a2", I64S(1, 3)))),
            F32, "N,3,4,12");
-    expect(g, node(g, GR_OP_PAD, INS(x, const_i64(g, "p3", I64S(0, 3, 0, 4)), cv,
-                                      const_i64(g, "a3", I64S(-3, -1)))),
+    expect(g,
+           node(g, GR_OP_PAD,
+                INS(x, const_i64(g, "p3", I64S(0, 3, 0, 4)), cv, const_i64(g, "a3", I64S(-3, -1)))),
            F32, "N,3,4,12");
     /* negative pads crop; a dynamic dim with pads is unknown */
     expect(g, node(g, GR_OP_PAD, INS(x, const_i64(g, "p4", I64S(1, 0, -1, 0, 0, 0, -1, 0)))), F32,
@@ -849,8 +866,8 @@ static void test_pad_errors(void **state) {
     (void)state;
     gr_graph *g = gr_graph_new("t");
     gr_value *x = input(g, "x", F32, "3,4");
-    expect_fail(g, node(g, GR_OP_PAD, INS(x, const_i64(g, "p", I64S(0, -3, 0, -2)))),
-                "gives -1", "expected >= 0");
+    expect_fail(g, node(g, GR_OP_PAD, INS(x, const_i64(g, "p", I64S(0, -3, 0, -2)))), "gives -1",
+                "expected >= 0");
     expect_fail(g, node(g, GR_OP_PAD, INS(x, const_i64(g, "q", I64S(1, 1)))), "pads has 2 values",
                 "expected 4");
     gr_node *m = node(g, GR_OP_PAD, INS(x, const_i64(g, "r", I64S(1, 1, 1, 1))));
@@ -1020,8 +1037,9 @@ static void test_shape_computations_keep_symbols(void **state) {
     gr_node *shape = node(g, GR_OP_SHAPE, INS(x));
     gr_node *cast = node(g, GR_OP_CAST, INS(shape->outputs[0]));
     gr_node_set_int(g, cast, "to", GR_DTYPE_I32);
-    gr_node *slice = node(g, GR_OP_SLICE, INS(cast->outputs[0], const_i64(g, "s", I64S(0)),
-                                              const_i64(g, "e", I64S(1))));
+    gr_node *slice =
+        node(g, GR_OP_SLICE,
+             INS(cast->outputs[0], const_i64(g, "s", I64S(0)), const_i64(g, "e", I64S(1))));
     gr_node *back = node(g, GR_OP_CAST, INS(slice->outputs[0]));
     gr_node_set_int(g, back, "to", GR_DTYPE_I64);
     gr_node *cat = node(g, GR_OP_CONCAT, INS(back->outputs[0], const_i64(g, "m1", I64S(-1))));
