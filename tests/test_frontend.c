@@ -284,6 +284,9 @@ static void test_canon_opset9_split_and_dropout(void **state) {
     assert_true(scalar(n->inputs[1]) == 0.25);
     assert_int_equal(n->n_outputs, 2);
     assert_int_equal(node(g, "cast")->attrs[0].i, GR_DTYPE_I64);
+    const gr_attr *to = gr_node_attr(node(g, "cast_str"), "to"); /* Cast-1 spelling */
+    assert_int_equal(to->type, GR_ATTR_INT);
+    assert_int_equal(to->i, GR_DTYPE_F16);
     gr_graph_free(g);
 }
 
