@@ -326,8 +326,8 @@ static gr_code canon_cast(gr_graph *g, gr_node *n, int64_t opset, gr_status *st)
     const gr_attr *to = gr_node_attr(n, "to");
     char what[300];
     if (to && to->type == GR_ATTR_INT && !gr_dtype_valid((int)to->i)) {
-        snprintf(what, sizeof what, "cast to data type %lld is not supported "
-                 "(strings, complex, float8, int4, float4)", (long long)to->i);
+        snprintf(what, sizeof what, "cast to data type %s (%lld) is not supported",
+                 gr_onnx_dtype_name((int)to->i), (long long)to->i);
         return unsupported(n, opset, st, what);
     }
     if (!to || to->type != GR_ATTR_STRING) return GR_OK;
