@@ -351,6 +351,45 @@ static void test_shapes_keeps_shape_of_dynamic_dim(void **state) {
     gr_graph_free(g);
 }
 
+/* x:[N,3,5] -> Reshape(x, Concat([-1], Unsqueeze(Gather(S,1) * Gather(S,2))))
+ * with S = Shape(x): x.view(-1, C*H) folds without knowing N. */
+static void test_shapes_folds_known_dims_picked_from_dynamic_shape(void **state) {
+    (void)state;
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("partial");
+    gr_value *x = input_sym(g, "x", "N", 3, (int64_t[]){-1, 3, 5});
+    gr_value *s = node(g, GR_OP_SHAPE, "shape", 1, &x)->outputs[0];
+    gr_value *i1[] = {s, scalar_i64(g, "one", 1)}, *i2[] = {s, scalar_i64(g, "two", 2)};
+    gr_value *mi[] = {node(g, GR_OP_GATHER, "c", 2, i1)->outputs[0],
+                      node(g, GR_OP_GATHER, "h", 2, i2)->outputs[0]};
+    gr_value *ui[] = {node(g, GR_OP_MUL, "ch", 2, mi)->outputs[0],
+                      const_i64(g, "axes", 1, (int64_t[]){1}, (int64_t[]){0})};
+    gr_value *ci[] = {const_i64(g, "minus1", 1, (int64_t[]){1}, (int64_t[]){-1}),
+                      node(g, GR_OP_UNSQUEEZE, "unsq", 2, ui)->outputs[0]};
+    gr_node *cat = node(g, GR_OP_CONCAT, "cat", 2, ci);
+    gr_node_set_int(g, cat, "axis", 0);
+    gr_value *ri[] = {x, cat->outputs[0]};
+    gr_value *y = node(g, GR_OP_RESHAPE, "reshape", 2, ri)->outputs[0];
+    /* Slice(S, [1], [big]) = x.shape[1:] = [3,5]; Gather(S, 0) stays. */
+    gr_value *si[] = {s, const_i64(g, "st", 1, (int64_t[]){1}, (int64_t[]){1}),
+                      const_i64(g, "en", 1, (int64_t[]){1}, (int64_t[]){INT64_MAX})};
+    gr_value *tail = node(g, GR_OP_SLICE, "tail", 3, si)->outputs[0];
+    gr_value *i0[] = {s, scalar_i64(g, "zero", 0)};
+    gr_value *batch = node(g, GR_OP_GATHER, "n", 2, i0)->outputs[0];
+    gr_value *outs[] = {y, tail, batch};
+    for (int i = 0; i < 3; i++) assert_int_equal(gr_graph_add_output(g, outs[i]), GR_OK);
+    static const char *const pipeline[] = {"shapes", "dce", NULL};
+    gr_code rc = gr_passes_run(g, pipeline, NULL, &st);
+    if (rc != GR_OK) fail_msg("%s", st.msg);
+    expect_const_i64(gr_graph_find(g, "cat_out"), 2, (int64_t[]){-1, 15});
+    expect_const_i64(tail, 2, (int64_t[]){3, 5});
+    assert_int_equal(batch->kind, GR_VALUE_NODE);
+    assert_int_equal(y->shape.rank, 2);
+    assert_int_equal(y->shape.dims[1], 15);
+    assert_int_equal(g->n_nodes, 3); /* Shape, Gather n, Reshape */
+    gr_graph_free(g);
+}
+
 static void test_shapes_folds_shape_slice_of_known_dims(void **state) {
     (void)state;
     gr_status st = {0};
@@ -1251,6 +1290,7 @@ int main(void) {
         cmocka_unit_test(test_shapes_folds_shape_chain_into_reshape_constant),
         cmocka_unit_test(test_shapes_keeps_shape_of_dynamic_dim),
         cmocka_unit_test(test_shapes_folds_shape_slice_of_known_dims),
+        cmocka_unit_test(test_shapes_folds_known_dims_picked_from_dynamic_shape),
         cmocka_unit_test(test_shapes_folds_range_and_constant_of_shape),
         cmocka_unit_test(test_shapes_folds_integer_arithmetic),
         cmocka_unit_test(test_shapes_never_folds_trainable_params),
