@@ -901,37 +901,68 @@ static void keep_aspect(const gr_shape *x, const int *axis_of, int64_t count, in
     }
 }
 
-/* Output extents from constant scales (floor(d * scale), as ONNX Runtime;
- * roi does not change the extent) or sizes; out[i] for axis axis_of[i]. */
-static gr_code resize_extents(const gr_node *n, const gr_shape *x, const gr_value *v, int is_scales,
-                              const int *axis_of, int64_t count, int64_t *out, gr_status *st) {
-    const char *policy = gr_node_string(n, "keep_aspect_ratio_policy", "stretch");
-    int larger = !strcmp(policy, "not_smaller");
-    if (!larger && strcmp(policy, "stretch") && strcmp(policy, "not_larger"))
-        return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
-                            "keep_aspect_ratio_policy is '%s', expected stretch, not_larger or "
-                            "not_smaller",
-                            policy);
+/* keep_aspect_ratio_policy: 0 stretch, 1 not_larger, 2 not_smaller. */
+static gr_code aspect_policy(const gr_node *n, int *policy, gr_status *st) {
+    const char *p = gr_node_string(n, "keep_aspect_ratio_policy", "stretch");
+    *policy = !strcmp(p, "stretch")       ? 0
+              : !strcmp(p, "not_larger")  ? 1
+              : !strcmp(p, "not_smaller") ? 2
+                                          : -1;
+    if (*policy < 0)
+        return gr_node_fail(
+            n, st, GR_ERR_BAD_MODEL,
+            "keep_aspect_ratio_policy is '%s', expected stretch, not_larger or not_smaller", p);
+    return GR_OK;
+}
+
+/* Extents y[axis_of[i]] from constant scales: floor(d * scale), as ONNX
+ * Runtime (roi does not change the extent); a dynamic dim keeps its symbol
+ * under scale 1. */
+static gr_code resize_scales(const gr_node *n, const gr_value *v, const int *axis_of, int64_t count,
+                             gr_shape *y, gr_status *st) {
+    int constant = gr_value_is_constant(v) && gr_value_numel(v) == count;
     for (int64_t i = 0; i < count; i++) {
-        int64_t d = x->dims[axis_of[i]];
-        if (!is_scales) {
-            out[i] = gr_dtype_load_i64(v->dtype, v->data, i);
-            if (out[i] < 0)
-                return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "sizes[%lld] is %lld, expected >= 0",
-                                    (long long)i, (long long)out[i]);
-            continue;
-        }
-        double s = gr_dtype_load_f64(v->dtype, v->data, i);
-        if (!(s > 0))
+        int64_t d = y->dims[axis_of[i]];
+        double s = constant ? gr_dtype_load_f64(v->dtype, v->data, i) : 0;
+        if (constant && !(s > 0))
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "scales[%lld] is %g, expected > 0",
                                 (long long)i, s);
-        if (d >= 0 && !((double)d * s < 9.2e18))
+        if (constant && d >= 0 && !((double)d * s < 9.2e18))
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                                 "scales[%lld] is %g, too large for extent %lld", (long long)i, s,
                                 (long long)d);
-        out[i] = d < 0 ? (s == 1.0 ? -2 : GR_DIM_DYNAMIC) : (int64_t)floor((double)d * s);
+        if (!constant || (d < 0 && s != 1.0))
+            set_dim(y, axis_of[i], GR_DIM_DYNAMIC);
+        else if (d >= 0)
+            set_dim(y, axis_of[i], (int64_t)floor((double)d * s));
     }
-    if (!is_scales && strcmp(policy, "stretch")) keep_aspect(x, axis_of, count, larger, out);
+    return GR_OK;
+}
+
+/* Extents y[axis_of[i]] from sizes, constant or traced from Shape nodes;
+ * policies other than stretch scale every axis by one factor. */
+static gr_code resize_sizes(const gr_node *n, const gr_shape *x, const gr_value *v,
+                            const int *axis_of, int64_t count, int policy, gr_shape *y,
+                            gr_status *st) {
+    dim_list list;
+    GR_TRY(shape_list(n, v, &list, st));
+    int known = list.n == count;
+    for (int64_t i = 0; i < list.n && list.n == count; i++) {
+        if (list.v[i] == TRACE_UNKNOWN)
+            known = 0;
+        else if (list.v[i] < 0)
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "sizes[%lld] is %lld, expected >= 0",
+                                (long long)i, (long long)list.v[i]);
+    }
+    if (policy && known) keep_aspect(x, axis_of, count, policy == 2, list.v);
+    for (int64_t i = 0; i < count; i++) {
+        set_dim(y, axis_of[i], GR_DIM_DYNAMIC);
+        if (list.n != count || (policy && !known)) continue;
+        if (list.v[i] == TRACE_UNKNOWN)
+            y->syms[axis_of[i]] = list.sym[i];
+        else
+            set_dim(y, axis_of[i], list.v[i]);
+    }
     return GR_OK;
 }
 
@@ -983,17 +1014,15 @@ gr_code gr_shape_rule_resize(gr_graph *g, gr_node *n, gr_status *st) {
     }
     const gr_value *v = NULL;
     int is_scales = 0, axis_of[GR_MAX_RANK];
-    int64_t count = 0, out[GR_MAX_RANK];
+    int64_t count = 0;
     GR_TRY(resize_inputs(n, &xs, &v, &is_scales, axis_of, &count, st));
+    int policy;
+    GR_TRY(aspect_policy(n, &policy, st));
     gr_shape y = xs;
-    if (!gr_value_is_constant(v) || gr_value_numel(v) != count) {
-        for (int64_t i = 0; i < count; i++) set_dim(&y, axis_of[i], GR_DIM_DYNAMIC);
-        gr_set_output(n, 0, t, &y);
-        return GR_OK;
-    }
-    GR_TRY(resize_extents(n, &xs, v, is_scales, axis_of, count, out, st));
-    for (int64_t i = 0; i < count; i++)
-        if (out[i] != -2) set_dim(&y, axis_of[i], out[i]);
+    if (is_scales)
+        GR_TRY(resize_scales(n, v, axis_of, count, &y, st));
+    else
+        GR_TRY(resize_sizes(n, &xs, v, axis_of, count, policy, &y, st));
     gr_set_output(n, 0, t, &y);
     return GR_OK;
 }
@@ -1094,37 +1123,40 @@ gr_code gr_shape_rule_constant_of_shape(gr_graph *g, gr_node *n, gr_status *st) 
     return GR_OK;
 }
 
-/* Element count of Range: max(ceil((limit - start) / delta), 0). */
-static gr_code range_count(const gr_node *n, int64_t *count, gr_status *st) {
+/* Element count of a float Range: max(ceil((limit - start) / delta), 0). */
+static gr_code range_count_float(const gr_node *n, int64_t *count, gr_status *st) {
     const gr_value *s = n->inputs[0], *l = n->inputs[1], *d = n->inputs[2];
-    *count = GR_DIM_DYNAMIC;
     if (!gr_value_is_constant(s) || !gr_value_is_constant(l) || !gr_value_is_constant(d))
         return GR_OK;
-    if (gr_dtype_is_float(s->dtype)) {
-        double a = gr_dtype_load_f64(s->dtype, s->data, 0),
-               b = gr_dtype_load_f64(l->dtype, l->data, 0);
-        double c = gr_dtype_load_f64(d->dtype, d->data, 0);
-        if (c == 0 || c != c)
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "delta is %g, expected nonzero", c);
-        double k = ceil((b - a) / c);
-        if (!(k < 9.2e18))
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "range has too many elements");
-        *count = k > 0 ? (int64_t)k : 0;
-        return GR_OK;
-    }
-    int64_t a = gr_dtype_load_i64(s->dtype, s->data, 0),
-            b = gr_dtype_load_i64(l->dtype, l->data, 0);
-    int64_t c = gr_dtype_load_i64(d->dtype, d->data, 0);
+    double a = gr_dtype_load_f64(s->dtype, s->data, 0), b = gr_dtype_load_f64(l->dtype, l->data, 0);
+    double c = gr_dtype_load_f64(d->dtype, d->data, 0);
+    if (c == 0 || c != c)
+        return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "delta is %g, expected nonzero", c);
+    double k = ceil((b - a) / c);
+    if (!(k < 9.2e18)) return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "range has too many elements");
+    *count = k > 0 ? (int64_t)k : 0;
+    return GR_OK;
+}
+
+/* Element count of an integer Range, its inputs constant or traced from
+ * Shape nodes; Range(0, d, 1) over a symbolic extent d has d elements. */
+static gr_code range_count_int(const gr_node *n, gr_shape *y, gr_status *st) {
+    dim_list in[3];
+    for (int i = 0; i < 3; i++)
+        if (!trace(n->inputs[i], &in[i], 0) || in[i].n != 1) return GR_OK;
+    int64_t a = in[0].v[0], b = in[1].v[0], c = in[2].v[0];
     if (c == 0) return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "delta is 0, expected nonzero");
+    if (a == 0 && c == 1 && b == TRACE_UNKNOWN) y->syms[0] = in[1].sym[0];
+    if (a == TRACE_UNKNOWN || b == TRACE_UNKNOWN || c == TRACE_UNKNOWN) return GR_OK;
     if ((b > 0 && a < b - INT64_MAX) || (b < 0 && a > b + INT64_MAX))
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "range has too many elements");
     int64_t span = b - a;
     if ((span > 0) != (c > 0) || span == 0)
-        *count = 0;
+        set_dim(y, 0, 0);
     else if (c > 0)
-        *count = 1 + (span - 1) / c;
+        set_dim(y, 0, 1 + (span - 1) / c);
     else
-        *count = 1 + (-span - 1) / (c < -INT64_MAX ? INT64_MAX : -c);
+        set_dim(y, 0, 1 + (-span - 1) / (c < -INT64_MAX ? INT64_MAX : -c));
     return GR_OK;
 }
 
@@ -1148,9 +1180,13 @@ gr_code gr_shape_rule_range(gr_graph *g, gr_node *n, gr_status *st) {
         }
     }
     gr_shape y = shape_of_rank(1);
-    int64_t count;
-    GR_TRY(range_count(n, &count, st));
-    set_dim(&y, 0, count);
+    if (gr_dtype_is_float(n->inputs[0]->dtype)) {
+        int64_t count = GR_DIM_DYNAMIC;
+        GR_TRY(range_count_float(n, &count, st));
+        set_dim(&y, 0, count);
+    } else {
+        GR_TRY(range_count_int(n, &y, st));
+    }
     gr_set_output(n, 0, n->inputs[0]->dtype, &y);
     return GR_OK;
 }

@@ -1027,6 +1027,12 @@ static void test_range(void **state) {
     gr_graph_free(g);
 }
 
+/* Gather(shape, 0): the first extent of a shape value, as a scalar. */
+static gr_value *first_extent(gr_graph *g, gr_node *shape) {
+    gr_node *n = node(g, GR_OP_GATHER, INS(shape->outputs[0], scalar_i64(g, NULL, 0)));
+    return n->outputs[0];
+}
+
 /* Shapes computed at run time from Shape nodes keep their symbols:
  * Reshape(x, Concat(Shape(x)[0:1], [-1])), Gather + Unsqueeze, Expand and
  * ConstantOfShape of Shape(y). */
@@ -1054,9 +1060,20 @@ static void test_shape_computations_keep_symbols(void **state) {
     gr_node *ys = node(g, GR_OP_SHAPE, INS(y));
     gr_node *ex = node(g, GR_OP_EXPAND, INS(z, ys->outputs[0]));
     gr_node *cs = node(g, GR_OP_CONSTANT_OF_SHAPE, INS(ys->outputs[0]));
+    /* Range(0, Shape(y)[0], 1) -> [B]; Resize to Concat(Shape(x)[0:2], [8,8]) */
+    gr_node *ry = node(g, GR_OP_RANGE,
+                       INS(scalar_i64(g, "zero", 0), first_extent(g, ys), scalar_i64(g, "one", 1)));
+    gr_value *img = input(g, "img", F32, "N,3,4,4");
+    gr_node *is = node(g, GR_OP_SHAPE, INS(img));
+    gr_node_set_int(g, is, "end", 2);
+    gr_node *sz = node(g, GR_OP_CONCAT, INS(is->outputs[0], const_i64(g, "hw", I64S(8, 8))));
+    gr_node_set_int(g, sz, "axis", 0);
+    gr_node *rz = node(g, GR_OP_RESIZE, INS(img, NULL, NULL, sz->outputs[0]));
     gr_status st = {0};
     assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
     char buf[128];
+    assert_string_equal(gr_shape_str(&ry->outputs[0]->shape, buf, sizeof buf), "[B]");
+    assert_string_equal(gr_shape_str(&rz->outputs[0]->shape, buf, sizeof buf), "[N,3,8,8]");
     assert_string_equal(gr_shape_str(&rs->outputs[0]->shape, buf, sizeof buf), "[N,12]");
     assert_string_equal(gr_shape_str(&rs2->outputs[0]->shape, buf, sizeof buf), "[?,4]");
     assert_string_equal(gr_shape_str(&ex->outputs[0]->shape, buf, sizeof buf), "[B,4]");
