@@ -93,15 +93,56 @@ static gr_code ints_to_input(gr_graph *g, gr_node *n, const char *name, int i,
     return v ? set_input(g, n, i, v, st) : nomem(st);
 }
 
-/* Attribute FLOAT name (if present) -> scalar input i of x's dtype (f32
- * while x's dtype is unknown at import, i.e. x is a node output). */
+/* Does op's output 0 have the dtype of its input 0? (Only used to find
+ * the dtype of constants synthesised for legacy attributes.) */
+static int keeps_dtype(gr_op op) {
+    const gr_op_info *info = gr_op_info_of(op);
+    if (!info) return 0;
+    if (info->flags & GR_OPF_COMPARE) return 0;
+    if (info->flags & (GR_OPF_ELEMENTWISE | GR_OPF_REDUCE | GR_OPF_SHAPE_ONLY))
+        return op != GR_OP_CAST && op != GR_OP_CAST_LIKE && op != GR_OP_WHERE;
+    switch (op) {
+    case GR_OP_CONV: case GR_OP_CONV_TRANSPOSE: case GR_OP_MAX_POOL:
+    case GR_OP_AVERAGE_POOL: case GR_OP_GLOBAL_AVERAGE_POOL: case GR_OP_GLOBAL_MAX_POOL:
+    case GR_OP_BATCH_NORM: case GR_OP_INSTANCE_NORM: case GR_OP_LAYER_NORM:
+    case GR_OP_LRN: case GR_OP_SOFTMAX: case GR_OP_LOG_SOFTMAX: case GR_OP_MATMUL:
+    case GR_OP_GEMM: case GR_OP_RESIZE: case GR_OP_DROPOUT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Element type of v as far as the model states it without inference: its
+ * own or declared dtype, else that of the value it is computed from
+ * through dtype-preserving ops, or a Cast's target. UNDEFINED if unknown. */
+static gr_dtype dtype_hint(const gr_value *v) {
+    for (int steps = 0; v && steps < 10000; steps++) {
+        if (v->dtype != GR_DTYPE_UNDEFINED) return v->dtype;
+        if (v->has_declared && v->declared_dtype != GR_DTYPE_UNDEFINED)
+            return v->declared_dtype;
+        const gr_node *p = v->producer;
+        if (!p || p->op == GR_OP_UNKNOWN || v->producer_output != 0) break;
+        if (p->op == GR_OP_CAST) {
+            const gr_attr *to = gr_node_attr(p, "to");
+            return to && to->type == GR_ATTR_INT && gr_dtype_valid((int)to->i)
+                       ? (gr_dtype)to->i : GR_DTYPE_UNDEFINED;
+        }
+        if (!keeps_dtype(p->op) || p->n_inputs < 1) break;
+        v = p->inputs[0];
+    }
+    return GR_DTYPE_UNDEFINED;
+}
+
+/* Attribute FLOAT name (if present) -> scalar input i of x's dtype (see
+ * dtype_hint; f32 when the model does not tell without inference). */
 static gr_code float_to_input(gr_graph *g, gr_node *n, const char *name, int i,
                               int64_t opset, gr_status *st) {
     gr_attr a;
     gr_code rc = GR_OK;
     if (!take_attr(n, name, GR_ATTR_FLOAT, &a, opset, &rc, st)) return rc;
-    gr_dtype dt = n->n_inputs && n->inputs[0] && n->inputs[0]->dtype != GR_DTYPE_UNDEFINED
-                      ? n->inputs[0]->dtype : GR_DTYPE_F32;
+    gr_dtype dt = n->n_inputs ? dtype_hint(n->inputs[0]) : GR_DTYPE_UNDEFINED;
+    if (dt == GR_DTYPE_UNDEFINED) dt = GR_DTYPE_F32;
     gr_value *v = new_const(g, n, name, dt, 1, 1, NULL, &a.f);
     return v ? set_input(g, n, i, v, st) : nomem(st);
 }

@@ -387,6 +387,21 @@ static void test_canon_opset13_reduce_forms(void **state) {
     gr_graph_free(g);
 }
 
+static void test_canon_constants_take_the_input_dtype(void **state) {
+    (void)state;
+    gr_graph *g = import_ok("canon_dtype");
+    assert_int_equal(node(g, "clip_f16")->inputs[1]->dtype, GR_DTYPE_F16);
+    assert_int_equal(node(g, "clip_f16")->n_inputs, 2); /* max omitted */
+    const gr_value *v = node(g, "pad_f64")->inputs[2];
+    assert_int_equal(v->dtype, GR_DTYPE_F64);
+    assert_true(scalar(v) == 2.0);
+    /* Shape changes the dtype: without inference the fallback is f32 */
+    gr_node *n = node(g, "clip_unknown");
+    assert_null(n->inputs[1]);
+    assert_int_equal(n->inputs[2]->dtype, GR_DTYPE_F32);
+    gr_graph_free(g);
+}
+
 static void test_canon_rejects_forms_without_equivalent(void **state) {
     (void)state;
     expect_fail("bad_bn_spatial", GR_ERR_UNSUPPORTED, "node 'bn'", "opset 7", "spatial = 0");
@@ -614,6 +629,7 @@ int main(void) {
         cmocka_unit_test(test_canon_opset10_resize_downsample_rounds_up),
         cmocka_unit_test(test_canon_opset11_resize_split_squeeze),
         cmocka_unit_test(test_canon_opset13_reduce_forms),
+        cmocka_unit_test(test_canon_constants_take_the_input_dtype),
         cmocka_unit_test(test_canon_rejects_forms_without_equivalent),
         cmocka_unit_test(test_import_reads_external_data),
         cmocka_unit_test(test_import_rejects_unsafe_or_out_of_bounds_external_data),
