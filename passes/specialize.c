@@ -3,9 +3,9 @@
  * dim fixed here ("N" shared by two inputs) gets the same value.
  * Requires: a graph whose inputs have their model shapes.
  * Guarantees: inputs hold the requested dims (on failure they are left
- * unchanged); when any input changed, the inferred shapes of node outputs
+ * unchanged); when any input changed, the inferred types of node outputs
  * are cleared (the shapes pass recomputes them) and declared shapes take
- * the values of bound symbols; dtypes, nodes and order are untouched. */
+ * the values of bound symbols; nodes and order are untouched. */
 #include <string.h>
 
 #include "passes/gr_passes.h"
@@ -145,12 +145,16 @@ static int inputs_changed(const gr_graph *g, const gr_shape *before) {
     return 0;
 }
 
-/* Inferred shapes are stale now; declared ones (value_info) learn the
+/* Inferred types are stale now (and a rule re-run by the verifier on a
+ * half-cleared graph could trip); declared ones (value_info) learn the
  * bound symbols, so the shapes pass checks them more tightly. */
 static void clear_inferred(gr_graph *g, const bindings *b) {
     for (int i = 0; i < g->n_values; i++) {
         gr_value *v = g->values[i];
-        if (v->kind == GR_VALUE_NODE) v->shape = gr_shape_unknown();
+        if (v->kind == GR_VALUE_NODE) {
+            v->dtype = GR_DTYPE_UNDEFINED;
+            v->shape = gr_shape_unknown();
+        }
         if (v->has_declared) substitute(&v->declared_shape, b);
     }
 }
