@@ -1,0 +1,138 @@
+/* cg_internal.h: what the files of codegen/ share: the module under
+ * construction, the kernel scaffolding, loops, typed loads and stores,
+ * conversions, and the per-op emitters.
+ *
+ * A kernel is two LLVM functions: the body
+ *     void NAME.body(ptr noalias a0, ..., ptr noalias aN, i64 begin, i64 end)
+ * that emitters fill, computing tasks [begin, end) of k->n_tasks, and the
+ * entry point gr_kernel_fn NAME(ptr args, i64 begin, i64 end) that loads the
+ * buffer pointers and calls the body (inlined). Buffers never alias within
+ * one kernel (the memory planner guarantees it), hence noalias.
+ *
+ * Values in registers ("reg" types): bool is i1, f16/bf16 are float, every
+ * other dtype is its own LLVM type. cg_load/cg_store convert. */
+#ifndef GR_CG_INTERNAL_H
+#define GR_CG_INTERNAL_H
+
+#include <llvm-c/Core.h>
+
+#include "codegen/gr_codegen.h"
+
+#define CG_MAX_ARGS 64
+
+typedef struct {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef t_void, t_i1, t_i8, t_i16, t_i32, t_i64, t_f32, t_f64, t_ptr;
+    char *cpu, *features;   /* host, from LLVM */
+    int n_kernels;
+    const gr_graph *g;
+} cg_module;
+
+typedef struct {
+    cg_module *m;
+    LLVMBuilderRef b;        /* = m->b */
+    const char *name;        /* entry point symbol */
+    LLVMValueRef body;       /* NAME.body */
+    LLVMValueRef begin, end; /* task range (i64 params of the body) */
+    int n_args;
+    const gr_value *arg_values[CG_MAX_ARGS];
+    LLVMValueRef args[CG_MAX_ARGS]; /* noalias pointer params of the body */
+    int64_t n_tasks;         /* set by the emitter (default 1) */
+    int wide;                /* emitter asks for 512-bit vectors */
+} cg_kernel;
+
+/* --- kernel scaffolding (kernel.c) --- */
+
+/* Starts a kernel whose arguments are the given values' buffers, in order.
+ * The builder is positioned in the body's entry block. */
+gr_code cg_kernel_begin(cg_module *m, cg_kernel *k, const char *name,
+                        int n_values, const gr_value *const *values,
+                        gr_status *st);
+/* Finishes the body (ret void) and emits the entry point. */
+gr_code cg_kernel_end(cg_kernel *k, gr_status *st);
+/* The body's pointer parameter for v (which must be one of its values). */
+LLVMValueRef cg_arg(const cg_kernel *k, const gr_value *v);
+
+/* --- loops (kernel.c) --- */
+
+#define CG_MAX_ACC 32
+
+typedef struct {
+    LLVMBasicBlockRef pre, body, exit;
+    LLVMValueRef iv, end;
+    int64_t step;
+    int n_acc;
+    LLVMValueRef acc[CG_MAX_ACC];      /* phis in the body */
+    LLVMValueRef acc_init[CG_MAX_ACC];
+    LLVMValueRef acc_next[CG_MAX_ACC]; /* set with cg_loop_next */
+    LLVMValueRef acc_out[CG_MAX_ACC];  /* after cg_loop_end: final values */
+    int vectorize;    /* request reordering vectorisation (reductions) */
+} cg_loop;
+
+/* for (iv = start; iv < end; iv += step): returns iv; the builder is in
+ * the body. Zero trips are handled. */
+LLVMValueRef cg_loop_begin(cg_kernel *k, cg_loop *l, LLVMValueRef start,
+                           LLVMValueRef end, int64_t step);
+/* A loop-carried value: returns its phi in the body (init on entry). Call
+ * right after cg_loop_begin. */
+LLVMValueRef cg_loop_acc(cg_kernel *k, cg_loop *l, LLVMValueRef init);
+/* Sets the next-iteration value of accumulator i. */
+void cg_loop_next(cg_loop *l, int i, LLVMValueRef next);
+/* Closes the loop; acc_out[i] holds each accumulator's final value. */
+void cg_loop_end(cg_kernel *k, cg_loop *l);
+
+/* --- values (kernel.c) --- */
+
+LLVMValueRef cg_i64(const cg_kernel *k, int64_t v);
+LLVMValueRef cg_i32(const cg_kernel *k, int32_t v);
+LLVMValueRef cg_f32(const cg_kernel *k, double v);
+/* A constant of dtype's register type. */
+LLVMValueRef cg_const(const cg_kernel *k, gr_dtype dt, double v);
+LLVMTypeRef cg_mem_type(const cg_module *m, gr_dtype dt); /* in memory */
+LLVMTypeRef cg_reg_type(const cg_module *m, gr_dtype dt); /* in registers */
+int cg_dtype_signed(gr_dtype dt);
+/* ptr + index elements of dt. */
+LLVMValueRef cg_gep(cg_kernel *k, gr_dtype dt, LLVMValueRef ptr, LLVMValueRef index);
+/* Loads element index of a dt buffer, converted to the register type. */
+LLVMValueRef cg_load(cg_kernel *k, gr_dtype dt, LLVMValueRef ptr, LLVMValueRef index);
+void cg_store(cg_kernel *k, gr_dtype dt, LLVMValueRef ptr, LLVMValueRef index,
+              LLVMValueRef value);
+/* Converts a register value between dtypes with ONNX Cast semantics
+ * (float -> int saturates, NaN -> 0; to bool: != 0). */
+LLVMValueRef cg_convert(cg_kernel *k, LLVMValueRef v, gr_dtype from, gr_dtype to);
+/* Calls an LLVM intrinsic by name ("llvm.fmuladd") overloaded on the types
+ * of its arguments (or on ret_overload if not NULL). */
+LLVMValueRef cg_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef overload,
+                          int n_args, LLVMValueRef *args);
+/* memcpy(dst, src, bytes). */
+void cg_memcpy(cg_kernel *k, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
+
+/* --- per-op emitters ---
+ * An emitter fills a kernel for one node: it calls cg_kernel_begin with the
+ * node's (non-NULL) inputs then outputs, emits the body, sets n_tasks, and
+ * calls cg_kernel_end. The table in emit.c maps ops to emitters. */
+typedef gr_code (*cg_emit_fn)(cg_module *m, const gr_node *n, const char *name,
+                              cg_kernel *k, gr_status *st);
+
+/* Begins a kernel over all non-NULL inputs then outputs of n. */
+gr_code cg_kernel_begin_node(cg_module *m, cg_kernel *k, const char *name,
+                             const gr_node *n, gr_status *st);
+
+/* emit.c: the emitter for op, or NULL if graft has no kernel for it.
+ * Emitters are listed by family in codegen/kernels_*.def as
+ * K(OP_ID, emitter_function). */
+cg_emit_fn cg_emitter(gr_op op);
+
+#define K(op, fn) gr_code fn(cg_module *m, const gr_node *n, const char *name, \
+                             cg_kernel *k, gr_status *st);
+#include "codegen/kernels.def"
+#undef K
+
+/* A kernel copying v's bytes from its first argument to its second
+ * (arguments: source buffer, destination buffer). */
+gr_code cg_emit_copy_buffers(cg_module *m, const char *name, const gr_value *v,
+                             cg_kernel *k, gr_status *st);
+
+#endif /* GR_CG_INTERNAL_H */

@@ -1,0 +1,435 @@
+/* jit.c: gr_codegen_jit: assigns every value a buffer (inputs, outputs,
+ * constants, and intermediates in one arena with liveness-based reuse),
+ * emits one kernel per node into an LLVM module, optimises it (O3) and
+ * compiles it with ORC LLJIT, one JIT and resource tracker per plan. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "codegen/cg_internal.h"
+
+typedef struct {
+    LLVMOrcLLJITRef jit;
+    LLVMOrcResourceTrackerRef rt;
+} jit_owner;
+
+static void release_jit(void *p) {
+    jit_owner *o = p;
+    if (!o) return;
+    if (o->rt) {
+        LLVMErrorRef e = LLVMOrcResourceTrackerRemove(o->rt);
+        if (e) LLVMConsumeError(e);
+        LLVMOrcReleaseResourceTracker(o->rt);
+    }
+    if (o->jit) {
+        LLVMErrorRef e = LLVMOrcDisposeLLJIT(o->jit);
+        if (e) LLVMConsumeError(e);
+    }
+    gr_free(o);
+}
+
+static gr_code llvm_error(gr_status *st, LLVMErrorRef e, const char *what) {
+    char *msg = LLVMGetErrorMessage(e);
+    gr_fail(st, GR_ERR_INTERNAL, "%s: %s", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return GR_ERR_INTERNAL;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void init_llvm(void) {
+    static int done;
+    if (done) return;
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    LLVMInitializeNativeAsmParser();
+    done = 1;
+}
+
+static gr_code make_tm(const cg_module *m, LLVMTargetMachineRef *tm, gr_status *st) {
+    char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
+    LLVMTargetRef target;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        gr_fail(st, GR_ERR_INTERNAL, "LLVM target %s: %s", triple, err);
+        LLVMDisposeMessage(err);
+        LLVMDisposeMessage(triple);
+        return GR_ERR_INTERNAL;
+    }
+    *tm = LLVMCreateTargetMachine(target, triple, m->cpu, m->features,
+                                  LLVMCodeGenLevelAggressive, LLVMRelocDefault,
+                                  LLVMCodeModelJITDefault);
+    LLVMDisposeMessage(triple);
+    return *tm ? GR_OK : gr_fail(st, GR_ERR_INTERNAL, "cannot create an LLVM target machine");
+}
+
+/* --- buffers --- */
+
+typedef struct {
+    gr_plan *plan;
+    int *buffer_of;   /* value id -> buffer id, -1 none */
+} layout;
+
+static int add_buffer(gr_plan *p, const gr_value *v, gr_buffer_kind kind, int index) {
+    gr_buffer *b = &p->buffers[p->n_buffers];
+    b->name = v->name;
+    b->kind = kind;
+    b->index = index;
+    b->nbytes = v->nbytes ? v->nbytes
+                          : (size_t)gr_value_numel(v) * gr_dtype_size(v->dtype);
+    b->dtype = v->dtype;
+    b->shape = v->shape;
+    return p->n_buffers++;
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Intermediates: first fit over free blocks, freed after their last use.
+ * A node's outputs are placed before its inputs are freed, so a kernel's
+ * buffers never overlap (its pointer arguments are noalias). */
+typedef struct {
+    size_t offset, size;
+} block;
+
+static size_t place(block *free_list, int *n_free, size_t *top, size_t size) {
+    for (int i = 0; i < *n_free; i++) {
+        if (free_list[i].size < size) continue;
+        size_t off = free_list[i].offset;
+        free_list[i].offset += size;
+        free_list[i].size -= size;
+        return off;
+    }
+    size_t off = *top;
+    *top += size;
+    return off;
+}
+
+static void release_block(block *free_list, int *n_free, size_t offset, size_t size) {
+    int i = 0;
+    while (i < *n_free && free_list[i].offset < offset) i++;
+    memmove(&free_list[i + 1], &free_list[i], sizeof(block) * (size_t)(*n_free - i));
+    free_list[i] = (block){offset, size};
+    (*n_free)++;
+    /* merge neighbours */
+    for (int j = 0; j + 1 < *n_free;) {
+        if (free_list[j].offset + free_list[j].size == free_list[j + 1].offset) {
+            free_list[j].size += free_list[j + 1].size;
+            memmove(&free_list[j + 1], &free_list[j + 2], sizeof(block) * (size_t)(*n_free - j - 2));
+            (*n_free)--;
+        } else {
+            j++;
+        }
+    }
+}
+
+static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
+    gr_plan *p = lay->plan;
+    int *last = gr_calloc((size_t)g->n_values + 1, sizeof(int));
+    block *free_list = gr_calloc((size_t)g->n_values + 2, sizeof(block));
+    if (!last || !free_list) {
+        gr_free(last);
+        gr_free(free_list);
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory planning buffers");
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = i;
+    int n_free = 0;
+    size_t top = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gr_node *n = g->nodes[i];
+        for (int j = 0; j < n->n_outputs; j++) {
+            const gr_value *v = n->outputs[j];
+            if (!v || lay->buffer_of[v->id] >= 0) continue;
+            int b = add_buffer(p, v, GR_BUF_ARENA, 0);
+            p->buffers[b].offset = place(free_list, &n_free, &top, align64(p->buffers[b].nbytes));
+            lay->buffer_of[v->id] = b;
+            if (last[v->id] < i) last[v->id] = i; /* unused output: free now */
+        }
+        for (int j = 0; j < n->n_inputs + n->n_outputs; j++) {
+            const gr_value *v = j < n->n_inputs ? n->inputs[j] : n->outputs[j - n->n_inputs];
+            if (!v || v->kind != GR_VALUE_NODE || last[v->id] != i) continue;
+            const gr_buffer *b = &p->buffers[lay->buffer_of[v->id]];
+            if (b->kind != GR_BUF_ARENA) continue;
+            last[v->id] = -1; /* freed once */
+            release_block(free_list, &n_free, b->offset, align64(b->nbytes));
+        }
+    }
+    p->arena_bytes = top;
+    gr_free(last);
+    gr_free(free_list);
+    return GR_OK;
+}
+
+static gr_code assign_buffers(const gr_graph *g, layout *lay, gr_status *st) {
+    gr_plan *p = lay->plan;
+    for (int i = 0; i < g->n_values; i++) lay->buffer_of[i] = -1;
+    p->n_inputs = g->n_inputs;
+    p->n_outputs = g->n_outputs;
+    for (int i = 0; i < g->n_inputs; i++)
+        p->inputs[i] = lay->buffer_of[g->inputs[i]->id] = add_buffer(p, g->inputs[i], GR_BUF_INPUT, i);
+    /* Outputs computed by a node are written in place; others get a copy
+     * step (see emit_output_copies). */
+    for (int i = 0; i < g->n_outputs; i++) {
+        const gr_value *v = g->outputs[i];
+        int b = add_buffer(p, v, GR_BUF_OUTPUT, i);
+        p->outputs[i] = b;
+        if (v->kind == GR_VALUE_NODE && lay->buffer_of[v->id] < 0) lay->buffer_of[v->id] = b;
+    }
+    size_t consts = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        const gr_value *v = g->values[i];
+        if (!gr_value_is_constant(v)) continue;
+        int b = add_buffer(p, v, GR_BUF_CONST, 0);
+        p->buffers[b].offset = consts;
+        consts += align64(v->nbytes);
+        lay->buffer_of[v->id] = b;
+    }
+    p->const_bytes = consts;
+    p->consts = gr_malloc(consts ? consts : 64);
+    if (!p->consts) return gr_fail(st, GR_ERR_NOMEM, "out of memory for %zu bytes of weights", consts);
+    for (int i = 0; i < g->n_values; i++) {
+        const gr_value *v = g->values[i];
+        int b = lay->buffer_of[v->id];
+        if (b >= 0 && p->buffers[b].kind == GR_BUF_CONST && v->nbytes)
+            memcpy((char *)p->consts + p->buffers[b].offset, v->data, v->nbytes);
+    }
+    return plan_arena(g, lay, st);
+}
+
+/* --- kernels --- */
+
+static void symbol_name(char *buf, size_t size, int index, const char *what) {
+    int w = snprintf(buf, size, "graft_k%d_", index);
+    for (const char *c = what; *c && w + 1 < (int)size; c++, w++)
+        buf[w] = ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9')) ? *c : '_';
+    buf[w < (int)size ? w : (int)size - 1] = '\0';
+}
+
+static gr_code add_step(gr_plan *p, const layout *lay, const cg_kernel *k, gr_status *st) {
+    gr_step *s = &p->steps[p->n_steps];
+    s->name = gr_arena_strdup(p->arena, k->name);
+    s->args = gr_arena_alloc(p->arena, sizeof(int) * (size_t)(k->n_args + 1));
+    if (!s->name || !s->args) return gr_fail(st, GR_ERR_NOMEM, "out of memory building the plan");
+    s->n_args = k->n_args;
+    for (int i = 0; i < k->n_args; i++) s->args[i] = lay->buffer_of[k->arg_values[i]->id];
+    s->n_tasks = k->n_tasks;
+    p->n_steps++;
+    return GR_OK;
+}
+
+static gr_code emit_nodes(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gr_node *n = g->nodes[i];
+        cg_emit_fn emit = cg_emitter(n->op);
+        if (!emit)
+            return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (%s): no kernel for this op yet",
+                           n->name, n->op_type);
+        char name[128];
+        symbol_name(name, sizeof name, lay->plan->n_steps, n->op_type);
+        cg_kernel k;
+        if (emit(m, n, name, &k, st) != GR_OK)
+            return gr_status_prefix(st, "node '%s' (%s): ", n->name, n->op_type);
+        GR_TRY(add_step(lay->plan, lay, &k, st));
+    }
+    return GR_OK;
+}
+
+/* Graph outputs that no node writes directly (inputs, constants, or a value
+ * listed twice) are copied into place. */
+static gr_code emit_output_copies(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
+    gr_plan *p = lay->plan;
+    for (int i = 0; i < g->n_outputs; i++) {
+        const gr_value *v = g->outputs[i];
+        int src = lay->buffer_of[v->id];
+        if (src == p->outputs[i]) continue;
+        char name[128];
+        symbol_name(name, sizeof name, p->n_steps, "output_copy");
+        cg_kernel k;
+        GR_TRY(cg_emit_copy_buffers(m, name, v, &k, st));
+        gr_step *s = &p->steps[p->n_steps];
+        s->name = gr_arena_strdup(p->arena, name);
+        s->args = gr_arena_alloc(p->arena, sizeof(int) * 2);
+        if (!s->name || !s->args) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+        s->n_args = 2;
+        s->args[0] = src;
+        s->args[1] = p->outputs[i];
+        s->n_tasks = k.n_tasks;
+        p->n_steps++;
+    }
+    return GR_OK;
+}
+
+static gr_code check_graph(const gr_graph *g, gr_status *st) {
+    GR_TRY(gr_graph_check_supported(g, st));
+    for (int i = 0; i < g->n_values; i++) {
+        const gr_value *v = g->values[i];
+        if (!gr_shape_is_static(&v->shape) || v->dtype == GR_DTYPE_UNDEFINED) {
+            char buf[256];
+            return gr_fail(st, GR_ERR_BAD_ARG,
+                           "value '%s' has shape %s%s: compiling needs static shapes "
+                           "(use --batch N or --shape NAME=DIMS)",
+                           v->name, gr_dtype_name(v->dtype), gr_shape_str(&v->shape, buf, sizeof buf));
+        }
+    }
+    return GR_OK;
+}
+
+static gr_code module_init(cg_module *m, const gr_graph *g, LLVMOrcThreadSafeContextRef tsc) {
+    memset(m, 0, sizeof *m);
+    m->g = g;
+    m->ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+    m->mod = LLVMModuleCreateWithNameInContext("graft", m->ctx);
+    m->b = LLVMCreateBuilderInContext(m->ctx);
+    m->t_void = LLVMVoidTypeInContext(m->ctx);
+    m->t_i1 = LLVMInt1TypeInContext(m->ctx);
+    m->t_i8 = LLVMInt8TypeInContext(m->ctx);
+    m->t_i16 = LLVMInt16TypeInContext(m->ctx);
+    m->t_i32 = LLVMInt32TypeInContext(m->ctx);
+    m->t_i64 = LLVMInt64TypeInContext(m->ctx);
+    m->t_f32 = LLVMFloatTypeInContext(m->ctx);
+    m->t_f64 = LLVMDoubleTypeInContext(m->ctx);
+    m->t_ptr = LLVMPointerTypeInContext(m->ctx, 0);
+    m->cpu = LLVMGetHostCPUName();
+    m->features = LLVMGetHostCPUFeatures();
+    return GR_OK;
+}
+
+static void module_dispose_strings(cg_module *m) {
+    if (m->b) LLVMDisposeBuilder(m->b);
+    if (m->cpu) LLVMDisposeMessage(m->cpu);
+    if (m->features) LLVMDisposeMessage(m->features);
+}
+
+/* Verifies, sets the data layout, runs O3. */
+static gr_code optimise(cg_module *m, const gr_codegen_opts *opts, gr_status *st) {
+    char *msg = NULL;
+    if (LLVMVerifyModule(m->mod, LLVMReturnStatusAction, &msg)) {
+        gr_fail(st, GR_ERR_INTERNAL, "generated LLVM IR is invalid: %.1500s", msg);
+        LLVMDisposeMessage(msg);
+        return GR_ERR_INTERNAL;
+    }
+    LLVMDisposeMessage(msg);
+    LLVMTargetMachineRef tm;
+    GR_TRY(make_tm(m, &tm, st));
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(m->mod, "default<O3>", tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    LLVMDisposeTargetMachine(tm);
+    if (e) return llvm_error(st, e, "LLVM optimisation");
+    if (opts && opts->dump_ir) {
+        char *ir = LLVMPrintModuleToString(m->mod);
+        fputs(ir, opts->dump_ir);
+        LLVMDisposeMessage(ir);
+    }
+    return GR_OK;
+}
+
+static gr_code make_jit(cg_module *m, jit_owner *o, gr_status *st) {
+    LLVMTargetMachineRef tm;
+    GR_TRY(make_tm(m, &tm, st));
+    LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+        jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+    LLVMErrorRef e = LLVMOrcCreateLLJIT(&o->jit, jb);
+    if (e) return llvm_error(st, e, "creating the JIT");
+    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(o->jit);
+    LLVMOrcDefinitionGeneratorRef gen;
+    e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+        &gen, LLVMOrcLLJITGetGlobalPrefix(o->jit), NULL, NULL);
+    if (e) return llvm_error(st, e, "JIT symbol generator");
+    LLVMOrcJITDylibAddGenerator(jd, gen);
+    o->rt = LLVMOrcJITDylibCreateResourceTracker(jd);
+    return GR_OK;
+}
+
+static gr_code link_kernels(cg_module *m, LLVMOrcThreadSafeContextRef tsc, gr_plan *p,
+                            jit_owner *o, gr_status *st) {
+    GR_TRY(make_jit(m, o, st));
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m->mod, tsc);
+    m->mod = NULL; /* owned by the JIT now */
+    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModuleWithRT(o->jit, o->rt, tsm);
+    if (e) {
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        return llvm_error(st, e, "adding the module to the JIT");
+    }
+    for (int i = 0; i < p->n_steps; i++) {
+        LLVMOrcExecutorAddress addr = 0;
+        e = LLVMOrcLLJITLookup(o->jit, &addr, p->steps[i].name);
+        if (e) return llvm_error(st, e, "JIT lookup");
+        p->steps[i].fn = (gr_kernel_fn)(uintptr_t)addr;
+    }
+    return GR_OK;
+}
+
+static gr_plan *plan_new(const gr_graph *g) {
+    gr_plan *p = gr_calloc(1, sizeof *p);
+    if (!p || !(p->arena = gr_arena_new())) {
+        gr_free(p);
+        return NULL;
+    }
+    int max_steps = g->n_nodes + g->n_outputs + 1;
+    p->buffers = gr_arena_alloc(p->arena, sizeof(gr_buffer) * (size_t)(g->n_values + g->n_outputs + 1));
+    p->steps = gr_arena_alloc(p->arena, sizeof(gr_step) * (size_t)max_steps);
+    p->inputs = gr_arena_alloc(p->arena, sizeof(int) * (size_t)(g->n_inputs + 1));
+    p->outputs = gr_arena_alloc(p->arena, sizeof(int) * (size_t)(g->n_outputs + 1));
+    if (!p->buffers || !p->steps || !p->inputs || !p->outputs) {
+        gr_plan_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan **out,
+                       gr_status *st) {
+    *out = NULL;
+    GR_TRY(check_graph(g, st));
+    double t0 = now_ms();
+    init_llvm();
+    gr_plan *p = plan_new(g);
+    layout lay = {p, gr_calloc((size_t)g->n_values + 1, sizeof(int))};
+    if (!p || !lay.buffer_of) {
+        gr_plan_free(p);
+        gr_free(lay.buffer_of);
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory building the plan");
+    }
+    jit_owner *o = gr_calloc(1, sizeof *o);
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    cg_module m;
+    module_init(&m, g, tsc);
+    gr_code rc = o ? GR_OK : gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    if (rc == GR_OK) rc = assign_buffers(g, &lay, st);
+    if (rc == GR_OK) rc = emit_nodes(&m, g, &lay, st);
+    if (rc == GR_OK) rc = emit_output_copies(&m, g, &lay, st);
+    if (rc == GR_OK) rc = optimise(&m, opts, st);
+    if (rc == GR_OK) rc = link_kernels(&m, tsc, p, o, st);
+    if (m.mod) LLVMDisposeModule(m.mod);
+    module_dispose_strings(&m);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    gr_free(lay.buffer_of);
+    p->owner = o;
+    p->release = release_jit;
+    if (rc != GR_OK) {
+        gr_plan_free(p);
+        return rc;
+    }
+    p->compile_ms = now_ms() - t0;
+    if (opts && opts->verbose)
+        fprintf(stderr, "graft: compiled %d kernels in %.1f ms (arena %zu bytes, weights %zu bytes)\n",
+                p->n_steps, p->compile_ms, p->arena_bytes, p->const_bytes);
+    *out = p;
+    return GR_OK;
+}
