@@ -29,6 +29,10 @@ static void set_dim(gr_shape *s, int i, int64_t d) {
     s->syms[i] = NULL;
 }
 
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 static gr_value *opt_input(const gr_node *n, int i) {
     return i < n->n_inputs ? n->inputs[i] : NULL;
 }
@@ -136,8 +140,8 @@ static int trace_shape(const gr_node *p, dim_list *out) {
     const gr_shape *s = &p->inputs[0]->shape;
     if (s->rank < 0) return 0;
     int64_t r = s->rank, start = gr_node_int(p, "start", 0), end = gr_node_int(p, "end", r);
-    start = start < 0 ? (start + r < 0 ? 0 : start + r) : (start > r ? r : start);
-    end = end < 0 ? (end + r < 0 ? 0 : end + r) : (end > r ? r : end);
+    start = clamp(start < 0 ? start + r : start, 0, r);
+    end = clamp(end < 0 ? end + r : end, 0, r);
     out->n = 0;
     for (int64_t i = start; i < end; i++, out->n++) {
         out->v[out->n] = s->dims[i] >= 0 ? s->dims[i] : TRACE_UNKNOWN;
@@ -156,13 +160,7 @@ static int trace_slice(const gr_node *p, dim_list *out, int depth) {
     if (opt_input(p, 3) && (!const_int(p->inputs[3], &axis) || (axis != 0 && axis != -1))) return 0;
     if (opt_input(p, 4) && (!const_int(p->inputs[4], &step) || step == 0)) return 0;
     int64_t d = in.n, count = slice_extent(d, start, end, step);
-    if (start < 0) start += d;
-    start = step > 0 ? (start < 0   ? 0
-                        : start > d ? d
-                                    : start)
-                     : (start < 0       ? 0
-                        : start > d - 1 ? d - 1
-                                        : start);
+    start = clamp(start < 0 ? start + d : start, 0, step > 0 ? d : d - 1);
     out->n = (int)count;
     for (int64_t k = 0; k < count; k++) {
         out->v[k] = in.v[start + k * step];
@@ -727,12 +725,12 @@ static int64_t slice_extent(int64_t d, int64_t start, int64_t end, int64_t step)
     if (start < 0) start += d;
     if (end < 0) end += d;
     if (step > 0) {
-        start = start < 0 ? 0 : start > d ? d : start;
-        end = end < 0 ? 0 : end > d ? d : end;
+        start = clamp(start, 0, d);
+        end = clamp(end, 0, d);
         return end > start ? 1 + (end - start - 1) / step : 0;
     }
-    start = start < 0 ? 0 : start > d - 1 ? d - 1 : start;
-    end = end < -1 ? -1 : end > d - 1 ? d - 1 : end;
+    start = clamp(start, 0, d - 1);
+    end = clamp(end, -1, d - 1);
     int64_t s = step < -INT64_MAX ? INT64_MAX : -step;
     return start > end ? 1 + (start - end - 1) / s : 0;
 }
@@ -1037,10 +1035,8 @@ gr_code gr_shape_rule_shape(gr_graph *g, gr_node *n, gr_status *st) {
     gr_shape y = shape_of_rank(1);
     if (r >= 0) {
         int64_t start = gr_node_int(n, "start", 0), end = gr_node_int(n, "end", r);
-        if (start < 0) start += r;
-        if (end < 0) end += r;
-        start = start < 0 ? 0 : start > r ? r : start;
-        end = end < 0 ? 0 : end > r ? r : end;
+        start = clamp(start < 0 ? start + r : start, 0, r);
+        end = clamp(end < 0 ? end + r : end, 0, r);
         set_dim(&y, 0, end > start ? end - start : 0);
     }
     gr_set_output(n, 0, GR_DTYPE_I64, &y);
