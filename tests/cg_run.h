@@ -1,0 +1,45 @@
+/* cg_run.h: test helper: compiles a graph with the JIT and runs its steps
+ * sequentially on one thread (no runtime needed), for codegen tests.
+ * inputs/outputs are in the graph's order. Header-only. */
+#ifndef GRAFT_TESTS_CG_RUN_H
+#define GRAFT_TESTS_CG_RUN_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/gr_codegen.h"
+
+/* Runs every step with tasks split into n_splits contiguous pieces (to
+ * exercise the task ranges as several threads would). */
+static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const *outputs,
+                            int n_splits, gr_status *st) {
+    gr_plan *p = NULL;
+    gr_codegen_opts opts = {0};
+    gr_code rc = gr_codegen_jit(g, &opts, &p, st);
+    if (rc != GR_OK) return rc;
+    char *arena = aligned_alloc(64, (p->arena_bytes + 63) / 64 * 64 + 64);
+    void **args = calloc((size_t)p->n_buffers + 1, sizeof(void *));
+    for (int s = 0; s < p->n_steps && arena && args; s++) {
+        const gr_step *step = &p->steps[s];
+        for (int a = 0; a < step->n_args; a++) {
+            const gr_buffer *b = &p->buffers[step->args[a]];
+            switch (b->kind) {
+            case GR_BUF_ARENA: args[a] = arena + b->offset; break;
+            case GR_BUF_CONST: args[a] = (char *)p->consts + b->offset; break;
+            case GR_BUF_INPUT: args[a] = inputs[b->index]; break;
+            case GR_BUF_OUTPUT: args[a] = outputs[b->index]; break;
+            }
+        }
+        int splits = n_splits < 1 ? 1 : n_splits;
+        for (int t = 0; t < splits; t++) {
+            int64_t begin = step->n_tasks * t / splits, end = step->n_tasks * (t + 1) / splits;
+            if (begin < end) step->fn(args, begin, end);
+        }
+    }
+    free(arena);
+    free(args);
+    gr_plan_free(p);
+    return GR_OK;
+}
+
+#endif
