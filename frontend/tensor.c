@@ -32,10 +32,11 @@ gr_code gr_tensor_proto_header(const Onnx__TensorProto *t,
                                const gr_tensor_src *src, gr_dtype *dtype,
                                gr_shape *shape, gr_status *st) {
     int dt = t->has_data_type ? t->data_type : 0;
+    if (dt == 0)
+        return gr_fail(st, GR_ERR_BAD_MODEL, "%s: has no data_type", src->what);
     if (!gr_dtype_valid(dt))
-        return gr_fail(st, dt == 0 ? GR_ERR_BAD_MODEL : GR_ERR_UNSUPPORTED,
-                       "%s: element type %s (%d) is not supported", src->what,
-                       gr_onnx_dtype_name(dt), dt);
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "%s: element type %s (%d) is not supported",
+                       src->what, gr_onnx_dtype_name(dt), dt);
     if (t->segment)
         return gr_fail(st, GR_ERR_UNSUPPORTED,
                        "%s: segmented tensors are not supported", src->what);
