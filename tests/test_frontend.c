@@ -406,6 +406,9 @@ static void test_canon_rejects_forms_without_equivalent(void **state) {
     (void)state;
     expect_fail("bad_bn_spatial", GR_ERR_UNSUPPORTED, "node 'bn'", "opset 7", "spatial = 0");
     expect_fail("bad_bn_saved", GR_ERR_UNSUPPORTED, "node 'bn'", "saved_mean", "opset 9");
+    expect_fail("bad_dropout_mask", GR_ERR_UNSUPPORTED, "node 'drop'", "mask", "opset 9");
+    expect_fail("bad_resize_tf_nn", GR_ERR_UNSUPPORTED, "node 'rz'", "tf_half_pixel_for_nn",
+                "round_prefer_ceil");
 }
 
 /* ------------------------------------------------------ external data */
