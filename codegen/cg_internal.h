@@ -3,11 +3,15 @@
  * conversions, and the per-op emitters.
  *
  * A kernel is two LLVM functions: the body
- *     void NAME.body(ptr noalias a0, ..., ptr noalias aN, i64 begin, i64 end)
+ *     void NAME.body(ptr noalias a0, ..., ptr noalias aN, ptr noalias ws,
+ *                    i64 begin, i64 end)
  * that emitters fill, computing tasks [begin, end) of k->n_tasks, and the
  * entry point gr_kernel_fn NAME(ptr args, i64 begin, i64 end) that loads the
- * buffer pointers and calls the body (inlined). Buffers never alias within
- * one kernel (the memory planner guarantees it), hence noalias.
+ * buffer pointers and the thread's workspace (args[n]) and calls the body
+ * (inlined). Buffers never alias within one kernel (the memory planner
+ * guarantees it), hence noalias. The workspace is scratch memory private to
+ * the calling thread, k->workspace_bytes long; it does not survive between
+ * calls, so a task must not rely on what an earlier task left there.
  *
  * Values in registers ("reg" types): bool is i1, f16/bf16 are float, every
  * other dtype is its own LLVM type. cg_load/cg_store convert. */
@@ -39,6 +43,8 @@ typedef struct {
     int n_args;
     const gr_value *arg_values[CG_MAX_ARGS];
     LLVMValueRef args[CG_MAX_ARGS]; /* noalias pointer params of the body */
+    LLVMValueRef workspace;  /* per-thread scratch (noalias ptr param) */
+    size_t workspace_bytes;  /* set by the emitter if it uses workspace */
     int64_t n_tasks;         /* set by the emitter (default 1) */
     int wide;                /* emitter asks for 512-bit vectors */
 } cg_kernel;

@@ -227,6 +227,7 @@ static gr_code add_step(gr_plan *p, const layout *lay, const cg_kernel *k, gr_st
     s->n_args = k->n_args;
     for (int i = 0; i < k->n_args; i++) s->args[i] = lay->buffer_of[k->arg_values[i]->id];
     s->n_tasks = k->n_tasks;
+    s->workspace_bytes = (k->workspace_bytes + 63) & ~(size_t)63;
     p->n_steps++;
     return GR_OK;
 }

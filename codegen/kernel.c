@@ -44,22 +44,24 @@ gr_code cg_kernel_begin(cg_module *m, cg_kernel *k, const char *name,
         params[i] = m->t_ptr;
         k->arg_values[i] = values[i];
     }
-    params[n_values] = m->t_i64;
+    params[n_values] = m->t_ptr; /* workspace */
     params[n_values + 1] = m->t_i64;
+    params[n_values + 2] = m->t_i64;
     char body_name[512];
     snprintf(body_name, sizeof body_name, "%s.body", name);
-    LLVMTypeRef fty = LLVMFunctionType(m->t_void, params, (unsigned)n_values + 2, 0);
+    LLVMTypeRef fty = LLVMFunctionType(m->t_void, params, (unsigned)n_values + 3, 0);
     k->body = LLVMAddFunction(m->mod, body_name, fty);
     LLVMSetLinkage(k->body, LLVMInternalLinkage);
     LLVMAddAttributeAtIndex(k->body, LLVMAttributeFunctionIndex,
                             enum_attr(m->ctx, "alwaysinline"));
-    for (int i = 0; i < n_values; i++) {
-        k->args[i] = LLVMGetParam(k->body, (unsigned)i);
+    for (int i = 0; i <= n_values; i++) {
         LLVMAddAttributeAtIndex(k->body, (unsigned)i + 1, enum_attr(m->ctx, "noalias"));
         LLVMAddAttributeAtIndex(k->body, (unsigned)i + 1, enum_attr(m->ctx, "nocapture"));
     }
-    k->begin = LLVMGetParam(k->body, (unsigned)n_values);
-    k->end = LLVMGetParam(k->body, (unsigned)n_values + 1);
+    for (int i = 0; i < n_values; i++) k->args[i] = LLVMGetParam(k->body, (unsigned)i);
+    k->workspace = LLVMGetParam(k->body, (unsigned)n_values);
+    k->begin = LLVMGetParam(k->body, (unsigned)n_values + 1);
+    k->end = LLVMGetParam(k->body, (unsigned)n_values + 2);
     LLVMPositionBuilderAtEnd(k->b, LLVMAppendBasicBlockInContext(m->ctx, k->body, "entry"));
     return GR_OK;
 }
@@ -96,17 +98,17 @@ gr_code cg_kernel_end(cg_kernel *k, gr_status *st) {
                                       LLVMFunctionType(m->t_void, params, 3, 0));
     target_attrs(m, fn, k->wide);
     LLVMPositionBuilderAtEnd(k->b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
-    LLVMValueRef call_args[CG_MAX_ARGS + 2];
+    LLVMValueRef call_args[CG_MAX_ARGS + 3];
     LLVMValueRef argv = LLVMGetParam(fn, 0);
-    for (int i = 0; i < k->n_args; i++) {
+    for (int i = 0; i <= k->n_args; i++) { /* buffers, then the workspace */
         LLVMValueRef idx = LLVMConstInt(m->t_i64, (unsigned long long)i, 0);
         LLVMValueRef slot = LLVMBuildInBoundsGEP2(k->b, m->t_ptr, argv, &idx, 1, "");
         call_args[i] = LLVMBuildLoad2(k->b, m->t_ptr, slot, "");
     }
-    call_args[k->n_args] = LLVMGetParam(fn, 1);
-    call_args[k->n_args + 1] = LLVMGetParam(fn, 2);
+    call_args[k->n_args + 1] = LLVMGetParam(fn, 1);
+    call_args[k->n_args + 2] = LLVMGetParam(fn, 2);
     LLVMBuildCall2(k->b, LLVMGlobalGetValueType(k->body), k->body, call_args,
-                   (unsigned)k->n_args + 2, "");
+                   (unsigned)k->n_args + 3, "");
     LLVMBuildRetVoid(k->b);
     if (k->n_tasks < 1) k->n_tasks = 1;
     m->n_kernels++;

@@ -460,7 +460,10 @@ gr_code gr_graph_stats_compute(gr_graph *g, gr_graph_stats *stats,
 /* A compiled model: buffers and the steps that compute them. Codegen builds
  * it (JIT or, for objects, as data); the runtime runs it. A step's kernel
  * computes tasks [begin, end) of its n_tasks; tasks write disjoint outputs,
- * so any split over threads gives bit-identical results. */
+ * so any split over threads gives bit-identical results.
+ * Kernel arguments: args[0..n_args-1] are the step's buffers, and
+ * args[n_args] is the calling thread's scratch workspace of at least
+ * workspace_bytes (64-byte aligned; NULL when workspace_bytes is 0). */
 typedef void (*gr_kernel_fn)(void *const *args, int64_t begin, int64_t end);
 
 typedef enum {
@@ -486,6 +489,7 @@ typedef struct {
     int n_args;
     int *args;          /* buffer ids, in the kernel's argument order */
     int64_t n_tasks;    /* >= 1 */
+    size_t workspace_bytes; /* per thread; see above */
 } gr_step;
 
 typedef struct gr_plan {

@@ -18,8 +18,12 @@ static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const 
     gr_code rc = gr_codegen_jit(g, &opts, &p, st);
     if (rc != GR_OK) return rc;
     char *arena = aligned_alloc(64, (p->arena_bytes + 63) / 64 * 64 + 64);
-    void **args = calloc((size_t)p->n_buffers + 1, sizeof(void *));
-    for (int s = 0; s < p->n_steps && arena && args; s++) {
+    void **args = calloc((size_t)p->n_buffers + 2, sizeof(void *));
+    size_t ws_bytes = 64;
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->steps[s].workspace_bytes > ws_bytes) ws_bytes = p->steps[s].workspace_bytes;
+    char *ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64);
+    for (int s = 0; s < p->n_steps && arena && args && ws; s++) {
         const gr_step *step = &p->steps[s];
         for (int a = 0; a < step->n_args; a++) {
             const gr_buffer *b = &p->buffers[step->args[a]];
@@ -30,6 +34,7 @@ static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const 
             case GR_BUF_OUTPUT: args[a] = outputs[b->index]; break;
             }
         }
+        args[step->n_args] = step->workspace_bytes ? ws : NULL;
         int splits = n_splits < 1 ? 1 : n_splits;
         for (int t = 0; t < splits; t++) {
             int64_t begin = step->n_tasks * t / splits, end = step->n_tasks * (t + 1) / splits;
@@ -38,6 +43,7 @@ static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const 
     }
     free(arena);
     free(args);
+    free(ws);
     gr_plan_free(p);
     return GR_OK;
 }
