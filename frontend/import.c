@@ -1,8 +1,8 @@
 /* import.c: ONNX ModelProto -> graft IR. Checks the wire format (wire.c),
  * unpacks with protobuf-c, then builds the graph in phases: model facts,
  * initializers, graph inputs, Constant nodes (lifted to values), nodes
- * with their outputs, input links, attributes + opset normalisation
- * (canon.c), declared types, and finally a topological sort. All model
+ * with their outputs, input links, declared types, attributes + opset
+ * normalisation (canon.c), and finally a topological sort. All model
  * names exist before canon.c generates new ones, so generated names never
  * collide. On any failure the graph and the message are freed. */
 #define _POSIX_C_SOURCE 200809L
