@@ -123,10 +123,10 @@ static double float_binary(const gr_node *n, double a, double b) {
     }
 }
 
-/* Integer power by squaring (wrapping); negative exponents as numpy's
- * float result truncated. */
+/* Integer power by squaring (wrapping). A negative exponent gives what
+ * the float result truncates to: 1 for 1, +-1 for -1, 0 otherwise. */
 static int64_t int_pow(int64_t base, int64_t e) {
-    if (e < 0) return (int64_t)trunc(pow((double)base, (double)e));
+    if (e < 0) return base == 1 ? 1 : base == -1 ? (e % 2 ? -1 : 1) : 0;
     uint64_t r = 1, b = (uint64_t)base;
     for (uint64_t k = (uint64_t)e; k; k >>= 1, b *= b)
         if (k & 1) r *= b;
@@ -140,6 +140,8 @@ static gr_code binary_elem(const gr_node *n, const gr_tensor *a, int64_t oa,
     if (is_int(out->dtype) && is_int(b->dtype)) {
         int64_t x = gr_dtype_load_i64(a->dtype, a->data, oa);
         int64_t y = gr_dtype_load_i64(b->dtype, b->data, ob), r = 0;
+        if (n->op == GR_OP_POW && x == 0 && y < 0)
+            return gr_eval_fail(n, st, GR_ERR_NUMERIC, "integer 0 to a negative power");
         if (n->op == GR_OP_POW) r = int_pow(x, y);
         else GR_TRY(int_binary(n, out->dtype, x, y, &r, st));
         gr_dtype_store_i64(out->dtype, out->data, i, r);

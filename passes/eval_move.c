@@ -217,6 +217,8 @@ static gr_code eval_reshape(const gr_node *n, const gr_tensor *const *in, gr_ten
         } else if (want[d] < -1) {
             return FAIL(GR_ERR_BAD_MODEL, "shape entry %d is %lld", d, (long long)want[d]);
         }
+        if (s.dims[d] && known > INT64_MAX / s.dims[d])
+            return FAIL(GR_ERR_BAD_MODEL, "shape has too many elements");
         known *= s.dims[d];
     }
     int64_t numel = gr_shape_numel(&a->shape);
@@ -334,6 +336,8 @@ static gr_code eval_tile(const gr_node *n, const gr_tensor *const *in, gr_tensor
     gr_shape s = a->shape;
     for (int d = 0; d < count; d++) {
         if (rep[d] < 0) return FAIL(GR_ERR_BAD_MODEL, "repeats[%d] is negative", d);
+        if (rep[d] && s.dims[d] > INT64_MAX / rep[d])
+            return FAIL(GR_ERR_BAD_MODEL, "result has too many elements");
         s.dims[d] *= rep[d];
     }
     GR_TRY(gr_eval_check_shape(n, out, &s, st));
@@ -467,6 +471,7 @@ static gr_code eval_range(const gr_node *n, const gr_tensor *const *in, gr_tenso
     if (d == 0 || !isfinite(s) || !isfinite(l) || !isfinite(d))
         return FAIL(GR_ERR_BAD_MODEL, "delta is 0 or a bound is not finite");
     double c = ceil((l - s) / d);
+    if (!(c < 9.2e18)) return FAIL(GR_ERR_BAD_MODEL, "range has too many elements");
     count = c > 0 ? (int64_t)c : 0;
     gr_shape r = gr_shape_make(1, &count);
     GR_TRY(gr_eval_check_shape(n, out, &r, st));

@@ -953,6 +953,18 @@ static void test_eval_variadic_logic_and_constants(void **state) {
                      GR_OK);
     expect_i64(&out, 1, (int64_t[]){81});
     free(out.data);
+    /* Integer bases to negative powers truncate: 2^-1 = 0.5 -> 0,
+     * (-1)^-3 = -1, 1^-5 = 1; 0^-1 has no value. */
+    gr_value *ni2[] = {const_i64(g, "bases", 1, (int64_t[]){3}, (int64_t[]){2, -1, 1}),
+                       const_i64(g, "exps", 1, (int64_t[]){3}, (int64_t[]){-1, -3, -5})};
+    assert_int_equal(eval(node(g, GR_OP_POW, "npow", 2, ni2), GR_DTYPE_I64, 1,
+                          (int64_t[]){3}, &out, &st), GR_OK);
+    expect_i64(&out, 3, (int64_t[]){0, -1, 1});
+    free(out.data);
+    gr_value *zi[] = {scalar_i64(g, "zero", 0), scalar_i64(g, "minus", -1)};
+    assert_int_equal(eval(node(g, GR_OP_POW, "zpow", 2, zi), GR_DTYPE_I64, 0, NULL, &out, &st),
+                     GR_ERR_NUMERIC);
+    free(out.data);
     /* Equal, GreaterOrEqual on f32 with NaN: NaN equals nothing. */
     gr_value *ni[] = {const_f32(g, "n1", 1, (int64_t[]){3}, (float[]){1, 2, NAN}),
                       const_f32(g, "n2", 1, (int64_t[]){3}, (float[]){1, 3, NAN})};
