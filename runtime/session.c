@@ -1,0 +1,229 @@
+/* session.c: runs a gr_plan. The run-time arena is allocated once per
+ * session; a run resolves every buffer to a pointer, builds each step's
+ * argument array and executes the steps inside ONE OpenMP parallel region:
+ * every thread takes its static share of a step's tasks, then all meet at a
+ * barrier before the next step (ggml style). */
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "runtime/gr_runtime.h"
+
+/* Thread ids times n_tasks must not overflow int64 in the static split. */
+#define MAX_THREADS 4096
+#define MAX_TASKS (INT64_MAX / (MAX_THREADS + 1))
+
+struct gr_session {
+    const gr_plan *plan;
+    int n_threads;
+    void *arena_block;   /* as allocated */
+    char *arena;         /* 64-byte aligned inside arena_block */
+    void **buffers;      /* plan->n_buffers resolved pointers */
+    void **args;         /* every step's arguments, back to back */
+    int *arg_start;      /* step i's arguments begin at args + arg_start[i] */
+    int profiling;
+    int64_t n_profiled;
+    double *step_ms;     /* plan->n_steps totals */
+};
+
+/* A buffer must lie inside the region it claims. */
+static gr_code check_buffer(const gr_plan *p, int id, gr_status *st) {
+    const gr_buffer *b = &p->buffers[id];
+    const char *name = b->name ? b->name : "";
+    switch (b->kind) {
+    case GR_BUF_ARENA:
+    case GR_BUF_CONST: {
+        size_t limit = b->kind == GR_BUF_ARENA ? p->arena_bytes : p->const_bytes;
+        if (b->offset > limit || b->nbytes > limit - b->offset)
+            return gr_fail(st, GR_ERR_INTERNAL,
+                           "plan: buffer %d '%s' [%zu, +%zu) lies outside its %s of %zu bytes",
+                           id, name, b->offset, b->nbytes,
+                           b->kind == GR_BUF_ARENA ? "arena" : "constants", limit);
+        if (b->kind == GR_BUF_CONST && b->nbytes && !p->consts)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: buffer %d '%s' is a constant "
+                           "but the plan has no constant data", id, name);
+        return GR_OK;
+    }
+    case GR_BUF_INPUT:
+    case GR_BUF_OUTPUT: {
+        int n = b->kind == GR_BUF_INPUT ? p->n_inputs : p->n_outputs;
+        if (b->index < 0 || b->index >= n)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: buffer %d '%s' is %s %d of %d", id,
+                           name, b->kind == GR_BUF_INPUT ? "input" : "output", b->index, n);
+        return GR_OK;
+    }
+    }
+    return gr_fail(st, GR_ERR_INTERNAL, "plan: buffer %d '%s' has kind %d", id, name,
+                   (int)b->kind);
+}
+
+static gr_code check_ids(const gr_plan *p, const int *ids, int n, const char *what,
+                         gr_status *st) {
+    if (n < 0 || (n > 0 && !ids))
+        return gr_fail(st, GR_ERR_INTERNAL, "plan: bad %s list (%d entries)", what, n);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= p->n_buffers)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: %s %d is buffer %d of %d", what, i,
+                           ids[i], p->n_buffers);
+    return GR_OK;
+}
+
+/* Invariants codegen guarantees; checked once so a broken plan is an
+ * error message, not a wild write. */
+static gr_code check_plan(const gr_plan *p, gr_status *st) {
+    if (p->n_buffers < 0 || (p->n_buffers && !p->buffers) || p->n_steps < 0 ||
+        (p->n_steps && !p->steps))
+        return gr_fail(st, GR_ERR_INTERNAL, "plan: bad buffer or step table");
+    for (int i = 0; i < p->n_buffers; i++) GR_TRY(check_buffer(p, i, st));
+    GR_TRY(check_ids(p, p->inputs, p->n_inputs, "input", st));
+    GR_TRY(check_ids(p, p->outputs, p->n_outputs, "output", st));
+    for (int i = 0; i < p->n_inputs; i++)
+        if (p->buffers[p->inputs[i]].kind != GR_BUF_INPUT ||
+            p->buffers[p->inputs[i]].index != i)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: input %d is not an input buffer", i);
+    for (int i = 0; i < p->n_outputs; i++)
+        if (p->buffers[p->outputs[i]].kind != GR_BUF_OUTPUT ||
+            p->buffers[p->outputs[i]].index != i)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: output %d is not an output buffer", i);
+    for (int i = 0; i < p->n_steps; i++) {
+        const gr_step *step = &p->steps[i];
+        const char *name = step->name ? step->name : "";
+        if (!step->fn)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: step %d '%s' has no kernel", i, name);
+        if (step->n_tasks < 1 || step->n_tasks > MAX_TASKS)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: step %d '%s' has %lld tasks", i, name,
+                           (long long)step->n_tasks);
+        if (check_ids(p, step->args, step->n_args, "argument", st) != GR_OK)
+            return gr_status_prefix(st, "step %d '%s': ", i, name);
+    }
+    return GR_OK;
+}
+
+/* Arena, CONST pointers and the argument layout are fixed per session. */
+static gr_code alloc_session(gr_session *s, gr_status *st) {
+    const gr_plan *p = s->plan;
+    size_t n_args = 0;
+    for (int i = 0; i < p->n_steps; i++) n_args += (size_t)p->steps[i].n_args;
+    s->arena_block = gr_malloc(p->arena_bytes + 64);
+    s->buffers = gr_calloc((size_t)p->n_buffers + 1, sizeof *s->buffers);
+    s->args = gr_calloc(n_args + 1, sizeof *s->args);
+    s->arg_start = gr_calloc((size_t)p->n_steps + 1, sizeof *s->arg_start);
+    s->step_ms = gr_calloc((size_t)p->n_steps + 1, sizeof *s->step_ms);
+    if (!s->arena_block || !s->buffers || !s->args || !s->arg_start || !s->step_ms)
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory for a run-time arena of %zu bytes",
+                       p->arena_bytes);
+    s->arena = (char *)(((uintptr_t)s->arena_block + 63) & ~(uintptr_t)63);
+    for (int i = 0; i < p->n_buffers; i++) {
+        const gr_buffer *b = &p->buffers[i];
+        if (b->kind == GR_BUF_ARENA) s->buffers[i] = s->arena + b->offset;
+        else if (b->kind == GR_BUF_CONST) s->buffers[i] = (char *)p->consts + b->offset;
+    }
+    int at = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        s->arg_start[i] = at;
+        at += p->steps[i].n_args;
+    }
+    return GR_OK;
+}
+
+gr_code gr_session_new(const gr_plan *plan, int n_threads, gr_session **out,
+                       gr_status *st) {
+    if (!out) return gr_fail(st, GR_ERR_BAD_ARG, "gr_session_new: out is NULL");
+    *out = NULL;
+    if (!plan) return gr_fail(st, GR_ERR_BAD_ARG, "gr_session_new: plan is NULL");
+    GR_TRY(check_plan(plan, st));
+    gr_session *s = gr_calloc(1, sizeof *s);
+    if (!s) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    s->plan = plan;
+    s->n_threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    if (s->n_threads > MAX_THREADS) s->n_threads = MAX_THREADS;
+    if (s->n_threads < 1) s->n_threads = 1;
+    if (alloc_session(s, st) != GR_OK) {
+        gr_session_free(s);
+        return st ? st->code : GR_ERR_NOMEM;
+    }
+    *out = s;
+    return GR_OK;
+}
+
+void gr_session_free(gr_session *s) {
+    if (!s) return;
+    gr_free(s->arena_block);
+    gr_free(s->buffers);
+    gr_free(s->args);
+    gr_free(s->arg_start);
+    gr_free(s->step_ms);
+    gr_free(s);
+}
+
+int gr_session_threads(const gr_session *s) { return s ? s->n_threads : 0; }
+
+void gr_session_profile(gr_session *s, int on) {
+    if (s) s->profiling = on != 0;
+}
+
+const double *gr_session_step_ms(const gr_session *s, int64_t *n_runs) {
+    if (n_runs) *n_runs = s ? s->n_profiled : 0;
+    return s ? s->step_ms : NULL;
+}
+
+/* Caller's pointers into INPUT/OUTPUT buffers, then every argument array. */
+static gr_code bind_io(gr_session *s, void *const *inputs, void *const *outputs,
+                       gr_status *st) {
+    const gr_plan *p = s->plan;
+    if ((p->n_inputs && !inputs) || (p->n_outputs && !outputs))
+        return gr_fail(st, GR_ERR_BAD_ARG, "gr_session_run: the plan has %d inputs and "
+                       "%d outputs but got no %s array", p->n_inputs, p->n_outputs,
+                       p->n_inputs && !inputs ? "input" : "output");
+    for (int i = 0; i < p->n_buffers; i++) {
+        const gr_buffer *b = &p->buffers[i];
+        if (b->kind != GR_BUF_INPUT && b->kind != GR_BUF_OUTPUT) continue;
+        void *ptr = b->kind == GR_BUF_INPUT ? inputs[b->index] : outputs[b->index];
+        if (!ptr && b->nbytes)
+            return gr_fail(st, GR_ERR_BAD_ARG, "gr_session_run: %s %d '%s' is NULL",
+                           b->kind == GR_BUF_INPUT ? "input" : "output", b->index,
+                           b->name ? b->name : "");
+        s->buffers[i] = ptr;
+    }
+    for (int i = 0; i < p->n_steps; i++) {
+        const gr_step *step = &p->steps[i];
+        void **args = s->args + s->arg_start[i];
+        for (int a = 0; a < step->n_args; a++) args[a] = s->buffers[step->args[a]];
+    }
+    return GR_OK;
+}
+
+/* The parallel region: static split of each step's tasks, barrier after
+ * each step. Thread 0 takes the times when profiling. */
+static void run_steps(gr_session *s) {
+    const gr_plan *p = s->plan;
+    void **args = s->args;
+    const int *arg_start = s->arg_start;
+    double *step_ms = s->profiling ? s->step_ms : NULL;
+#pragma omp parallel num_threads(s->n_threads)
+    {
+        const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+        double last = step_ms && t == 0 ? omp_get_wtime() : 0.0;
+        for (int i = 0; i < p->n_steps; i++) {
+            const gr_step *step = &p->steps[i];
+            int64_t begin = step->n_tasks * t / nth;
+            int64_t end = step->n_tasks * (t + 1) / nth;
+            if (begin < end) step->fn(args + arg_start[i], begin, end);
+#pragma omp barrier
+            if (step_ms && t == 0) {
+                double now = omp_get_wtime();
+                step_ms[i] += (now - last) * 1e3;
+                last = now;
+            }
+        }
+    }
+}
+
+gr_code gr_session_run(gr_session *s, void *const *inputs, void *const *outputs,
+                       gr_status *st) {
+    if (!s) return gr_fail(st, GR_ERR_BAD_ARG, "gr_session_run: session is NULL");
+    GR_TRY(bind_io(s, inputs, outputs, st));
+    run_steps(s);
+    if (s->profiling) s->n_profiled++;
+    return GR_OK;
+}
