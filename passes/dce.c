@@ -25,6 +25,5 @@ gr_code gr_pass_dce(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
             if (n->inputs[j]) live[n->inputs[j]->id] = 1;
     }
     gr_free(live);
-    gr_graph_compact(g);
-    return GR_OK;
+    return gr_passes_compact(g, st);
 }

@@ -46,7 +46,9 @@ static int wants_dump(const gr_pass_opts *opts, const char *name) {
 static gr_code verify_after(const gr_graph *g, const char *name, gr_status *st) {
 #ifdef GR_VERIFY_PASSES
     gr_status vst = {0};
-    if (gr_graph_verify(g, &vst) != GR_OK)
+    gr_code rc = gr_graph_verify(g, &vst);
+    if (rc == GR_ERR_NOMEM) return gr_fail(st, rc, "after pass '%s': %s", name, vst.msg);
+    if (rc != GR_OK)
         return gr_fail(st, GR_ERR_INTERNAL, "pass '%s' left a broken graph: %s",
                        name, vst.msg);
 #else

@@ -177,6 +177,17 @@ gr_code gr_fold_node(gr_graph *g, gr_node *n, const gr_fold_limits *limits,
     return evaluate(g, n, folded, st);
 }
 
+gr_code gr_passes_compact(gr_graph *g, gr_status *st) {
+    gr_graph_compact(g);
+    int whole = 1;
+    for (int i = 0; i < g->n_values && whole; i++)
+        whole = g->values[i]->id == i && gr_graph_find(g, g->values[i]->name) == g->values[i];
+    for (int i = 0; i < g->n_nodes && whole; i++)
+        whole = g->nodes[i]->id == i && !g->nodes[i]->dead &&
+                gr_graph_find_node(g, g->nodes[i]->name) == g->nodes[i];
+    return whole ? GR_OK : gr_fail(st, GR_ERR_NOMEM, "out of memory compacting the graph");
+}
+
 gr_code gr_pass_fold(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     (void)opts;
     gr_fold_limits none = {-1, 1};
@@ -188,6 +199,5 @@ gr_code gr_pass_fold(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
         GR_TRY(gr_node_infer(g, n, st));
         GR_TRY(gr_fold_node(g, n, &none, &folded, st));
     }
-    gr_graph_compact(g);
-    return GR_OK;
+    return gr_passes_compact(g, st);
 }

@@ -67,4 +67,8 @@ int gr_fold_candidate(const gr_node *n, const gr_fold_limits *limits);
 gr_code gr_fold_node(gr_graph *g, gr_node *n, const gr_fold_limits *limits,
                      int *folded, gr_status *st);
 
+/* gr_graph_compact, whose allocation failures are silent: checks that
+ * ids and the name index came out whole, else GR_ERR_NOMEM. */
+gr_code gr_passes_compact(gr_graph *g, gr_status *st);
+
 #endif /* GR_PASSES_INTERNAL_H */

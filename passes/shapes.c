@@ -70,6 +70,5 @@ gr_code gr_pass_shapes(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
         GR_TRY(check_declared(n, st));
         GR_TRY(gr_fold_node(g, n, &limits, &folded, st));
     }
-    gr_graph_compact(g);
-    return GR_OK;
+    return gr_passes_compact(g, st);
 }

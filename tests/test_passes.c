@@ -1100,6 +1100,25 @@ static void test_fold_survives_allocation_failures(void **state) {
     fail_msg("shapes kept failing");
 }
 
+/* Every allocation of the whole pipeline may fail: the result is GR_OK or
+ * GR_ERR_NOMEM, never a crash or a leak (ASan builds check the latter). */
+static void test_pipeline_survives_every_allocation_failure(void **state) {
+    (void)state;
+    static const char *const pipeline[] = {"specialize", "shapes", "fold", "dce", NULL};
+    gr_pass_opts opts = {.batch = 4};
+    for (long n = 1;; n++) {
+        gr_status st = {0};
+        gr_graph *g = flatten_chain();
+        gr_debug_fail_alloc_after(n);
+        gr_code rc = gr_passes_run(g, pipeline, &opts, &st);
+        gr_debug_fail_alloc_after(0);
+        if (rc != GR_OK && rc != GR_ERR_NOMEM) fail_msg("allocation %ld: %s", n, st.msg);
+        gr_graph_free(g);
+        if (rc == GR_OK) break;
+        assert_true(n < 10000);
+    }
+}
+
 /* --- the ONNX backend node tests as references ------------------------- */
 
 #define ONNX_NODE_TESTS "/usr/share/libonnx-testdata/data/node"
@@ -1334,6 +1353,7 @@ int main(void) {
         cmocka_unit_test(test_eval_rejects_invalid_arguments),
         cmocka_unit_test(test_dce_removes_unused_nodes_and_values),
         cmocka_unit_test(test_fold_survives_allocation_failures),
+        cmocka_unit_test(test_pipeline_survives_every_allocation_failure),
         cmocka_unit_test(test_fold_matches_onnx_node_tests),
         cmocka_unit_test(test_driver_dumps_after_named_pass),
         cmocka_unit_test(test_driver_prefixes_errors_with_pass_name),
