@@ -560,15 +560,44 @@ static gr_code collect_uses(importer *im) {
     return GR_OK;
 }
 
+/* A float Constant with more than one element is lifted to a trainable
+ * PARAM (Paddle2ONNX keeps every weight in Constants), except when it only
+ * configures an op: Resize's roi and scales are never weights. */
+static int configures_only(const gr_graph *g, const gr_value *v) {
+    int uses = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gr_node *n = g->nodes[i];
+        for (int j = 0; j < n->n_inputs; j++) {
+            if (n->inputs[j] != v) continue;
+            if (n->op != GR_OP_RESIZE || j == 0) return 0;
+            uses++;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v) return 0;
+    return uses > 0;
+}
+
+static void demote_config_constants(importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        if (!np->op_type || strcmp(np->op_type, "Constant") || np->n_output != 1) continue;
+        gr_value *v = gr_graph_find(im->g, np->output[0]);
+        if (v && v->kind == GR_VALUE_PARAM && configures_only(im->g, v)) {
+            v->kind = GR_VALUE_CONST;
+            v->trainable = 0;
+        }
+    }
+}
+
 static gr_code import_graph(importer *im, const Onnx__ModelProto *m) {
     GR_TRY(import_model_facts(im, m));
     GR_TRY(collect_uses(im));
     GR_TRY(import_initializers(im));
     GR_TRY(import_inputs(im));
     GR_TRY(import_nodes(im));
-    /* WORKAROUND (ir/graph.c): gr_graph_toposort memcpy's from a NULL node
-     * array when there is no node (all Constants); UBSan aborts on it. */
-    if (im->g->n_nodes == 0) return GR_OK;
+    demote_config_constants(im);
     return gr_graph_toposort(im->g, im->st);
 }
 

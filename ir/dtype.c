@@ -183,7 +183,7 @@ gr_shape gr_shape_make(int rank, const int64_t *dims) {
     gr_shape s;
     memset(&s, 0, sizeof s);
     s.rank = rank;
-    for (int i = 0; i < rank && i < GR_MAX_RANK; i++) s.dims[i] = dims[i];
+    for (int i = 0; i < rank && i < GR_MAX_RANK; i++) s.dims[i] = dims ? dims[i] : GR_DIM_DYNAMIC;
     return s;
 }
 

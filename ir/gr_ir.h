@@ -137,6 +137,7 @@ typedef struct {
     const char *syms[GR_MAX_RANK]; /* symbol of a dynamic dim, or NULL */
 } gr_shape;
 
+/* dims may be NULL: every dim dynamic. */
 gr_shape gr_shape_make(int rank, const int64_t *dims);
 gr_shape gr_shape_unknown(void);
 gr_shape gr_shape_scalar(void);

@@ -277,14 +277,16 @@ void gr_graph_count_uses(const gr_graph *g, int *counts) {
 
 void gr_graph_compact(gr_graph *g) {
     name_index *ix = index_of(g);
+    /* Allocate first: on failure the graph is left as it was (dead nodes
+     * stay marked; compaction is an optimisation). */
+    char *keep = gr_calloc((size_t)g->n_values + 1, 1);
+    if (!keep) return;
     int kept = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (!g->nodes[i]->dead) g->nodes[kept++] = g->nodes[i];
     g->n_nodes = kept;
     /* A value stays if anything refers to it. Outputs of live nodes stay
      * (a node keeps all its outputs). */
-    char *keep = gr_calloc((size_t)g->n_values + 1, 1);
-    if (!keep) return; /* compaction is an optimisation: skip on NOMEM */
     for (int i = 0; i < g->n_nodes; i++) {
         gr_node *n = g->nodes[i];
         for (int j = 0; j < n->n_inputs; j++)
@@ -393,7 +395,7 @@ gr_code gr_graph_toposort(gr_graph *g, gr_status *st) {
             }
         goto done;
     }
-    memcpy(g->nodes, order, sizeof(gr_node *) * (size_t)nn);
+    if (nn > 0) memcpy(g->nodes, order, sizeof(gr_node *) * (size_t)nn);
     for (int i = 0; i < nn; i++) g->nodes[i]->id = i;
 done:
     gr_free(pending);

@@ -68,8 +68,10 @@ static gr_code verify_shapes(const gr_graph *g, gr_node *n, gr_status *st) {
     if (n->op == GR_OP_UNKNOWN) return GR_OK;
     for (int i = 0; i < n->n_inputs; i++)
         if (n->inputs[i] && n->inputs[i]->dtype == GR_DTYPE_UNDEFINED) return GR_OK;
-    gr_value saved[8];
-    int n_out = n->n_outputs < 8 ? n->n_outputs : 8;
+    gr_value inline_saved[8];
+    int n_out = n->n_outputs;
+    gr_value *saved = n_out <= 8 ? inline_saved : gr_calloc((size_t)n_out, sizeof(gr_value));
+    if (!saved) return gr_fail(st, GR_ERR_NOMEM, "out of memory verifying graph");
     for (int i = 0; i < n_out; i++)
         if (n->outputs[i]) saved[i] = *n->outputs[i];
     gr_status tmp = {0};
@@ -96,6 +98,7 @@ static gr_code verify_shapes(const gr_graph *g, gr_node *n, gr_status *st) {
     }
     for (int i = 0; i < n_out; i++)
         if (n->outputs[i]) *n->outputs[i] = saved[i];
+    if (saved != inline_saved) gr_free(saved);
     return result;
 }
 
