@@ -19,8 +19,12 @@ struct gr_session {
     void *arena_block;   /* as allocated */
     char *arena;         /* 64-byte aligned inside arena_block */
     void **buffers;      /* plan->n_buffers resolved pointers */
-    void **args;         /* every step's arguments, back to back */
+    void **args;         /* per thread: every step's arguments, back to back,
+                            each step's followed by the thread's workspace */
+    size_t args_per_thread;
     int *arg_start;      /* step i's arguments begin at args + arg_start[i] */
+    void *workspace_block; /* n_threads workspaces of workspace_bytes */
+    size_t workspace_bytes;
     int profiling;
     int64_t n_profiled;
     double *step_ms;     /* plan->n_steps totals */
@@ -102,11 +106,22 @@ static gr_code check_plan(const gr_plan *p, gr_status *st) {
 /* Arena, CONST pointers and the argument layout are fixed per session. */
 static gr_code alloc_session(gr_session *s, gr_status *st) {
     const gr_plan *p = s->plan;
-    size_t n_args = 0;
-    for (int i = 0; i < p->n_steps; i++) n_args += (size_t)p->steps[i].n_args;
+    size_t n_args = 0, ws = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        n_args += (size_t)p->steps[i].n_args + 1; /* + workspace slot */
+        if (p->steps[i].workspace_bytes > ws) ws = p->steps[i].workspace_bytes;
+    }
+    s->workspace_bytes = (ws + 63) & ~(size_t)63;
+    s->args_per_thread = n_args;
     s->arena_block = gr_malloc(p->arena_bytes + 64);
     s->buffers = gr_calloc((size_t)p->n_buffers + 1, sizeof *s->buffers);
-    s->args = gr_calloc(n_args + 1, sizeof *s->args);
+    s->args = gr_calloc(n_args * (size_t)s->n_threads + 1, sizeof *s->args);
+    if (s->workspace_bytes) {
+        s->workspace_block = gr_malloc(s->workspace_bytes * (size_t)s->n_threads + 64);
+        if (!s->workspace_block)
+            return gr_fail(st, GR_ERR_NOMEM, "out of memory for %d kernel workspaces of %zu bytes",
+                           s->n_threads, s->workspace_bytes);
+    }
     s->arg_start = gr_calloc((size_t)p->n_steps + 1, sizeof *s->arg_start);
     s->step_ms = gr_calloc((size_t)p->n_steps + 1, sizeof *s->step_ms);
     if (!s->arena_block || !s->buffers || !s->args || !s->arg_start || !s->step_ms)
@@ -119,9 +134,15 @@ static gr_code alloc_session(gr_session *s, gr_status *st) {
         else if (b->kind == GR_BUF_CONST) s->buffers[i] = (char *)p->consts + b->offset;
     }
     int at = 0;
+    char *ws_base = (char *)(((uintptr_t)s->workspace_block + 63) & ~(uintptr_t)63);
     for (int i = 0; i < p->n_steps; i++) {
         s->arg_start[i] = at;
-        at += p->steps[i].n_args;
+        at += p->steps[i].n_args + 1;
+        /* Each thread's copy of the step's arguments ends with its own
+         * workspace (kernel contract in ir/gr_ir.h). */
+        for (int t = 0; t < s->n_threads; t++)
+            s->args[(size_t)t * s->args_per_thread + (size_t)s->arg_start[i] + (size_t)p->steps[i].n_args] =
+                p->steps[i].workspace_bytes ? ws_base + (size_t)t * s->workspace_bytes : NULL;
     }
     return GR_OK;
 }
@@ -151,6 +172,7 @@ void gr_session_free(gr_session *s) {
     gr_free(s->arena_block);
     gr_free(s->buffers);
     gr_free(s->args);
+    gr_free(s->workspace_block);
     gr_free(s->arg_start);
     gr_free(s->step_ms);
     gr_free(s);
@@ -185,11 +207,12 @@ static gr_code bind_io(gr_session *s, void *const *inputs, void *const *outputs,
                            b->name ? b->name : "");
         s->buffers[i] = ptr;
     }
-    for (int i = 0; i < p->n_steps; i++) {
-        const gr_step *step = &p->steps[i];
-        void **args = s->args + s->arg_start[i];
-        for (int a = 0; a < step->n_args; a++) args[a] = s->buffers[step->args[a]];
-    }
+    for (int t = 0; t < s->n_threads; t++)
+        for (int i = 0; i < p->n_steps; i++) {
+            const gr_step *step = &p->steps[i];
+            void **args = s->args + (size_t)t * s->args_per_thread + s->arg_start[i];
+            for (int a = 0; a < step->n_args; a++) args[a] = s->buffers[step->args[a]];
+        }
     return GR_OK;
 }
 
@@ -203,12 +226,13 @@ static void run_steps(gr_session *s) {
 #pragma omp parallel num_threads(s->n_threads)
     {
         const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+        void **my_args = args + (size_t)t * s->args_per_thread;
         double last = step_ms && t == 0 ? omp_get_wtime() : 0.0;
         for (int i = 0; i < p->n_steps; i++) {
             const gr_step *step = &p->steps[i];
             int64_t begin = step->n_tasks * t / nth;
             int64_t end = step->n_tasks * (t + 1) / nth;
-            if (begin < end) step->fn(args + arg_start[i], begin, end);
+            if (begin < end) step->fn(my_args + arg_start[i], begin, end);
 #pragma omp barrier
             if (step_ms && t == 0) {
                 double now = omp_get_wtime();

@@ -1,24 +1,30 @@
 /* conformance.c: runs ONNX backend test suites through graft.
  *
- *     graft_conformance [--verbose] [--exceptions FILE] SUITE_DIR...
+ *     graft_conformance [--verbose] [--run [--threads N]] [--per-op]
+ *                       [--exceptions FILE] SUITE_DIR...
  *
  * A suite dir holds test dirs (model.onnx + test_data_set_N/{input,output}_i.pb)
  * or light_NAME.onnx models with light_NAME_output_0.pb. For each test:
  * import; if every op is supported, fix the input shapes from the test's
  * inputs, infer shapes, and compare every output's dtype and shape with the
  * expected tensor; then export, re-import and compare the graphs (round
- * trip). Prints passed / failed / unsupported per suite; exits 1 if any
+ * trip). With --run it also folds, compiles and executes the model on the
+ * test's inputs and compares every output value at ONNX's tolerances.
+ * Prints passed / failed / unsupported per suite (and per op); exits 1 if any
  * supported test failed that is not a listed exception (FILE: lines of
  * "test_name reason"). */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "codegen/gr_codegen.h"
 #include "frontend/gr_frontend.h"
 #include "passes/gr_passes.h"
+#include "runtime/gr_runtime.h"
 #include "tests/graph_equal.h"
 
 typedef struct {
@@ -135,43 +141,199 @@ static int read_tensors(const char *dir, const char *prefix, gr_tensor *out, int
     return n;
 }
 
-/* True if v feeds a position whose value determines shapes: Resize's roi,
- * scales and sizes, or Range. */
-static int determines_shapes(const gr_graph *g, const gr_value *v) {
-    for (int i = 0; i < g->n_nodes; i++) {
-        const gr_node *n = g->nodes[i];
-        for (int j = 0; j < n->n_inputs; j++)
-            if (n->inputs[j] == v &&
-                ((n->op == GR_OP_RESIZE && j > 0) || n->op == GR_OP_RANGE))
-                return 1;
+/* Inputs whose values determine shapes (a Reshape target, Slice bounds,
+ * Resize scales, Range limits, axes...), directly or through any chain of
+ * nodes: the compiler specialises on them, so they become constants.
+ * marks[v->id] is set for every such value. */
+static int is_shape_position(const gr_node *n, int j) {
+    switch (n->op) {
+    case GR_OP_RESHAPE: case GR_OP_EXPAND: case GR_OP_TILE: case GR_OP_SQUEEZE:
+    case GR_OP_UNSQUEEZE: case GR_OP_SPLIT: case GR_OP_SLICE: case GR_OP_PAD:
+    case GR_OP_RESIZE:
+        return j > 0;
+    case GR_OP_REDUCE_MEAN: case GR_OP_REDUCE_SUM: case GR_OP_REDUCE_MAX:
+    case GR_OP_REDUCE_MIN: case GR_OP_REDUCE_PROD: case GR_OP_REDUCE_L1:
+    case GR_OP_REDUCE_L2: case GR_OP_REDUCE_SUM_SQUARE: case GR_OP_REDUCE_LOG_SUM:
+    case GR_OP_REDUCE_LOG_SUM_EXP:
+        return j == 1;
+    case GR_OP_CONSTANT_OF_SHAPE: case GR_OP_RANGE:
+        return 1;
+    default:
+        return 0;
     }
-    return 0;
 }
 
-/* Fixes the inputs from the test data: integer and bool inputs carry
- * shapes, axes and indices, and so do float inputs that feed Resize scales
- * or Range, so they become constants (the compiler specialises on them);
- * other float inputs keep their place with the data's shape. Symbolic dims
- * left over (light models) are taken as 1. */
-static gr_code fix_inputs(gr_graph *g, int n_inputs, gr_tensor *inputs, gr_status *st) {
+static void mark_shape_values(const gr_graph *g, char *marks) {
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        const gr_node *n = g->nodes[i];
+        int out_marked = 0;
+        for (int j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] && marks[n->outputs[j]->id]) out_marked = 1;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] && (out_marked || is_shape_position(n, j)))
+                marks[n->inputs[j]->id] = 1;
+    }
+}
+
+/* Fixes the inputs from the test data: inputs whose values determine
+ * shapes become constants (the compiler specialises on them); the others
+ * keep their place with the data's shape. Symbolic dims left over (light
+ * models) are taken as 1. given[i] receives the graph input of test input i. */
+static gr_code fix_inputs(gr_graph *g, int n_inputs, gr_tensor *inputs, gr_value **given,
+                          gr_status *st) {
     gr_input_shape shapes[32];
     gr_pass_opts opts = {0};
-    gr_value *given[32];
+    char *marks = calloc((size_t)g->n_values + 1, 1);
+    if (!marks) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    mark_shape_values(g, marks);
     if (n_inputs > g->n_inputs) n_inputs = g->n_inputs;
     for (int i = 0; i < n_inputs; i++) given[i] = g->inputs[i];
     for (int i = 0; i < n_inputs; i++) {
         reinterpret_bf16(&inputs[i], given[i]->dtype);
-        if (gr_dtype_is_float(inputs[i].dtype) && !determines_shapes(g, given[i])) {
+        if (!marks[given[i]->id]) {
             shapes[opts.n_input_shapes].name = given[i]->name;
             shapes[opts.n_input_shapes++].shape = inputs[i].shape;
-        } else {
-            GR_TRY(gr_graph_bind_input(g, given[i], &inputs[i], st));
+        } else if (gr_graph_bind_input(g, given[i], &inputs[i], st) != GR_OK) {
+            free(marks);
+            return st->code;
         }
     }
+    free(marks);
     opts.input_shapes = shapes;
     opts.batch = 1;
     static const char *const pipeline[] = {"specialize", "shapes", NULL};
     return gr_passes_run(g, pipeline, &opts, st);
+}
+
+static int run_models;  /* --run: compile and execute, compare values */
+static int per_op;      /* --per-op: print counts per op type */
+static int n_threads = 1;
+
+/* |actual - expected| <= atol + rtol * |expected|, NaN matching NaN: ONNX's
+ * backend-test tolerances (rtol 1e-3, atol 1e-7); integers and bools exact. */
+static int values_match(const gr_tensor *e, const void *actual, int out, char *why,
+                        size_t why_size) {
+    int64_t n = gr_shape_numel(&e->shape);
+    for (int64_t i = 0; i < n; i++) {
+        if (gr_dtype_is_float(e->dtype)) {
+            double x = gr_dtype_load_f64(e->dtype, actual, i);
+            double y = gr_dtype_load_f64(e->dtype, e->data, i);
+            if (isnan(x) && isnan(y)) continue;
+            if (isinf(y) && x == y) continue;
+            if (fabs(x - y) <= 1e-7 + 1e-3 * fabs(y)) continue;
+            snprintf(why, why_size, "output %d element %lld is %.9g, expected %.9g", out,
+                     (long long)i, x, y);
+            return 0;
+        }
+        int64_t x = gr_dtype_load_i64(e->dtype, actual, i);
+        int64_t y = gr_dtype_load_i64(e->dtype, e->data, i);
+        if (x != y) {
+            snprintf(why, why_size, "output %d element %lld is %lld, expected %lld", out,
+                     (long long)i, (long long)x, (long long)y);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Light models take arange(n).reshape(shape) / n as input. */
+static void *light_input(const gr_value *v) {
+    int64_t n = gr_value_numel(v);
+    float *data = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; data && i < n; i++) data[i] = (float)i / (float)n;
+    return data;
+}
+
+/* Compiles g (after folding) and runs it on the test's inputs. */
+static result execute(gr_graph *g, int n_in, gr_tensor *inputs, gr_value **given, int n_out,
+                      gr_tensor *expected, char *why, size_t why_size) {
+    gr_status st = {0};
+    static const char *const pipeline[] = {"fold", "dce", NULL};
+    gr_pass_opts opts = {0};
+    gr_plan *plan = NULL;
+    gr_session *session = NULL;
+    void *in_ptrs[32] = {0}, *out_ptrs[32] = {0}, *owned[32] = {0};
+    result r = RESULT_FAIL;
+    if (gr_passes_run(g, pipeline, &opts, &st) != GR_OK ||
+        gr_codegen_jit(g, NULL, &plan, &st) != GR_OK ||
+        gr_session_new(plan, n_threads, &session, &st) != GR_OK) {
+        snprintf(why, why_size, "%s", st.msg);
+        if (st.code == GR_ERR_UNSUPPORTED) r = RESULT_UNSUPPORTED;
+        goto done;
+    }
+    for (int j = 0; j < g->n_inputs && j < 32; j++) {
+        for (int i = 0; i < n_in; i++)
+            if (given[i] == g->inputs[j]) in_ptrs[j] = inputs[i].data;
+        if (!in_ptrs[j]) in_ptrs[j] = owned[j] = light_input(g->inputs[j]);
+    }
+    for (int i = 0; i < g->n_outputs && i < 32; i++)
+        out_ptrs[i] = calloc(1, (size_t)gr_value_numel(g->outputs[i]) *
+                                        gr_dtype_size(g->outputs[i]->dtype) + 1);
+    if (gr_session_run(session, in_ptrs, out_ptrs, &st) != GR_OK) {
+        snprintf(why, why_size, "%s", st.msg);
+        goto done;
+    }
+    r = RESULT_PASS;
+    for (int i = 0; i < n_out && r == RESULT_PASS; i++)
+        if (!values_match(&expected[i], out_ptrs[i], i, why, why_size)) r = RESULT_FAIL;
+done:
+    for (int i = 0; i < 32; i++) {
+        free(owned[i]);
+        free(out_ptrs[i]);
+    }
+    gr_session_free(session);
+    gr_plan_free(plan);
+    return r;
+}
+
+/* Per-op counts: every op type of a supported test is credited with the
+ * test's result. */
+typedef struct {
+    char name[64];
+    int passed, failed, unsupported;
+} op_count;
+static op_count op_counts[512];
+static int n_op_counts;
+
+typedef struct {
+    int n;
+    const char *types[128]; /* distinct op types, borrowed from the graph */
+} op_types;
+
+static void collect_op_types(const gr_graph *g, op_types *o) {
+    o->n = 0;
+    for (int i = 0; i < g->n_nodes && o->n < 128; i++) {
+        int seen = 0;
+        for (int j = 0; j < o->n && !seen; j++) seen = !strcmp(o->types[j], g->nodes[i]->op_type);
+        if (!seen) o->types[o->n++] = g->nodes[i]->op_type;
+    }
+}
+
+static void count_ops(const op_types *o, result r) {
+    for (int i = 0; i < o->n; i++) {
+        const char *t = o->types[i];
+        int k = 0;
+        while (k < n_op_counts && strcmp(op_counts[k].name, t)) k++;
+        if (k == n_op_counts) {
+            if (n_op_counts == 512) return;
+            snprintf(op_counts[n_op_counts++].name, sizeof op_counts[0].name, "%s", t);
+        }
+        if (r == RESULT_PASS) op_counts[k].passed++;
+        else if (r == RESULT_FAIL) op_counts[k].failed++;
+        else op_counts[k].unsupported++;
+    }
+}
+
+static int by_op_name(const void *a, const void *b) {
+    return strcmp(((const op_count *)a)->name, ((const op_count *)b)->name);
+}
+
+static void print_op_counts(void) {
+    qsort(op_counts, (size_t)n_op_counts, sizeof *op_counts, by_op_name);
+    printf("per op (tests using it): passed / failed / unsupported\n");
+    for (int i = 0; i < n_op_counts; i++)
+        printf("  %-28s %5d %5d %5d\n", op_counts[i].name, op_counts[i].passed,
+               op_counts[i].failed, op_counts[i].unsupported);
 }
 
 /* One test: import, support check, round trip, then shapes against the
@@ -193,6 +355,8 @@ static result run_test(const char *model, const char *data_dir, const char *ligh
         gr_graph_free(g);
         return RESULT_UNSUPPORTED;
     }
+    op_types ops_of;
+    collect_op_types(g, &ops_of);
     if (!check_round_trip(g, why, why_size)) goto done;
     if (data_dir) {
         n_in = read_tensors(data_dir, "input", inputs, 32, &code, why, why_size);
@@ -205,12 +369,16 @@ static result run_test(const char *model, const char *data_dir, const char *ligh
         if (code == GR_ERR_UNSUPPORTED) r = RESULT_UNSUPPORTED;
         goto done;
     }
-    if (fix_inputs(g, n_in, inputs, &st) != GR_OK) {
+    gr_value *given[32];
+    if (fix_inputs(g, n_in, inputs, given, &st) != GR_OK) {
         snprintf(why, why_size, "%s", st.msg);
         if (st.code == GR_ERR_UNSUPPORTED) r = RESULT_UNSUPPORTED;
         goto done;
     }
     if (check_outputs(g, n_out, expected, why, why_size)) r = RESULT_PASS;
+    if (r == RESULT_PASS && run_models)
+        r = execute(g, n_in, inputs, given, n_out, expected, why, why_size);
+    if (run_models) count_ops(&ops_of, r);
 done:
     if (n_in > 0) free_tensors(inputs, n_in);
     if (n_out > 0) free_tensors(expected, n_out);
@@ -312,12 +480,16 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--verbose")) verbose = 1;
         else if (!strcmp(argv[i], "--exceptions") && i + 1 < argc) load_exceptions(argv[++i]);
+        else if (!strcmp(argv[i], "--run")) run_models = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--per-op")) per_op = 1;
         else suites += run_suite(argv[i], &total);
     }
     if (!suites) {
         fprintf(stderr, "graft_conformance: no suite found\n");
         return 2;
     }
+    if (per_op) print_op_counts();
     printf("%d passed, %d failed, %d unsupported, %d known exceptions\n", total.passed,
            total.failed, total.unsupported, total.excepted);
     return total.failed != 0;
