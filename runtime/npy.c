@@ -152,7 +152,8 @@ static gr_code parse_shape(header *h) {
         h->shape.dims[h->shape.rank++] = dim;
         skip_space(h);
         if (h->p < h->end && *h->p == ',') h->p++;
-        else if (h->p >= h->end || *h->p != ')') return malformed(h, "expected ',' or ')' in the shape");
+        else if (h->p >= h->end || *h->p != ')')
+            return malformed(h, "expected ',' or ')' in the shape");
     }
     h->p++;
     return GR_OK;
@@ -193,7 +194,8 @@ static gr_code parse_header(header *h) {
         GR_TRY(parse_entry(h, &seen));
         skip_space(h);
         if (h->p < h->end && *h->p == ',') h->p++;
-        else if (h->p >= h->end || *h->p != '}') return malformed(h, "expected ',' or '}'");
+        else if (h->p >= h->end || *h->p != '}')
+            return malformed(h, "expected ',' or '}'");
     }
     h->p++;
     skip_space(h);

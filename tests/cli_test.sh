@@ -59,5 +59,55 @@ if [ -f "$models/cli_unknown_ops.onnx" ]; then
     expect 0 "OtherOp" "$graft" inspect "$models/cli_unknown_ops.onnx"
 fi
 
+# graft run: command line and input checks (before compiling) on the example.
+# npy FILE DESCR SHAPE BYTES: a .npy file of zeros with a 128-byte header.
+npy() {
+    { printf '\223NUMPY\001\000\166\000'
+      printf "%-117s\n" "{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
+      head -c "$4" /dev/zero; } >"$1"
+}
+npy "$tmp/f64.npy" '<f8' '(1, 3, 48, 192)' 221184
+npy "$tmp/rank3.npy" '<f4' '(3, 48, 192)' 110592
+npy "$tmp/short.npy" '<f4' '(1, 3, 48, 192)' 1000
+npy "$tmp/x.npy" '<f4' '(2, 3, 48, 192)' 221184
+expect 0 "usage: graft run" "$graft" run --help
+expect 2 "no model given" "$graft" run
+expect 2 "unknown option '--frob'" "$graft" run x.onnx --frob
+expect 2 "threads expects a positive integer" "$graft" run x.onnx --threads 0
+expect 2 "bench expects a positive integer" "$graft" run x.onnx --bench x
+expect 2 "no pass 'frob'" "$graft" run x.onnx --dump-after frob
+expect 1 "$tmp/missing.onnx" "$graft" run "$tmp/missing.onnx"
+expect 2 "missing input 'x'" "$graft" run "$example"
+expect 2 "has no input 'y' (inputs: 'x')" "$graft" run "$example" --input "y=$tmp/x.npy"
+expect 2 "input 'x' is given twice" "$graft" run "$example" --input "$tmp/x.npy" --input "x=$tmp/x.npy"
+expect 1 "cannot open '$tmp/nope.npy'" "$graft" run "$example" --input "x=$tmp/nope.npy"
+expect 1 "random.onnx" "$graft" run "$example" --input "$tmp/random.onnx"
+expect 1 "file '$tmp/f64.npy' holds f64\[1,3,48,192\]" "$graft" run "$example" --input "$tmp/f64.npy"
+expect 1 "file '$tmp/rank3.npy' holds f32\[3,48,192\]" "$graft" run "$example" --input "$tmp/rank3.npy"
+expect 1 "short.npy' is truncated" "$graft" run "$example" --input "$tmp/short.npy"
+expect 2 "its file '$tmp/x.npy' holds f32\[2,3,48,192\]" "$graft" run "$example" --input "$tmp/x.npy" --shape x=1x3x48x192
+expect 1 "'/etc/passwd' is not a directory" "$graft" run "$example" --input "$tmp/x.npy" --output-dir /etc/passwd
+
+# graft run end to end on ONNX node tests the code generator handles.
+node=$light/../node
+if [ -d "$node/test_identity" ] && [ -d "$node/test_reshape_reordered_all_dims" ]; then
+    id=$node/test_identity
+    expect 0 "y: f32\[1,1,2,2\] -> $tmp/o1/a/y.npy" "$graft" run "$id/model.onnx" \
+        --input "$id/test_data_set_0/input_0.pb" --output-dir "$tmp/o1/a"
+    expect 0 "y: f32\[1,1,2,2\]" "$graft" run "$id/model.onnx" --input "x=$tmp/o1/a/y.npy" \
+        --output-dir "$tmp/o2" --threads 3
+    cmp -s "$tmp/o1/a/y.npy" "$tmp/o2/y.npy" || { echo "FAIL: npy round trip through run"; failures=$((failures + 1)); }
+    expect 0 "bench: 3 runs on 2 threads, median .* ms, min .* ms" "$graft" run "$id/model.onnx" \
+        --input "$tmp/o1/a/y.npy" --output-dir "$tmp/o3" --bench 3 --threads 2
+    expect 0 "graft: codegen: 1 kernels" "$graft" run "$id/model.onnx" --input "$tmp/o1/a/y.npy" \
+        --output-dir "$tmp/o3" --verbose
+    expect 0 "# after pass 'dce'" "$graft" run "$id/model.onnx" --input "$tmp/o1/a/y.npy" \
+        --output-dir "$tmp/o3" --dump-after dce
+    rs=$node/test_reshape_reordered_all_dims
+    expect 0 "reshaped: f32\[4,2,3\]" "$graft" run "$rs/model.onnx" --output-dir "$tmp/o4" \
+        --input "$rs/test_data_set_0/input_0.pb" --input "$rs/test_data_set_0/input_1.pb"
+    expect 2 "say which input it feeds" "$graft" run "$rs/model.onnx" --input "$tmp/o1/a/y.npy"
+fi
+
 echo "$passed passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -401,8 +401,8 @@ static void test_npy_reads_hand_built_versions_and_shapes(void **state) {
     gr_status st = {0};
     gr_tensor t;
     double d = 2.25;
-    const char *p = write_raw("v1.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
-                              &d, 8, 1);
+    const char *p = write_raw("v1.npy", 1,
+                              "{'descr': '<f8', 'fortran_order': False, 'shape': (), }", &d, 8, 1);
     assert_int_equal(gr_npy_read(p, &t, &st), GR_OK);
     assert_int_equal(t.dtype, GR_DTYPE_F64);
     assert_int_equal(t.shape.rank, 0);
@@ -437,8 +437,9 @@ static void test_npy_converts_big_endian_data(void **state) {
     gr_status st = {0};
     gr_tensor t;
     const unsigned char f4[8] = {0x3f, 0x80, 0, 0, 0xc0, 0x40, 0, 0}; /* 1.0, -3.0 */
-    const char *p = write_raw("be.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }",
-                              f4, 8, 1);
+    const char *p = write_raw("be.npy", 1,
+                              "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", f4, 8,
+                              1);
     assert_int_equal(gr_npy_read(p, &t, &st), GR_OK);
     assert_true(((float *)t.data)[0] == 1.0f && ((float *)t.data)[1] == -3.0f);
     gr_free(t.data);

@@ -26,5 +26,6 @@ int cli_add_shape(const char *command, const char *text, gr_pass_opts *opts);
 void cli_free_shapes(gr_pass_opts *opts);
 
 int cmd_inspect(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

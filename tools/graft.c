@@ -12,6 +12,7 @@ typedef struct {
 
 static const command commands[] = {
     {"inspect", cmd_inspect, "describe a model: inputs, outputs, ops, parameters"},
+    {"run", cmd_run, "compile a model and run it on input tensors (.npy, .pb)"},
 };
 
 static void usage(FILE *out) {
