@@ -12,6 +12,8 @@
 /* Thread ids times n_tasks must not overflow int64 in the static split. */
 #define MAX_THREADS 4096
 #define MAX_TASKS (INT64_MAX / (MAX_THREADS + 1))
+/* Workspaces times threads must not overflow size_t. */
+#define MAX_WORKSPACE (SIZE_MAX / 2 / MAX_THREADS)
 
 struct gr_session {
     const gr_plan *plan;
@@ -97,6 +99,9 @@ static gr_code check_plan(const gr_plan *p, gr_status *st) {
         if (step->n_tasks < 1 || step->n_tasks > MAX_TASKS)
             return gr_fail(st, GR_ERR_INTERNAL, "plan: step %d '%s' has %lld tasks", i, name,
                            (long long)step->n_tasks);
+        if (step->workspace_bytes > MAX_WORKSPACE)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: step %d '%s' wants a workspace of %zu "
+                           "bytes", i, name, step->workspace_bytes);
         if (check_ids(p, step->args, step->n_args, "argument", st) != GR_OK)
             return gr_status_prefix(st, "step %d '%s': ", i, name);
     }
@@ -119,8 +124,9 @@ static gr_code alloc_session(gr_session *s, gr_status *st) {
     if (s->workspace_bytes) {
         s->workspace_block = gr_malloc(s->workspace_bytes * (size_t)s->n_threads + 64);
         if (!s->workspace_block)
-            return gr_fail(st, GR_ERR_NOMEM, "out of memory for %d kernel workspaces of %zu bytes",
-                           s->n_threads, s->workspace_bytes);
+            return gr_fail(st, GR_ERR_NOMEM,
+                           "out of memory for %d kernel workspaces of %zu bytes", s->n_threads,
+                           s->workspace_bytes);
     }
     s->arg_start = gr_calloc((size_t)p->n_steps + 1, sizeof *s->arg_start);
     s->step_ms = gr_calloc((size_t)p->n_steps + 1, sizeof *s->step_ms);
@@ -140,9 +146,12 @@ static gr_code alloc_session(gr_session *s, gr_status *st) {
         at += p->steps[i].n_args + 1;
         /* Each thread's copy of the step's arguments ends with its own
          * workspace (kernel contract in ir/gr_ir.h). */
-        for (int t = 0; t < s->n_threads; t++)
-            s->args[(size_t)t * s->args_per_thread + (size_t)s->arg_start[i] + (size_t)p->steps[i].n_args] =
+        for (int t = 0; t < s->n_threads; t++) {
+            size_t slot = (size_t)t * s->args_per_thread + (size_t)s->arg_start[i] +
+                          (size_t)p->steps[i].n_args;
+            s->args[slot] =
                 p->steps[i].workspace_bytes ? ws_base + (size_t)t * s->workspace_bytes : NULL;
+        }
     }
     return GR_OK;
 }

@@ -50,6 +50,29 @@ static void count_kernel(void *const *args, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) count[i]++;
 }
 
+/* y[r] = sum of row r of x:[rows,8] taken backwards through the thread's
+ * workspace (args[2]); -1 if the workspace is missing or misaligned. */
+static void workspace_kernel(void *const *args, int64_t begin, int64_t end) {
+    const float *x = args[0];
+    float *y = args[1], *ws = args[2];
+    for (int64_t r = begin; r < end; r++) {
+        if (!ws || (uintptr_t)ws % 64) {
+            y[r] = -1.0f;
+            continue;
+        }
+        for (int k = 0; k < 8; k++) ws[7 - k] = x[r * 8 + k];
+        float acc = 0.0f;
+        for (int k = 0; k < 8; k++) acc += ws[k];
+        y[r] = acc;
+    }
+}
+
+/* flags[i] = 1 if the step without a workspace got NULL in its slot. */
+static void no_workspace_kernel(void *const *args, int64_t begin, int64_t end) {
+    float *flags = args[0];
+    for (int64_t i = begin; i < end; i++) flags[i] = args[1] == NULL ? 1.0f : 0.0f;
+}
+
 typedef struct {
     gr_plan *plan;
     int n_buffers, n_steps;
@@ -199,6 +222,34 @@ static void test_inputs_and_outputs_bind_by_index(void **state) {
         assert_true(out0[i] == a[i] + c[i]);
         assert_true(out1[i] == c[i] * c[i]);
     }
+    gr_plan_free(b.plan);
+}
+
+/* Each thread gets its own aligned workspace after the step's buffers;
+ * steps that ask for none get NULL there. */
+static void test_kernels_get_a_workspace_per_thread(void **state) {
+    (void)state;
+    enum { ROWS = 64 };
+    plan_builder b = plan_begin(3, 2, 0);
+    int x = plan_buffer(&b, "x", GR_BUF_INPUT, 0, 0, ROWS * 8);
+    int y = plan_buffer(&b, "y", GR_BUF_OUTPUT, 0, 0, ROWS);
+    int f = plan_buffer(&b, "flags", GR_BUF_OUTPUT, 1, 0, 4);
+    plan_step(&b, "ws", workspace_kernel, ROWS, 2, (int[]){x, y});
+    b.plan->steps[0].workspace_bytes = 8 * sizeof(float);
+    plan_step(&b, "none", no_workspace_kernel, 4, 1, (int[]){f});
+    float in[ROWS * 8], out[3][ROWS], flags[4];
+    for (int i = 0; i < ROWS * 8; i++) in[i] = (float)(i % 13) * 0.25f;
+    for (int t = 0; t < 3; t++) {
+        run_plan(b.plan, t + 1, (void *[]){in}, (void *[]){out[t], flags});
+        for (int i = 0; i < 4; i++) assert_true(flags[i] == 1.0f);
+    }
+    for (int r = 0; r < ROWS; r++) {
+        float want = 0.0f;
+        for (int k = 7; k >= 0; k--) want += in[r * 8 + k];
+        assert_true(out[0][r] == want);
+    }
+    assert_memory_equal(out[0], out[1], sizeof out[0]);
+    assert_memory_equal(out[0], out[2], sizeof out[0]);
     gr_plan_free(b.plan);
 }
 
@@ -536,6 +587,7 @@ int main(void) {
         cmocka_unit_test(test_results_are_bit_identical_for_1_2_3_threads),
         cmocka_unit_test(test_fewer_tasks_than_threads_run_each_task_once),
         cmocka_unit_test(test_inputs_and_outputs_bind_by_index),
+        cmocka_unit_test(test_kernels_get_a_workspace_per_thread),
         cmocka_unit_test(test_default_thread_count_is_positive),
         cmocka_unit_test(test_profile_counts_runs_and_steps),
         cmocka_unit_test(test_broken_plans_and_missing_pointers_are_errors),
