@@ -287,6 +287,130 @@ static void test_reduce_runtime_axes_unsupported(void **state) {
     gr_graph_free(g);
 }
 
+
+/* ------------------------------------------------------------ arg-reduce */
+
+static void run_arg(gr_op op, const float *x, int rank, const int64_t *dims, int64_t axis,
+                    int keepdims, int last, int64_t *y) {
+    gr_graph *g = gr_graph_new("arg");
+    gr_node *n = one_node(g, op, GR_DTYPE_F32, rank, dims, 0, NULL, 1);
+    gr_node_set_int(g, n, "axis", axis);
+    gr_node_set_int(g, n, "keepdims", keepdims);
+    gr_node_set_int(g, n, "select_last_index", last);
+    run_both(g, (void *[]){(void *)x}, (void *[]){y});
+    gr_graph_free(g);
+}
+
+/* ONNX spec examples of ArgMax/ArgMin. */
+static void test_argmax_argmin_spec_examples(void **state) {
+    (void)state;
+    const float x[4] = {2, 1, 3, 10}, xs[4] = {2, 2, 3, 10};
+    int64_t y[2];
+    run_arg(GR_OP_ARG_MAX, x, 2, (int64_t[]){2, 2}, 1, 1, 0, y);
+    assert_true(y[0] == 0 && y[1] == 1);
+    run_arg(GR_OP_ARG_MAX, x, 2, (int64_t[]){2, 2}, 0, 1, 0, y);
+    assert_true(y[0] == 1 && y[1] == 1);
+    run_arg(GR_OP_ARG_MAX, xs, 2, (int64_t[]){2, 2}, 1, 1, 1, y);
+    assert_true(y[0] == 1 && y[1] == 1);
+    run_arg(GR_OP_ARG_MAX, xs, 2, (int64_t[]){2, 2}, -1, 0, 0, y);
+    assert_true(y[0] == 0 && y[1] == 1);
+    run_arg(GR_OP_ARG_MIN, x, 2, (int64_t[]){2, 2}, 1, 1, 0, y);
+    assert_true(y[0] == 1 && y[1] == 0);
+    run_arg(GR_OP_ARG_MIN, xs, 2, (int64_t[]){2, 2}, 1, 0, 1, y);
+    assert_true(y[0] == 1 && y[1] == 0);
+    run_arg(GR_OP_ARG_MIN, xs, 2, (int64_t[]){2, 2}, 0, 0, 0, y);
+    assert_true(y[0] == 0 && y[1] == 0);
+}
+
+/* Random [3,4,1100] (chunked inner) with ties, every axis, against a scan. */
+static void test_argmax_argmin_random_every_axis(void **state) {
+    (void)state;
+    int64_t dims[3] = {3, 4, 1100}, numel = 3 * 4 * 1100;
+    float *x = malloc((size_t)numel * 4);
+    int64_t *y = malloc((size_t)numel * 8);
+    for (int64_t i = 0; i < numel; i++) x[i] = (float)(int)rnd(0, 6); /* many ties */
+    for (int axis = 0; axis < 3; axis++)
+        for (int op = 0; op < 2; op++)
+            for (int last = 0; last < 2; last++) {
+                run_arg(op ? GR_OP_ARG_MIN : GR_OP_ARG_MAX, x, 3, dims, axis, 0, last, y);
+                int64_t outer = 1, inner = 1, len = dims[axis];
+                for (int i = 0; i < axis; i++) outer *= dims[i];
+                for (int i = axis + 1; i < 3; i++) inner *= dims[i];
+                for (int64_t o = 0; o < outer; o++)
+                    for (int64_t j = 0; j < inner; j++) {
+                        int64_t best = 0;
+                        for (int64_t r = 1; r < len; r++) {
+                            float v = x[(o * len + r) * inner + j];
+                            float b = x[(o * len + best) * inner + j];
+                            int better = op ? (last ? v <= b : v < b) : (last ? v >= b : v > b);
+                            if (better) best = r;
+                        }
+                        assert_int_equal(y[o * inner + j], best);
+                    }
+            }
+    free(x);
+    free(y);
+}
+
+/* --------------------------------------------------------------- softmax */
+
+static void run_softmax(gr_op op, const float *x, int rank, const int64_t *dims, int64_t axis,
+                        float *y) {
+    gr_graph *g = gr_graph_new("softmax");
+    gr_node *n = one_node(g, op, GR_DTYPE_F32, rank, dims, 0, NULL, 1);
+    gr_node_set_int(g, n, "axis", axis);
+    run_both(g, (void *[]){(void *)x}, (void *[]){y});
+    gr_graph_free(g);
+}
+
+/* ONNX spec examples: softmax_example and logsoftmax_large_number. */
+static void test_softmax_spec_examples(void **state) {
+    (void)state;
+    const float x[3] = {-1, 0, 1};
+    float y[8];
+    run_softmax(GR_OP_SOFTMAX, x, 2, (int64_t[]){1, 3}, -1, y);
+    expect_close(y, (double[]){0.09003058, 0.24472848, 0.66524094}, 3, 1e-6, 0);
+    const float big[8] = {0, 1, 2, 3, 10000, 10001, 10002, 10003};
+    run_softmax(GR_OP_LOG_SOFTMAX, big, 2, (int64_t[]){2, 4}, 1, y);
+    const double want[8] = {-3.4401896, -2.4401896, -1.4401896, -0.44018966,
+                            -3.4401896, -2.4401896, -1.4401896, -0.44018966};
+    expect_close(y, want, 8, 1e-6, 1e-6);
+    run_softmax(GR_OP_SOFTMAX, big, 2, (int64_t[]){2, 4}, 1, y);
+    for (int i = 0; i < 8; i++) assert_true(fabs(y[i] - exp(want[i])) < 1e-6);
+}
+
+/* Random [3,4,1030] along every axis (rows and chunked columns). */
+static void test_softmax_random_every_axis(void **state) {
+    (void)state;
+    int64_t dims[3] = {3, 4, 1030}, numel = 3 * 4 * 1030;
+    float *x = malloc((size_t)numel * 4), *y = malloc((size_t)numel * 4);
+    double *want = malloc((size_t)numel * 8);
+    fill(x, numel, -5, 5);
+    for (int axis = -1; axis < 3; axis++)
+        for (int lg = 0; lg < 2; lg++) {
+            run_softmax(lg ? GR_OP_LOG_SOFTMAX : GR_OP_SOFTMAX, x, 3, dims, axis, y);
+            int a = axis < 0 ? axis + 3 : axis;
+            int64_t outer = 1, inner = 1, len = dims[a];
+            for (int i = 0; i < a; i++) outer *= dims[i];
+            for (int i = a + 1; i < 3; i++) inner *= dims[i];
+            for (int64_t o = 0; o < outer; o++)
+                for (int64_t j = 0; j < inner; j++) {
+                    double mx = -INFINITY, s = 0;
+                    for (int64_t r = 0; r < len; r++)
+                        mx = fmax(mx, x[(o * len + r) * inner + j]);
+                    for (int64_t r = 0; r < len; r++) s += exp(x[(o * len + r) * inner + j] - mx);
+                    for (int64_t r = 0; r < len; r++) {
+                        int64_t i = (o * len + r) * inner + j;
+                        want[i] = lg ? x[i] - mx - log(s) : exp(x[i] - mx) / s;
+                    }
+                }
+            expect_close(y, want, numel, 1e-5, 1e-7);
+        }
+    free(x);
+    free(y);
+    free(want);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reduce_every_kind_inner_middle_outer_and_all_axes),
@@ -295,6 +419,10 @@ int main(void) {
         cmocka_unit_test(test_reduce_noop_with_empty_axes_copies),
         cmocka_unit_test(test_reduce_empty_set),
         cmocka_unit_test(test_reduce_runtime_axes_unsupported),
+        cmocka_unit_test(test_argmax_argmin_spec_examples),
+        cmocka_unit_test(test_argmax_argmin_random_every_axis),
+        cmocka_unit_test(test_softmax_spec_examples),
+        cmocka_unit_test(test_softmax_random_every_axis),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
 }
