@@ -420,8 +420,9 @@ static gr_code bench(gr_session *s, void **inputs, void **outputs, int64_t n, gr
     if (code == GR_OK) {
         qsort(ms, (size_t)n, sizeof *ms, compare_double);
         double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
-        printf("bench: %lld runs on %d threads, median %.3f ms, min %.3f ms\n", (long long)n,
-               gr_session_threads(s), median, ms[0]);
+        int threads = gr_session_threads(s);
+        printf("bench: %lld runs on %d thread%s, median %.3f ms, min %.3f ms\n", (long long)n,
+               threads, threads == 1 ? "" : "s", median, ms[0]);
     }
     free(ms);
     return code;
