@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "codegen/cg_math.h"
 #include "codegen/reduce_internal.h"
 
 /* ----------------------------------------------------------- shared helpers */
@@ -56,9 +57,9 @@ LLVMValueRef rd_highest(cg_kernel *k, gr_dtype at) {
     return int_limit(k, at, 1);
 }
 
-/* TODO: switch to cg_math.h (vectorisable exp/log) once it is committed. */
-LLVMValueRef rd_exp(cg_kernel *k, LLVMValueRef x) { return call1(k, "llvm.exp", x); }
-LLVMValueRef rd_log(cg_kernel *k, LLVMValueRef x) { return call1(k, "llvm.log", x); }
+/* cg_math: vectorisable polynomial code for f32 (no libm calls). */
+LLVMValueRef rd_exp(cg_kernel *k, LLVMValueRef x) { return cg_exp(k, x); }
+LLVMValueRef rd_log(cg_kernel *k, LLVMValueRef x) { return cg_log(k, x); }
 LLVMValueRef rd_sqrt(cg_kernel *k, LLVMValueRef x) { return call1(k, "llvm.sqrt", x); }
 LLVMValueRef rd_fabs(cg_kernel *k, LLVMValueRef x) { return call1(k, "llvm.fabs", x); }
 
