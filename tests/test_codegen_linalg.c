@@ -293,8 +293,245 @@ static void test_gemm_c_broadcast(void **state) {
     check_gemm(GR_DTYPE_F32, 1, 37, 29, 0, 1, 3.0, 1.0, 1, c_n);
 }
 
-/* CONV_TESTS_HERE */
-#define CONV_TESTS
+/* ------------------------------------------------------------ Conv */
+
+typedef struct {
+    gr_dtype dt;
+    int ns;                    /* spatial dims */
+    int64_t N, C, M, G;
+    int64_t in[3], ker[3], str[3], dil[3], pads[6], out_pad[3];
+    const char *auto_pad;      /* NULL: pads */
+    int bias, w_const, transpose;
+    int64_t out_shape[3];      /* ConvTranspose output_shape if [0] > 0 */
+} conv_case;
+
+/* Spatial output extents and leading pads, from the ONNX definitions. */
+static void conv_dims(const conv_case *c, int64_t *out, int64_t *pb) {
+    for (int i = 0; i < c->ns; i++) {
+        int64_t s = c->str[i], dk = (c->ker[i] - 1) * c->dil[i] + 1, in = c->in[i];
+        int same = c->auto_pad && !strncmp(c->auto_pad, "SAME", 4);
+        int upper = c->auto_pad && !strcmp(c->auto_pad, "SAME_UPPER");
+        int valid = c->auto_pad && !strcmp(c->auto_pad, "VALID");
+        if (!c->transpose) {
+            out[i] = same ? (in + s - 1) / s : valid ? (in - dk) / s + 1
+                                                     : (in + c->pads[i] + c->pads[i + c->ns] - dk) / s + 1;
+            int64_t total = (out[i] - 1) * s + dk - in;
+            if (total < 0) total = 0;
+            pb[i] = same ? (upper ? total / 2 : total - total / 2) : valid ? 0 : c->pads[i];
+        } else {
+            if (c->out_shape[0] > 0) out[i] = c->out_shape[i];
+            else if (same) out[i] = in * s;
+            else out[i] = s * (in - 1) + c->out_pad[i] + dk - c->pads[i] - c->pads[i + c->ns];
+            int64_t total = s * (in - 1) + c->out_pad[i] + dk - out[i];
+            int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2); /* floor */
+            pb[i] = (same || c->out_shape[0] > 0) ? (upper ? half : total - half) : c->pads[i];
+        }
+    }
+}
+
+static int64_t idx3(int ns, const int64_t *ext, const int64_t *i) {
+    int64_t r = 0;
+    for (int d = 0; d < ns; d++) r = r * ext[d] + i[d];
+    return r;
+}
+
+/* Next multi-index in [0, ext) (row-major); 0 at the end. */
+static int next_index(int ns, const int64_t *ext, int64_t *i) {
+    for (int d = ns - 1; d >= 0; d--) {
+        if (++i[d] < ext[d]) return 1;
+        i[d] = 0;
+    }
+    return 0;
+}
+
+static void conv_ref(const conv_case *c, const int64_t *out, const int64_t *pb, const double *x,
+                     const double *w, const double *b, double *y) {
+    int64_t Cg = c->C / c->G, Mg = c->M / c->G, ip = numel(c->ns, c->in),
+            op = numel(c->ns, out), kp = numel(c->ns, c->ker);
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t m = 0; m < c->M; m++) {
+            int64_t o[3] = {0, 0, 0};
+            do {
+                double s = c->bias ? b[m] : 0;
+                for (int64_t ci = 0; ci < Cg; ci++) {
+                    int64_t t[3] = {0, 0, 0};
+                    do {
+                        int64_t ix[3], ok = 1;
+                        for (int d = 0; d < c->ns; d++) {
+                            ix[d] = o[d] * c->str[d] - pb[d] + t[d] * c->dil[d];
+                            ok &= ix[d] >= 0 && ix[d] < c->in[d];
+                        }
+                        int64_t xc = n * c->C + (m / Mg) * Cg + ci;
+                        if (ok)
+                            s += x[xc * ip + idx3(c->ns, c->in, ix)] *
+                                 w[(m * Cg + ci) * kp + idx3(c->ns, c->ker, t)];
+                    } while (next_index(c->ns, c->ker, t));
+                }
+                y[(n * c->M + m) * op + idx3(c->ns, out, o)] = s;
+            } while (next_index(c->ns, out, o));
+        }
+}
+
+/* y[o = i*s - p + t*dil] += x[i] * w[ci, m, t] */
+static void conv_transpose_ref(const conv_case *c, const int64_t *out, const int64_t *pb,
+                               const double *x, const double *w, const double *b, double *y) {
+    int64_t Cg = c->C / c->G, Mg = c->M / c->G, ip = numel(c->ns, c->in),
+            op = numel(c->ns, out), kp = numel(c->ns, c->ker);
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t m = 0; m < c->M; m++) {
+            double *yp = y + (n * c->M + m) * op;
+            for (int64_t i = 0; i < op; i++) yp[i] = c->bias ? b[m] : 0;
+            for (int64_t ci = 0; ci < Cg; ci++) {
+                int64_t cin = (m / Mg) * Cg + ci;
+                int64_t i[3] = {0, 0, 0};
+                do {
+                    int64_t t[3] = {0, 0, 0};
+                    do {
+                        int64_t oi[3], ok = 1;
+                        for (int d = 0; d < c->ns; d++) {
+                            oi[d] = i[d] * c->str[d] - pb[d] + t[d] * c->dil[d];
+                            ok &= oi[d] >= 0 && oi[d] < out[d];
+                        }
+                        if (ok)
+                            yp[idx3(c->ns, out, oi)] +=
+                                x[(n * c->C + cin) * ip + idx3(c->ns, c->in, i)] *
+                                w[(cin * Mg + m % Mg) * kp + idx3(c->ns, c->ker, t)];
+                    } while (next_index(c->ns, c->ker, t));
+                } while (next_index(c->ns, c->in, i));
+            }
+        }
+}
+
+static void check_conv(const conv_case *cc) {
+    conv_case cd = *cc, *c = &cd;
+    if (c->dt == GR_DTYPE_UNDEFINED) c->dt = GR_DTYPE_F32;
+    if (!c->N) c->N = 1;
+    if (!c->G) c->G = 1;
+    for (int i = 0; i < 3; i++) {
+        if (!c->str[i]) c->str[i] = 1;
+        if (!c->dil[i]) c->dil[i] = 1;
+    }
+    tgraph t;
+    tg_init(&t);
+    int64_t out[3], pb[3];
+    conv_dims(c, out, pb);
+    int64_t xd[5] = {c->N, c->C}, wd[5] = {c->transpose ? c->C : c->M,
+                                           c->transpose ? c->M / c->G : c->C / c->G};
+    for (int i = 0; i < c->ns; i++) {
+        xd[2 + i] = c->in[i];
+        wd[2 + i] = c->ker[i];
+    }
+    double *x = rnd_array(numel(2 + c->ns, xd)), *w = rnd_array(numel(2 + c->ns, wd));
+    double *b = rnd_array(c->M);
+    int64_t bd[1] = {c->M};
+    gr_value *in[3] = {tg_operand(&t, "x", c->dt, 2 + c->ns, xd, x, 0),
+                       tg_operand(&t, "w", c->dt, 2 + c->ns, wd, w, c->w_const),
+                       c->bias ? tg_operand(&t, "b", c->dt, 1, bd, b, 1) : NULL};
+    gr_node *nd = gr_node_add(t.g, c->transpose ? GR_OP_CONV_TRANSPOSE : GR_OP_CONV, "conv",
+                              c->bias ? 3 : 2, in, 1, NULL);
+    gr_node_set_ints(t.g, nd, "strides", c->ns, c->str);
+    gr_node_set_ints(t.g, nd, "dilations", c->ns, c->dil);
+    gr_node_set_int(t.g, nd, "group", c->G);
+    if (c->auto_pad) gr_node_set_string(t.g, nd, "auto_pad", c->auto_pad);
+    else gr_node_set_ints(t.g, nd, "pads", 2 * c->ns, c->pads);
+    if (c->transpose && c->out_shape[0] > 0) gr_node_set_ints(t.g, nd, "output_shape", c->ns, c->out_shape);
+    if (c->transpose) gr_node_set_ints(t.g, nd, "output_padding", c->ns, c->out_pad);
+    int64_t yd[5] = {c->N, c->M};
+    for (int i = 0; i < c->ns; i++) yd[2 + i] = out[i];
+    double *y = malloc((size_t)numel(2 + c->ns, yd) * sizeof *y);
+    (c->transpose ? conv_transpose_ref : conv_ref)(c, out, pb, x, w, b, y);
+    int64_t kk = c->C / c->G * numel(c->ns, c->ker);
+    tg_check(&t, nd, y, tol_for(c->dt, kk), atol_for(c->dt, kk));
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+}
+
+/* 2-D case; unset fields default to f32, N = 1, group 1, stride 1, dilation 1. */
+#define CASE2D(...) ((conv_case){.ns = 2, __VA_ARGS__})
+
+static void test_conv2d_gemm_path(void **state) {
+    (void)state;
+    conv_case cases[] = {
+        CASE2D(.C = 3, .M = 16, .in = {9, 11}, .ker = {3, 3}, .pads = {1, 1, 1, 1}, .bias = 1),
+        CASE2D(.N = 2, .C = 5, .M = 20, .in = {7, 8}, .ker = {3, 2}, .str = {2, 1},
+               .pads = {0, 1, 2, 0}, .w_const = 1),
+        CASE2D(.C = 4, .M = 9, .in = {12, 10}, .ker = {3, 3}, .dil = {2, 3}, .bias = 1),
+        CASE2D(.C = 32, .M = 40, .in = {14, 14}, .ker = {1, 1}, .bias = 1, .w_const = 1),
+        CASE2D(.C = 16, .M = 24, .G = 2, .in = {10, 10}, .ker = {3, 3}, .str = {2, 2},
+               .pads = {1, 1, 1, 1}, .bias = 1),
+        CASE2D(.C = 8, .M = 16, .in = {9, 9}, .ker = {2, 3}, .str = {2, 3}, .auto_pad = "SAME_UPPER"),
+        CASE2D(.C = 8, .M = 16, .in = {9, 9}, .ker = {2, 3}, .str = {2, 3}, .auto_pad = "SAME_LOWER"),
+        CASE2D(.C = 8, .M = 16, .in = {9, 10}, .ker = {4, 3}, .str = {2, 3}, .auto_pad = "VALID"),
+        CASE2D(.dt = GR_DTYPE_F64, .C = 6, .M = 10, .in = {8, 7}, .ker = {3, 3},
+               .pads = {1, 0, 1, 2}, .bias = 1),
+        CASE2D(.C = 64, .M = 64, .in = {28, 28}, .ker = {3, 3}, .pads = {1, 1, 1, 1}, .bias = 1,
+               .w_const = 1),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+}
+
+static void test_conv2d_depthwise_and_small_groups(void **state) {
+    (void)state;
+    conv_case cases[] = {
+        CASE2D(.C = 8, .M = 8, .G = 8, .in = {11, 13}, .ker = {3, 3}, .pads = {1, 1, 1, 1},
+               .bias = 1, .w_const = 1),
+        CASE2D(.N = 2, .C = 6, .M = 6, .G = 6, .in = {10, 9}, .ker = {5, 5}, .str = {2, 2},
+               .pads = {2, 2, 2, 2}),
+        CASE2D(.C = 4, .M = 8, .G = 4, .in = {7, 7}, .ker = {3, 3}, .dil = {2, 2},
+               .pads = {2, 1, 0, 2}, .bias = 1),
+        CASE2D(.C = 6, .M = 3, .G = 3, .in = {6, 8}, .ker = {2, 2}, .str = {1, 2},
+               .auto_pad = "SAME_LOWER"),
+        CASE2D(.C = 3, .M = 2, .in = {5, 5}, .ker = {3, 3}, .pads = {1, 1, 1, 1}, .bias = 1),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+}
+
+static void test_conv_1d_3d(void **state) {
+    (void)state;
+    conv_case c1 = {.dt = GR_DTYPE_F32, .ns = 1, .N = 2, .C = 5, .M = 12, .G = 1, .in = {30},
+                    .ker = {4}, .str = {2}, .dil = {1}, .pads = {1, 2}, .bias = 1};
+    check_conv(&c1);
+    conv_case c1d = {.dt = GR_DTYPE_F32, .ns = 1, .N = 1, .C = 6, .M = 6, .G = 6, .in = {17},
+                     .ker = {3}, .str = {1}, .dil = {2}, .auto_pad = "SAME_UPPER"};
+    check_conv(&c1d);
+    conv_case c3 = {.dt = GR_DTYPE_F32, .ns = 3, .N = 1, .C = 3, .M = 10, .G = 1,
+                    .in = {5, 6, 7}, .ker = {2, 3, 3}, .str = {1, 2, 1}, .dil = {1, 1, 2},
+                    .pads = {1, 0, 1, 0, 1, 2}, .bias = 1};
+    check_conv(&c3);
+    conv_case c3d = {.dt = GR_DTYPE_F64, .ns = 3, .N = 1, .C = 4, .M = 4, .G = 4,
+                     .in = {4, 5, 6}, .ker = {3, 3, 3}, .str = {1, 1, 1}, .dil = {1, 1, 1},
+                     .pads = {1, 1, 1, 1, 1, 1}};
+    check_conv(&c3d);
+}
+
+/* ONNX conv_with_strides_and_asymmetric_padding: Y = [[21,33],[99,117],[189,207]]. */
+static void test_conv_spec_example(void **state) {
+    (void)state;
+    tgraph t;
+    tg_init(&t);
+    int64_t xd[4] = {1, 1, 7, 5}, wd[4] = {1, 1, 3, 3};
+    double x[35], w[9];
+    for (int i = 0; i < 35; i++) x[i] = i;
+    for (int i = 0; i < 9; i++) w[i] = 1;
+    gr_value *in[2] = {tg_operand(&t, "x", GR_DTYPE_F32, 4, xd, x, 0),
+                       tg_operand(&t, "w", GR_DTYPE_F32, 4, wd, w, 0)};
+    gr_node *nd = gr_node_add(t.g, GR_OP_CONV, "conv", 2, in, 1, NULL);
+    int64_t strides[2] = {2, 2}, pads[4] = {1, 0, 1, 0};
+    gr_node_set_ints(t.g, nd, "strides", 2, strides);
+    gr_node_set_ints(t.g, nd, "pads", 4, pads);
+    double y[8] = {21, 33, 99, 117, 189, 207, 171, 183};
+    tg_check(&t, nd, y, 0, 0);
+}
+
+#define CONV_TESTS                                                  \
+    cmocka_unit_test(test_conv_spec_example),                       \
+    cmocka_unit_test(test_conv2d_gemm_path),                        \
+    cmocka_unit_test(test_conv2d_depthwise_and_small_groups),       \
+    cmocka_unit_test(test_conv_1d_3d),
+/* CONVT_TESTS_HERE */
+#define CONVT_TESTS
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -307,6 +544,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_transposes_alpha_beta),
         cmocka_unit_test(test_gemm_c_broadcast),
         CONV_TESTS
+        CONVT_TESTS
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,290 @@
+/* conv.c: Conv (1-D/2-D/3-D, groups, strides, pads, dilations, auto_pad,
+ * bias) and ConvTranspose. Spatial dims are seen as 3-D (leading 1s).
+ * Conv with >= 8 output channels per group runs as an implicit GEMM per
+ * (image, group): Y[Mg, P] = W[Mg, Cg*taps] · im2col(X)[Cg*taps, P], the
+ * im2col panel packed straight from X (a 1x1 stride-1 unpadded conv packs
+ * plain rows of X). Depthwise and small groups use a direct kernel. */
+#include <string.h>
+
+#include "codegen/gemm.h"
+
+/* A convolution seen as 3-D: dims of size 1 lead. */
+typedef struct {
+    gr_dtype dt;
+    int ns;                         /* spatial dims of the node (1..3) */
+    int64_t N, C, M, G, Cg, Mg;     /* images, in/out channels, groups */
+    int64_t in[3], out[3], ker[3];  /* spatial extents */
+    int64_t str[3], dil[3], pad[3]; /* pad: leading padding */
+    int64_t taps, Kg, in_plane, out_plane;
+} cg_conv_geom;
+
+static int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static gr_code read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
+                          int64_t *out3, int mult, gr_status *st) {
+    const int64_t *v;
+    int len = gr_node_ints(n, name, &v);
+    for (int i = 0; i < 3 * mult; i++) out3[i] = fallback;
+    if (len < 0) return GR_OK;
+    if (len != ns * mult)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "attribute '%s' has %d values, expected %d", name,
+                       len, ns * mult);
+    for (int m = 0; m < mult; m++)
+        for (int i = 0; i < ns; i++) out3[m * 3 + 3 - ns + i] = v[m * ns + i];
+    return GR_OK;
+}
+
+/* The geometry of a Conv (transpose = 0) or ConvTranspose node. */
+static gr_code conv_geom(const gr_node *n, int transpose, cg_conv_geom *c, gr_status *st) {
+    const gr_value *X = n->inputs[0], *W = n->inputs[1], *Y = n->outputs[0];
+    memset(c, 0, sizeof *c);
+    int rank = X->shape.rank;
+    if (rank < 3 || rank > 5 || W->shape.rank != rank)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "convolution over %d spatial dims", rank - 2);
+    c->ns = rank - 2;
+    c->dt = Y->dtype;
+    c->N = X->shape.dims[0];
+    c->C = X->shape.dims[1];
+    c->M = Y->shape.dims[1];
+    c->G = gr_node_int(n, "group", 1);
+    if (c->G < 1 || c->C % c->G || c->M % c->G)
+        return gr_fail(st, GR_ERR_BAD_MODEL, "group %lld does not divide channels",
+                       (long long)c->G);
+    c->Cg = c->C / c->G;
+    c->Mg = c->M / c->G;
+    int64_t pads[6], out_pad[3];
+    GR_TRY(read_attr3(n, "strides", c->ns, 1, c->str, 1, st));
+    GR_TRY(read_attr3(n, "dilations", c->ns, 1, c->dil, 1, st));
+    GR_TRY(read_attr3(n, "pads", c->ns, 0, pads, 2, st));
+    GR_TRY(read_attr3(n, "output_padding", c->ns, 0, out_pad, 1, st));
+    const char *ap = gr_node_string(n, "auto_pad", "NOTSET");
+    const int64_t *os;
+    int has_out_shape = transpose && gr_node_ints(n, "output_shape", &os) > 0;
+    c->taps = 1;
+    c->in_plane = c->out_plane = 1;
+    for (int i = 0; i < 3; i++) {
+        int d = i - (3 - c->ns);
+        c->in[i] = d >= 0 ? X->shape.dims[2 + d] : 1;
+        c->out[i] = d >= 0 ? Y->shape.dims[2 + d] : 1;
+        c->ker[i] = d >= 0 ? W->shape.dims[2 + d] : 1;
+        c->taps *= c->ker[i];
+        c->in_plane *= c->in[i];
+        c->out_plane *= c->out[i];
+        int64_t dk = (c->ker[i] - 1) * c->dil[i] + 1, total;
+        if (transpose)
+            total = c->str[i] * (c->in[i] - 1) + out_pad[i] + dk - c->out[i];
+        else
+            total = (c->out[i] - 1) * c->str[i] + dk - c->in[i];
+        if (!transpose && total < 0) total = 0;
+        if (!strcmp(ap, "SAME_UPPER")) c->pad[i] = floor_div(total, 2);
+        else if (!strcmp(ap, "SAME_LOWER") || has_out_shape) c->pad[i] = total - floor_div(total, 2);
+        else if (!strcmp(ap, "VALID")) c->pad[i] = 0;
+        else c->pad[i] = pads[i];
+    }
+    c->Kg = c->Cg * c->taps;
+    if (W->shape.dims[1] != (transpose ? c->Mg : c->Cg))
+        return gr_fail(st, GR_ERR_BAD_MODEL, "W's dim 1 does not match the group's channels");
+    return GR_OK;
+}
+
+/* --- implicit GEMM --- */
+
+static LLVMValueRef i64c(cg_kernel *k, int64_t v) { return cg_i64(k, v); }
+
+static LLVMValueRef nsw_mul(cg_kernel *k, LLVMValueRef a, int64_t c) {
+    return c == 1 ? a : LLVMBuildNSWMul(k->b, a, i64c(k, c), "");
+}
+
+static LLVMValueRef nsw_add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildNSWAdd(k->b, a, b, "");
+}
+
+/* in[d] = out[d]*s - p + tap*dil; returns the index and ANDs the bounds
+ * check into *ok. */
+static LLVMValueRef in_coord(cg_kernel *k, const cg_conv_geom *c, int d, LLVMValueRef o,
+                             LLVMValueRef tap, LLVMValueRef *ok) {
+    LLVMValueRef v = nsw_add(k, nsw_mul(k, o, c->str[d]),
+                             nsw_add(k, nsw_mul(k, tap, c->dil[d]), i64c(k, -c->pad[d])));
+    if (c->pad[d] > 0 || (c->out[d] - 1) * c->str[d] + (c->ker[d] - 1) * c->dil[d] -
+                                 c->pad[d] >= c->in[d]) {
+        LLVMValueRef in = LLVMBuildICmp(k->b, LLVMIntULT, v, i64c(k, c->in[d]), "");
+        *ok = *ok ? LLVMBuildAnd(k->b, *ok, in, "") : in;
+    }
+    return v;
+}
+
+/* dst[kk][jj] = im2col(X)[k0+kk, col0+jj]: row k = (ci, kd, kh, kw),
+ * column p = (od, oh, ow); zero outside X and past `cols`. */
+static void conv_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMValueRef k0,
+                       LLVMValueRef kc, LLVMValueRef col0, int cols) {
+    const cg_conv_geom *c = g->user;
+    LLVMBuilderRef b = k->b;
+    cg_loop lk, lj;
+    LLVMValueRef kk = cg_loop_begin(k, &lk, i64c(k, 0), kc, 1);
+    LLVMValueRef row = nsw_add(k, k0, kk), tap[3];
+    LLVMValueRef ci = LLVMBuildSDiv(b, row, i64c(k, c->taps), "");
+    LLVMValueRef t = LLVMBuildSRem(b, row, i64c(k, c->taps), "");
+    tap[0] = LLVMBuildSDiv(b, t, i64c(k, c->ker[1] * c->ker[2]), "");
+    t = LLVMBuildSRem(b, t, i64c(k, c->ker[1] * c->ker[2]), "");
+    tap[1] = LLVMBuildSDiv(b, t, i64c(k, c->ker[2]), "");
+    tap[2] = LLVMBuildSRem(b, t, i64c(k, c->ker[2]), "");
+    LLVMValueRef xc = cg_gep(k, c->dt, g->b, nsw_mul(k, ci, c->in_plane));
+    LLVMValueRef drow = cg_gep(k, c->dt, dst, nsw_mul(k, kk, g->nr));
+    if (cols) {
+        LLVMValueRef jj = cg_loop_begin(k, &lj, i64c(k, 0), i64c(k, cols), 1);
+        LLVMValueRef p = nsw_add(k, col0, jj), o[3], ok = NULL;
+        o[0] = LLVMBuildSDiv(b, p, i64c(k, c->out[1] * c->out[2]), "");
+        LLVMValueRef r = LLVMBuildSRem(b, p, i64c(k, c->out[1] * c->out[2]), "");
+        o[1] = LLVMBuildSDiv(b, r, i64c(k, c->out[2]), "");
+        o[2] = LLVMBuildSRem(b, r, i64c(k, c->out[2]), "");
+        LLVMValueRef idx = i64c(k, 0);
+        for (int d = 0; d < 3; d++) {
+            LLVMValueRef v = in_coord(k, c, d, o[d], tap[d], &ok);
+            idx = nsw_add(k, nsw_mul(k, idx, c->in[d]), v);
+        }
+        LLVMValueRef x;
+        if (ok) {
+            idx = LLVMBuildSelect(b, ok, idx, i64c(k, 0), "");
+            x = LLVMBuildSelect(b, ok, cg_load(k, c->dt, xc, idx), cg_const(k, c->dt, 0), "");
+        } else {
+            x = cg_load(k, c->dt, xc, idx);
+        }
+        cg_store(k, c->dt, drow, jj, x);
+        cg_loop_end(k, &lj);
+    }
+    for (int jj = cols; jj < g->nr; jj++) cg_store(k, c->dt, drow, i64c(k, jj), cg_const(k, c->dt, 0));
+    cg_gemm_loop_end(k, &lk);
+}
+
+static void conv_pack(cg_kernel *k, const cg_gemm *g, LLVMValueRef bp, LLVMValueRef k0,
+                      LLVMValueRef kc, LLVMValueRef n0, LLVMValueRef nc) {
+    cg_gemm_pack_panels(k, g, bp, k0, kc, n0, nc, conv_panel);
+}
+
+static int conv_is_pointwise(const cg_conv_geom *c) {
+    for (int i = 0; i < 3; i++)
+        if (c->ker[i] != 1 || c->str[i] != 1 || c->pad[i] != 0 || c->in[i] != c->out[i]) return 0;
+    return 1;
+}
+
+/* for t in tasks: (image n, group gi, tile) -> GEMM tile. */
+static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
+    const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    cg_gemm g;
+    cg_gemm_init(&g, c->dt, c->Mg, c->out_plane, c->Kg);
+    g.c_rs = c->out_plane;
+    g.user = c;
+    if (conv_is_pointwise(c)) g.b_rs = c->in_plane; /* B = X[ci, p] */
+    else g.pack = conv_pack;
+    cg_gemm_plan(&g, c->N * c->G);
+    int64_t tiles = cg_gemm_n_tiles(&g);
+    k->n_tasks = c->N * c->G * tiles;
+    k->workspace_bytes = cg_gemm_workspace_bytes(&g);
+    k->wide = 1;
+    if (!k->n_tasks) return;
+    LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
+    LLVMValueRef y = cg_arg(k, n->outputs[0]), bias = B ? cg_arg(k, B) : NULL;
+    cg_loop l;
+    LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1);
+    LLVMValueRef ng = LLVMBuildSDiv(k->b, t, i64c(k, tiles), ""); /* n*G + gi */
+    LLVMValueRef gi = LLVMBuildSRem(k->b, ng, i64c(k, c->G), "");
+    g.a = cg_gep(k, c->dt, w, nsw_mul(k, gi, c->Mg * c->Kg));
+    g.b = cg_gep(k, c->dt, x, nsw_mul(k, ng, c->Cg * c->in_plane));
+    g.c = cg_gep(k, c->dt, y, nsw_mul(k, ng, c->Mg * c->out_plane));
+    if (bias) {
+        g.bias = cg_gep(k, c->dt, bias, nsw_mul(k, gi, c->Mg));
+        g.bias_rs = 1;
+    }
+    cg_gemm_emit_tile(k, &g, LLVMBuildSRem(k->b, t, i64c(k, tiles), ""));
+    cg_gemm_loop_end(k, &l);
+}
+
+/* --- direct kernel (depthwise, small groups) --- */
+
+/* Valid output range [lo, hi) of dim d for tap t: 0 <= o*s - p + t*dil < in. */
+static void out_range(const cg_conv_geom *c, int d, int64_t t, int64_t *lo, int64_t *hi) {
+    int64_t off = t * c->dil[d] - c->pad[d];
+    int64_t l = -floor_div(off, c->str[d]);     /* ceil(-off / s) */
+    int64_t h = floor_div(c->in[d] - 1 - off, c->str[d]) + 1;
+    *lo = l < 0 ? 0 : l;
+    *hi = h > c->out[d] ? c->out[d] : h;
+    if (*hi < *lo) *hi = *lo;
+}
+
+static LLVMValueRef fma_reg(cg_kernel *k, gr_dtype dt, LLVMValueRef a, LLVMValueRef b,
+                            LLVMValueRef acc) {
+    LLVMValueRef args[3] = {a, b, acc};
+    return cg_intrinsic(k, "llvm.fmuladd", NULL, 3, args);
+    (void)dt;
+}
+
+/* y[o] += w * x[o*s - p + t*dil] over the valid box of tap (t0, t1, t2). */
+static void direct_tap(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
+                       LLVMValueRef wv, const int64_t *tap) {
+    int64_t lo[3], hi[3];
+    for (int d = 0; d < 3; d++) {
+        out_range(c, d, tap[d], &lo[d], &hi[d]);
+        if (hi[d] <= lo[d]) return;
+    }
+    cg_loop l0, l1, l2;
+    LLVMValueRef o0 = cg_loop_begin(k, &l0, i64c(k, lo[0]), i64c(k, hi[0]), 1);
+    LLVMValueRef i0 = nsw_add(k, nsw_mul(k, o0, c->str[0]), i64c(k, tap[0] * c->dil[0] - c->pad[0]));
+    LLVMValueRef o1 = cg_loop_begin(k, &l1, i64c(k, lo[1]), i64c(k, hi[1]), 1);
+    LLVMValueRef i1 = nsw_add(k, nsw_mul(k, o1, c->str[1]), i64c(k, tap[1] * c->dil[1] - c->pad[1]));
+    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]));
+    LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_add(k, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1), c->in[2]),
+                                                  i64c(k, tap[2] * c->dil[2] - c->pad[2])));
+    LLVMValueRef o2 = cg_loop_begin(k, &l2, i64c(k, lo[2]), i64c(k, hi[2]), 1);
+    LLVMValueRef xv = cg_load(k, c->dt, xrow, nsw_mul(k, o2, c->str[2]));
+    cg_store(k, c->dt, yrow, o2, fma_reg(k, c->dt, wv, xv, cg_load(k, c->dt, yrow, o2)));
+    cg_loop_end(k, &l2);
+    cg_gemm_loop_end(k, &l1);
+    cg_gemm_loop_end(k, &l0);
+}
+
+/* task (n, co): y = bias; for ci in group: for each tap: direct_tap. */
+static void emit_conv_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
+    const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    k->n_tasks = c->N * c->M;
+    if (!k->n_tasks || !c->out_plane) return;
+    LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
+    LLVMValueRef yb = cg_arg(k, n->outputs[0]);
+    cg_loop l, lp, lc;
+    LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1); /* n*M + co */
+    LLVMValueRef co = LLVMBuildSRem(k->b, t, i64c(k, c->M), "");
+    LLVMValueRef img = LLVMBuildSDiv(k->b, t, i64c(k, c->M), "");
+    LLVMValueRef gi = LLVMBuildSDiv(k->b, co, i64c(k, c->Mg), "");
+    LLVMValueRef y = cg_gep(k, c->dt, yb, nsw_mul(k, t, c->out_plane));
+    LLVMValueRef init = B ? cg_load(k, c->dt, cg_arg(k, B), co) : cg_const(k, c->dt, 0);
+    LLVMValueRef p = cg_loop_begin(k, &lp, i64c(k, 0), i64c(k, c->out_plane), 1);
+    cg_store(k, c->dt, y, p, init);
+    cg_loop_end(k, &lp);
+    LLVMValueRef ci = cg_loop_begin(k, &lc, i64c(k, 0), i64c(k, c->Cg), 1);
+    LLVMValueRef xch = nsw_add(k, nsw_mul(k, img, c->C), nsw_add(k, nsw_mul(k, gi, c->Cg), ci));
+    LLVMValueRef xp = cg_gep(k, c->dt, x, nsw_mul(k, xch, c->in_plane));
+    LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, co, c->Cg), ci), c->taps));
+    int64_t tap[3], ti = 0;
+    for (tap[0] = 0; tap[0] < c->ker[0]; tap[0]++)
+        for (tap[1] = 0; tap[1] < c->ker[1]; tap[1]++)
+            for (tap[2] = 0; tap[2] < c->ker[2]; tap[2]++, ti++)
+                direct_tap(k, c, y, xp, cg_load(k, c->dt, wp, i64c(k, ti)), tap);
+    cg_gemm_loop_end(k, &lc);
+    cg_gemm_loop_end(k, &l);
+}
+
+/* X:[N,C,(D,)(H,)W] W:[M,C/group,k...] B:[M]? -> Y:[N,M,out...] */
+gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                     gr_status *st) {
+    cg_conv_geom c;
+    GR_TRY(conv_geom(n, 0, &c, st));
+    if (c.dt != GR_DTYPE_F32 && c.dt != GR_DTYPE_F64)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "Conv of %s is not supported",
+                       gr_dtype_name(c.dt));
+    GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
+    if (c.Mg < 8 && c.taps <= 256) emit_conv_direct(k, n, &c);
+    else emit_conv_gemm(k, n, &c);
+    return cg_kernel_end(k, st);
+}
