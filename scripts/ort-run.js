@@ -1,9 +1,13 @@
-// ort-run.js MODEL OUT_DIR NAME=FILE.npy... [--threads N] [--bench N]
+// ort-run.js MODEL [OUT_DIR] [NAME=FILE.npy]... [--threads N] [--bench N]
+//            [--make-inputs DIR --batch N]
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node@1.30.0,
 // installed with --ignore-scripts) on float32/int64 .npy inputs and writes
 // every output as OUT_DIR/<name>.npy; with --bench N prints the median and
-// minimum latency of N runs after one warm-up. Reference tool only: graft's
-// build and tests do not need Node.js (its outputs are committed).
+// minimum latency of N runs after one warm-up. --make-inputs DIR writes an
+// input per model input instead of reading them: arange(n)/n in the input's
+// shape, dynamic dims taken as --batch (dim 0) or 1, and prints graft's
+// --input arguments for them. Reference tool only: graft's build and tests
+// do not need Node.js (its outputs are committed).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -45,11 +49,13 @@ function writeNpy(file, tensor) {
 
 async function main() {
   const args = process.argv.slice(2);
-  let threads = 1, bench = 0;
+  let threads = 1, bench = 0, makeInputs = null, batch = 1;
   const feeds = {}, rest = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--threads') threads = Number(args[++i]);
     else if (args[i] === '--bench') bench = Number(args[++i]);
+    else if (args[i] === '--make-inputs') makeInputs = args[++i];
+    else if (args[i] === '--batch') batch = Number(args[++i]);
     else if (args[i].includes('=')) {
       const [name, file] = args[i].split('=');
       feeds[name] = readNpy(file);
@@ -59,6 +65,22 @@ async function main() {
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
     graphOptimizationLevel: 'all' });
+  if (makeInputs) {
+    fs.mkdirSync(makeInputs, { recursive: true });
+    const flags = [];
+    for (const meta of session.inputMetadata) {
+      const dims = meta.shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? batch : 1));
+      const n = dims.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = i / n;
+      const file = path.join(makeInputs, meta.name.replace(/[^A-Za-z0-9._-]/g, '_') + '.npy');
+      const t = new ort.Tensor('float32', data, dims);
+      writeNpy(file, t);
+      feeds[meta.name] = t;
+      flags.push(`--input ${meta.name}=${file}`);
+    }
+    console.log(flags.join(' '));
+  }
   let results = await session.run(feeds);
   if (bench > 0) {
     const times = [];
