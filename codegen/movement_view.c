@@ -8,6 +8,7 @@
 #include "codegen/movement_internal.h"
 
 #define TASK_BYTES (64 * 1024)
+#define TILE 32 /* elements per side of a transpose block */
 
 void mv_view_init(mv_view *v, const gr_value *in, const gr_value *out) {
     memset(v, 0, sizeof *v);
@@ -147,13 +148,45 @@ typedef struct {
     int64_t first_task, n_tasks;
     int64_t rows, pieces, rows_per_task, cols_per_piece;
     int has_fill;
+    int tile_dim;                      /* -1, or the dim read contiguously */
+    int64_t tile_blocks, inner_chunk, inner_chunks, outer;
     LLVMTypeRef ty;
     LLVMValueRef in, out, fill;
     LLVMValueRef tables[MV_MAX_DIMS];
 } view_plan;
 
+/* A transpose-like view (inner dim strided in the input, another dim
+ * contiguous there) is copied in TILE x TILE blocks so that both sides stay
+ * in cache. Tasks: (outer index, block of the contiguous dim, chunk of the
+ * inner dim). */
+static int plan_tiled(view_plan *p, size_t es) {
+    const mv_view *v = p->v;
+    int last = v->rank - 1, td = -1;
+    const mv_dim *in = &v->dims[last];
+    if (v->fill_only || p->has_fill || in->kind != MV_AFFINE || in->in_stride == 1 ||
+        in->out_stride != 1 || in->extent < 8)
+        return 0;
+    for (int d = 0; d < last; d++)
+        if (v->dims[d].kind == MV_AFFINE && v->dims[d].in_stride == 1 && v->dims[d].extent >= 2)
+            td = d;
+    if (td < 0) return 0;
+    p->tile_dim = td;
+    p->tile_blocks = (v->dims[td].extent + TILE - 1) / TILE;
+    int64_t chunk = TASK_BYTES / (TILE * (int64_t)es) / TILE * TILE;
+    p->inner_chunk = chunk < TILE ? TILE : chunk;
+    p->inner_chunks = (in->extent + p->inner_chunk - 1) / p->inner_chunk;
+    p->outer = 1;
+    for (int d = 0; d < last; d++)
+        if (d != td) p->outer *= v->dims[d].extent;
+    p->n_tasks = p->outer * p->tile_blocks * p->inner_chunks;
+    return 1;
+}
+
 static void plan_tasks(view_plan *p, size_t es) {
     const mv_view *v = p->v;
+    p->tile_dim = -1;
+    for (int d = 0; d < v->rank; d++) p->has_fill |= table_has_fill(&v->dims[d]);
+    if (plan_tiled(p, es)) return;
     int64_t inner = v->dims[v->rank - 1].extent;
     p->rows = 1;
     for (int i = 0; i + 1 < v->rank; i++) p->rows *= v->dims[i].extent;
@@ -203,20 +236,30 @@ static LLVMValueRef contribution(cg_kernel *k, view_plan *p, int d, LLVMValueRef
     return LLVMBuildMul(k->b, x, cg_i64(k, dim->in_stride), "");
 }
 
-/* Input and output offsets of row r (all dims but the last). */
-static void row_offsets(cg_kernel *k, view_plan *p, LLVMValueRef r, LLVMValueRef *in_off,
-                        LLVMValueRef *out_off) {
+/* Input and output offsets of index r over the listed dims (the last one
+ * varies fastest). */
+static void offsets_of(cg_kernel *k, view_plan *p, const int *dims, int n_dims, LLVMValueRef r,
+                       LLVMValueRef *in_off, LLVMValueRef *out_off) {
     const mv_view *v = p->v;
     LLVMValueRef in = cg_i64(k, v->in_base), out = cg_i64(k, v->out_base), rem = r;
-    for (int d = v->rank - 2; d >= 0; d--) {
+    for (int i = n_dims - 1; i >= 0; i--) {
+        int d = dims[i];
         LLVMValueRef ext = cg_i64(k, v->dims[d].extent);
-        LLVMValueRef i = d == 0 ? rem : LLVMBuildURem(k->b, rem, ext, "");
-        if (d > 0) rem = LLVMBuildUDiv(k->b, rem, ext, "");
-        in = LLVMBuildAdd(k->b, in, contribution(k, p, d, i), "");
-        out = LLVMBuildAdd(k->b, out, LLVMBuildMul(k->b, i, cg_i64(k, v->dims[d].out_stride), ""), "");
+        LLVMValueRef idx = i == 0 ? rem : LLVMBuildURem(k->b, rem, ext, "");
+        if (i > 0) rem = LLVMBuildUDiv(k->b, rem, ext, "");
+        in = LLVMBuildAdd(k->b, in, contribution(k, p, d, idx), "");
+        out = LLVMBuildAdd(k->b, out, LLVMBuildMul(k->b, idx, cg_i64(k, v->dims[d].out_stride), ""), "");
     }
     *in_off = in;
     *out_off = out;
+}
+
+/* Input and output offsets of row r (all dims but the last). */
+static void row_offsets(cg_kernel *k, view_plan *p, LLVMValueRef r, LLVMValueRef *in_off,
+                        LLVMValueRef *out_off) {
+    int dims[MV_MAX_DIMS];
+    for (int d = 0; d + 1 < p->v->rank; d++) dims[d] = d;
+    offsets_of(k, p, dims, p->v->rank - 1, r, in_off, out_off);
 }
 
 static void store_bits(cg_kernel *k, view_plan *p, LLVMValueRef off, LLVMValueRef val) {
@@ -296,6 +339,63 @@ static void emit_row(cg_kernel *k, view_plan *p, LLVMValueRef in_row, LLVMValueR
     }
 }
 
+/* One pass of a block copy through the workspace block ws[b][a] (row
+ * length TILE + 1): reading (input rows along b are contiguous) or writing
+ * (output rows along a are contiguous). */
+static void tile_pass(cg_kernel *k, view_plan *p, int reading, LLVMValueRef base, LLVMValueRef a0,
+                      LLVMValueRef a1, LLVMValueRef b0, LLVMValueRef b1) {
+    const mv_view *v = p->v;
+    const mv_dim *inner = &v->dims[v->rank - 1], *td = &v->dims[p->tile_dim];
+    cg_loop lo, li;
+    LLVMValueRef ws_row, src, dst;
+    if (reading) {
+        LLVMValueRef a = cg_loop_begin(k, &lo, a0, a1, 1);
+        LLVMValueRef row = LLVMBuildAdd(k->b, base, LLVMBuildMul(k->b, a, cg_i64(k, inner->in_stride), ""), "");
+        LLVMValueRef b = cg_loop_begin(k, &li, b0, b1, 1);
+        ws_row = LLVMBuildMul(k->b, LLVMBuildSub(k->b, b, b0, ""), cg_i64(k, TILE + 1), "");
+        LLVMValueRef w = LLVMBuildAdd(k->b, ws_row, LLVMBuildSub(k->b, a, a0, ""), "");
+        src = load_bits(k, p, LLVMBuildAdd(k->b, row, b, ""));
+        dst = LLVMBuildInBoundsGEP2(k->b, p->ty, k->workspace, &w, 1, "");
+        LLVMSetAlignment(LLVMBuildStore(k->b, src, dst), (unsigned)gr_dtype_size(v->out->dtype));
+    } else {
+        LLVMValueRef b = cg_loop_begin(k, &lo, b0, b1, 1);
+        LLVMValueRef row = LLVMBuildAdd(k->b, base, LLVMBuildMul(k->b, b, cg_i64(k, td->out_stride), ""), "");
+        ws_row = LLVMBuildMul(k->b, LLVMBuildSub(k->b, b, b0, ""), cg_i64(k, TILE + 1), "");
+        LLVMValueRef a = cg_loop_begin(k, &li, a0, a1, 1);
+        LLVMValueRef w = LLVMBuildAdd(k->b, ws_row, LLVMBuildSub(k->b, a, a0, ""), "");
+        LLVMValueRef val = LLVMBuildLoad2(k->b, p->ty, LLVMBuildInBoundsGEP2(k->b, p->ty, k->workspace, &w, 1, ""), "");
+        LLVMSetAlignment(val, (unsigned)gr_dtype_size(v->out->dtype));
+        store_bits(k, p, LLVMBuildAdd(k->b, row, a, ""), val);
+    }
+    cg_loop_end(k, &li);
+    cg_loop_end(k, &lo);
+}
+
+/* Block copy of a tiled view (see plan_tiled). */
+static void emit_tiled(cg_kernel *k, view_plan *p, LLVMValueRef t) {
+    const mv_view *v = p->v;
+    int last = v->rank - 1, td = p->tile_dim, outer_dims[MV_MAX_DIMS], n_outer = 0;
+    for (int d = 0; d < last; d++)
+        if (d != td) outer_dims[n_outer++] = d;
+    LLVMValueRef ic = LLVMBuildURem(k->b, t, cg_i64(k, p->inner_chunks), "");
+    LLVMValueRef rest = LLVMBuildUDiv(k->b, t, cg_i64(k, p->inner_chunks), "");
+    LLVMValueRef bd = LLVMBuildURem(k->b, rest, cg_i64(k, p->tile_blocks), "");
+    LLVMValueRef o = LLVMBuildUDiv(k->b, rest, cg_i64(k, p->tile_blocks), "");
+    LLVMValueRef in_o, out_o;
+    offsets_of(k, p, outer_dims, n_outer, o, &in_o, &out_o);
+    LLVMValueRef b0 = LLVMBuildMul(k->b, bd, cg_i64(k, TILE), "");
+    LLVMValueRef b1 = smin(k, LLVMBuildAdd(k->b, b0, cg_i64(k, TILE), ""), cg_i64(k, v->dims[td].extent));
+    LLVMValueRef a0 = LLVMBuildMul(k->b, ic, cg_i64(k, p->inner_chunk), "");
+    LLVMValueRef a1 = smin(k, LLVMBuildAdd(k->b, a0, cg_i64(k, p->inner_chunk), ""),
+                           cg_i64(k, v->dims[last].extent));
+    cg_loop lj;
+    LLVMValueRef ja = cg_loop_begin(k, &lj, a0, a1, TILE);
+    LLVMValueRef ja1 = smin(k, LLVMBuildAdd(k->b, ja, cg_i64(k, TILE), ""), a1);
+    tile_pass(k, p, 1, in_o, ja, ja1, b0, b1);
+    tile_pass(k, p, 0, out_o, ja, ja1, b0, b1);
+    cg_loop_end(k, &lj);
+}
+
 static void emit_view(cg_kernel *k, view_plan *p) {
     const mv_view *v = p->v;
     LLVMValueRef lo = smax(k, k->begin, cg_i64(k, p->first_task));
@@ -303,6 +403,11 @@ static void emit_view(cg_kernel *k, view_plan *p) {
     cg_loop lt;
     LLVMValueRef t = cg_loop_begin(k, &lt, lo, hi, 1);
     t = LLVMBuildSub(k->b, t, cg_i64(k, p->first_task), "");
+    if (p->tile_dim >= 0) {
+        emit_tiled(k, p, t);
+        cg_loop_end(k, &lt);
+        return;
+    }
     LLVMValueRef r0, r1, c0, c1;
     int64_t inner = v->dims[v->rank - 1].extent;
     if (p->pieces > 1) {
@@ -332,9 +437,7 @@ static void prepare(cg_kernel *k, view_plan *p) {
     p->ty = mv_bits_type(m, v->out->dtype);
     p->out = cg_arg(k, v->out);
     p->in = v->fill_only ? NULL : cg_arg(k, v->in);
-    p->has_fill = 0;
     for (int d = 0; d < v->rank; d++) {
-        p->has_fill |= table_has_fill(&v->dims[d]);
         if (v->dims[d].kind == MV_TABLE)
             p->tables[d] = mv_global_i64(k, v->dims[d].table, v->dims[d].extent);
     }
@@ -357,6 +460,8 @@ gr_code mv_emit(cg_kernel *k, mv_view *views, int n_views, gr_status *st) {
         if (simplify(&views[i]) == 0) continue; /* nothing to write */
         if (views[i].in && gr_value_numel(views[i].in) == 0) views[i].fill_only = 1;
         plan_tasks(&plans[i], gr_dtype_size(views[i].out->dtype));
+        size_t ws = (size_t)TILE * (TILE + 1) * gr_dtype_size(views[i].out->dtype);
+        if (plans[i].tile_dim >= 0 && ws > k->workspace_bytes) k->workspace_bytes = ws;
         tasks += plans[i].n_tasks;
     }
     for (int i = 0; i < n_views; i++) {
