@@ -3,7 +3,8 @@
  * Conv with >= 8 output channels per group runs as an implicit GEMM per
  * (image, group): Y[Mg, P] = W[Mg, Cg*taps] · im2col(X)[Cg*taps, P], the
  * im2col panel packed straight from X (a 1x1 stride-1 unpadded conv packs
- * plain rows of X). Depthwise and small groups use a direct kernel. */
+ * plain rows of X). Depthwise and small groups use a direct kernel, and
+ * ConvTranspose a direct scatter per output channel (one task owns it). */
 #include <string.h>
 
 #include "codegen/gemm.h"
@@ -286,5 +287,88 @@ gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
     if (c.Mg < 8 && c.taps <= 256) emit_conv_direct(k, n, &c);
     else emit_conv_gemm(k, n, &c);
+    return cg_kernel_end(k, st);
+}
+
+/* --- ConvTranspose --- */
+
+/* Valid input range [lo, hi) of dim d for tap t: 0 <= i*s - p + t*dil < out. */
+static void in_range(const cg_conv_geom *c, int d, int64_t t, int64_t *lo, int64_t *hi) {
+    int64_t off = t * c->dil[d] - c->pad[d];
+    int64_t l = -floor_div(off, c->str[d]);
+    int64_t h = floor_div(c->out[d] - 1 - off, c->str[d]) + 1;
+    *lo = l < 0 ? 0 : l;
+    *hi = h > c->in[d] ? c->in[d] : h;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* y[i*s - p + t*dil] += w * x[i] over the valid box of tap. */
+static void scatter_tap(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
+                        LLVMValueRef wv, const int64_t *tap) {
+    int64_t lo[3], hi[3], off[3];
+    for (int d = 0; d < 3; d++) {
+        in_range(c, d, tap[d], &lo[d], &hi[d]);
+        off[d] = tap[d] * c->dil[d] - c->pad[d];
+        if (hi[d] <= lo[d]) return;
+    }
+    cg_loop l0, l1, l2;
+    LLVMValueRef i0 = cg_loop_begin(k, &l0, i64c(k, lo[0]), i64c(k, hi[0]), 1);
+    LLVMValueRef o0 = nsw_add(k, nsw_mul(k, i0, c->str[0]), i64c(k, off[0]));
+    LLVMValueRef i1 = cg_loop_begin(k, &l1, i64c(k, lo[1]), i64c(k, hi[1]), 1);
+    LLVMValueRef o1 = nsw_add(k, nsw_mul(k, i1, c->str[1]), i64c(k, off[1]));
+    LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1), c->in[2]));
+    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_add(k, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]),
+                                                  i64c(k, off[2])));
+    LLVMValueRef i2 = cg_loop_begin(k, &l2, i64c(k, lo[2]), i64c(k, hi[2]), 1);
+    LLVMValueRef yi = nsw_mul(k, i2, c->str[2]);
+    cg_store(k, c->dt, yrow, yi, fma_reg(k, c->dt, wv, cg_load(k, c->dt, xrow, i2),
+                                         cg_load(k, c->dt, yrow, yi)));
+    cg_loop_end(k, &l2);
+    cg_gemm_loop_end(k, &l1);
+    cg_gemm_loop_end(k, &l0);
+}
+
+/* task (n, co): y = bias; for ci in group: for each tap: scatter_tap. */
+static void emit_conv_transpose(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
+    const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    k->n_tasks = c->N * c->M;
+    if (!k->n_tasks || !c->out_plane) return;
+    LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
+    LLVMValueRef yb = cg_arg(k, n->outputs[0]);
+    cg_loop l, lp, lc;
+    LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1); /* n*M + co */
+    LLVMValueRef co = LLVMBuildSRem(k->b, t, i64c(k, c->M), "");
+    LLVMValueRef img = LLVMBuildSDiv(k->b, t, i64c(k, c->M), "");
+    LLVMValueRef gi = LLVMBuildSDiv(k->b, co, i64c(k, c->Mg), "");
+    LLVMValueRef cm = LLVMBuildSRem(k->b, co, i64c(k, c->Mg), "");
+    LLVMValueRef y = cg_gep(k, c->dt, yb, nsw_mul(k, t, c->out_plane));
+    LLVMValueRef init = B ? cg_load(k, c->dt, cg_arg(k, B), co) : cg_const(k, c->dt, 0);
+    LLVMValueRef p = cg_loop_begin(k, &lp, i64c(k, 0), i64c(k, c->out_plane), 1);
+    cg_store(k, c->dt, y, p, init);
+    cg_loop_end(k, &lp);
+    LLVMValueRef ci = cg_loop_begin(k, &lc, i64c(k, 0), i64c(k, c->Cg), 1);
+    LLVMValueRef cin = nsw_add(k, nsw_mul(k, gi, c->Cg), ci);
+    LLVMValueRef xp = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->C), cin), c->in_plane));
+    /* W:[C, Mg, k...] */
+    LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, cin, c->Mg), cm), c->taps));
+    int64_t tap[3], ti = 0;
+    for (tap[0] = 0; tap[0] < c->ker[0]; tap[0]++)
+        for (tap[1] = 0; tap[1] < c->ker[1]; tap[1]++)
+            for (tap[2] = 0; tap[2] < c->ker[2]; tap[2]++, ti++)
+                scatter_tap(k, c, y, xp, cg_load(k, c->dt, wp, i64c(k, ti)), tap);
+    cg_gemm_loop_end(k, &lc);
+    cg_gemm_loop_end(k, &l);
+}
+
+/* X:[N,C,in...] W:[C,M/group,k...] B:[M]? -> Y:[N,M,out...] */
+gr_code cg_emit_conv_transpose(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                               gr_status *st) {
+    cg_conv_geom c;
+    GR_TRY(conv_geom(n, 1, &c, st));
+    if (c.dt != GR_DTYPE_F32 && c.dt != GR_DTYPE_F64)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "ConvTranspose of %s is not supported",
+                       gr_dtype_name(c.dt));
+    GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
+    emit_conv_transpose(k, n, &c);
     return cg_kernel_end(k, st);
 }

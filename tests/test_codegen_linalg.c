@@ -530,8 +530,61 @@ static void test_conv_spec_example(void **state) {
     cmocka_unit_test(test_conv2d_gemm_path),                        \
     cmocka_unit_test(test_conv2d_depthwise_and_small_groups),       \
     cmocka_unit_test(test_conv_1d_3d),
-/* CONVT_TESTS_HERE */
-#define CONVT_TESTS
+/* ------------------------------------------------------------ ConvTranspose */
+
+static void test_conv_transpose_2d(void **state) {
+    (void)state;
+    conv_case cases[] = {
+        CASE2D(.transpose = 1, .C = 3, .M = 4, .in = {5, 6}, .ker = {3, 3}, .bias = 1),
+        CASE2D(.transpose = 1, .N = 2, .C = 4, .M = 6, .in = {4, 5}, .ker = {2, 2},
+               .str = {2, 2}, .w_const = 1, .bias = 1),
+        CASE2D(.transpose = 1, .C = 4, .M = 6, .G = 2, .in = {5, 4}, .ker = {3, 2},
+               .str = {2, 3}, .pads = {1, 0, 1, 1}, .out_pad = {1, 0}, .dil = {1, 2}),
+        CASE2D(.transpose = 1, .C = 2, .M = 3, .in = {3, 4}, .ker = {3, 3}, .str = {2, 2},
+               .auto_pad = "SAME_UPPER"),
+        CASE2D(.transpose = 1, .C = 2, .M = 3, .in = {3, 4}, .ker = {3, 3}, .str = {2, 2},
+               .auto_pad = "SAME_LOWER"),
+        CASE2D(.transpose = 1, .C = 1, .M = 2, .in = {3, 3}, .ker = {3, 3}, .str = {3, 2},
+               .out_shape = {10, 8}),
+        CASE2D(.dt = GR_DTYPE_F64, .transpose = 1, .C = 5, .M = 5, .G = 5, .in = {6, 6},
+               .ker = {4, 4}, .str = {2, 2}, .pads = {1, 1, 1, 1}, .bias = 1),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+}
+
+static void test_conv_transpose_1d_3d(void **state) {
+    (void)state;
+    conv_case c1 = {.transpose = 1, .ns = 1, .C = 3, .M = 2, .in = {7}, .ker = {3},
+                    .str = {2}, .pads = {1, 0}, .out_pad = {1}, .bias = 1};
+    check_conv(&c1);
+    conv_case c3 = {.transpose = 1, .ns = 3, .C = 2, .M = 3, .in = {3, 4, 3},
+                    .ker = {2, 3, 2}, .str = {2, 1, 2}, .dil = {1, 2, 1}, .bias = 1};
+    check_conv(&c3);
+}
+
+/* ONNX convtranspose example: X = 0..8 (1x1x3x3), W = ones (1x2x3x3). */
+static void test_conv_transpose_spec_example(void **state) {
+    (void)state;
+    tgraph t;
+    tg_init(&t);
+    int64_t xd[4] = {1, 1, 3, 3}, wd[4] = {1, 2, 3, 3};
+    double x[9], w[18];
+    for (int i = 0; i < 9; i++) x[i] = i;
+    for (int i = 0; i < 18; i++) w[i] = 1;
+    gr_value *in[2] = {tg_operand(&t, "x", GR_DTYPE_F32, 4, xd, x, 0),
+                       tg_operand(&t, "w", GR_DTYPE_F32, 4, wd, w, 0)};
+    gr_node *nd = gr_node_add(t.g, GR_OP_CONV_TRANSPOSE, "ct", 2, in, 1, NULL);
+    static const double plane[25] = {0, 1, 3, 3, 2, 3, 8, 15, 12, 7, 9, 21, 36,
+                                     27, 15, 9, 20, 33, 24, 13, 6, 13, 21, 15, 8};
+    double y[50];
+    for (int i = 0; i < 50; i++) y[i] = plane[i % 25];
+    tg_check(&t, nd, y, 0, 0);
+}
+
+#define CONVT_TESTS                                                 \
+    cmocka_unit_test(test_conv_transpose_spec_example),             \
+    cmocka_unit_test(test_conv_transpose_2d),                       \
+    cmocka_unit_test(test_conv_transpose_1d_3d),
 
 int main(void) {
     const struct CMUnitTest tests[] = {
