@@ -116,7 +116,9 @@ static void test_transpose_matches_reference(void **state) {
     check_transpose(4, d4, (int64_t[]){3, 1, 0, 2});
     check_transpose(4, d4, (int64_t[]){1, 0, 2, 3}); /* rows move whole */
     check_transpose(4, d4, NULL);                    /* default: reversed */
-    check_transpose(2, (int64_t[]){300, 257}, (int64_t[]){1, 0}); /* several tasks */
+    check_transpose(2, (int64_t[]){300, 257}, (int64_t[]){1, 0}); /* blocks, several tasks */
+    check_transpose(4, (int64_t[]){2, 40, 9, 11}, (int64_t[]){0, 2, 3, 1}); /* blocks per image */
+    check_transpose(4, (int64_t[]){3, 9, 70, 33}, (int64_t[]){0, 3, 1, 2});
 }
 
 /* Transposing bytes: an i8 and an f16 (as raw bits) tensor keep every bit. */
