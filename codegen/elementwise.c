@@ -162,7 +162,9 @@ gr_code cg_emit_elementwise(cg_module *m, const gr_node *n, const char *name, cg
     GR_TRY(cg_ew_check(n, st));
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
     k->wide = compute_bound(n->op) && n->outputs[0]->dtype == GR_DTYPE_F32;
-    GR_TRY(cg_ew_loop(k, &n->outputs[0]->shape, n->n_inputs, n->inputs, store_apply,
+    /* CastLike reads only its first input ('like' gives the dtype) */
+    int n_operands = n->op == GR_OP_CAST_LIKE ? 1 : n->n_inputs;
+    GR_TRY(cg_ew_loop(k, &n->outputs[0]->shape, n_operands, n->inputs, store_apply,
                       (void *)n, st));
     return cg_kernel_end(k, st);
 }
