@@ -108,6 +108,19 @@ if [ -d "$node/test_identity" ] && [ -d "$node/test_reshape_reordered_all_dims" 
         --input "$rs/test_data_set_0/input_0.pb" --input "$rs/test_data_set_0/input_1.pb"
     expect 2 "say which input it feeds" "$graft" run "$rs/model.onnx" --input "$tmp/o1/a/y.npy"
 fi
+# Same bits on 1 and 3 threads; bool outputs keep their dtype.
+if [ -d "$node/test_add" ] && [ -d "$node/test_equal" ]; then
+    for th in 1 3; do
+        expect 0 "sum: f32\[3,4,5\]" "$graft" run "$node/test_add/model.onnx" --threads $th \
+            --input "$node/test_add/test_data_set_0/input_0.pb" \
+            --input "$node/test_add/test_data_set_0/input_1.pb" --output-dir "$tmp/add$th"
+    done
+    cmp -s "$tmp/add1/sum.npy" "$tmp/add3/sum.npy" ||
+        { echo "FAIL: Add differs between 1 and 3 threads"; failures=$((failures + 1)); }
+    expect 0 "z: bool\[3,4,5\]" "$graft" run "$node/test_equal/model.onnx" --output-dir "$tmp/eq" \
+        --input "$node/test_equal/test_data_set_0/input_0.pb" \
+        --input "$node/test_equal/test_data_set_0/input_1.pb"
+fi
 
 echo "$passed passed, $failures failed"
 [ "$failures" -eq 0 ]
