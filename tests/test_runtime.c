@@ -447,6 +447,52 @@ static void test_npy_write_matches_numpy_layout(void **state) {
     assert_true(contains(buf, n, "'shape': (1,), }"));
 }
 
+static unsigned char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *buf = malloc(1 << 20);
+    *len = buf ? fread(buf, 1, 1 << 20, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+/* Files numpy wrote (tests/data/ocr_cls: the OCR input and ONNX Runtime's
+ * softmax output) read as numpy describes them and are written back byte
+ * for byte. */
+static void test_npy_reads_and_rewrites_numpy_files_exactly(void **state) {
+    (void)state;
+    static const struct {
+        const char *file;
+        int rank;
+        int64_t dims[4];
+    } files[] = {{"input.npy", 4, {4, 3, 48, 192}}, {"softmax_0.tmp_0.npy", 2, {4, 2}}};
+    for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/tests/data/ocr_cls/%s", GRAFT_SOURCE_DIR, files[k].file);
+        size_t len = 0, len2 = 0;
+        unsigned char *orig = slurp(path, &len);
+        assert_non_null(orig);
+        gr_status st = {0};
+        gr_tensor t;
+        assert_int_equal(gr_npy_read(path, &t, &st), GR_OK);
+        gr_shape want = gr_shape_make(files[k].rank, files[k].dims);
+        assert_int_equal(t.dtype, GR_DTYPE_F32);
+        assert_true(gr_shape_equal(&t.shape, &want));
+        if (files[k].rank == 2) /* softmax rows sum to 1 */
+            for (int r = 0; r < 4; r++) {
+                float *row = (float *)t.data + r * 2;
+                assert_true(row[0] + row[1] > 0.999f && row[0] + row[1] < 1.001f);
+            }
+        assert_int_equal(gr_npy_write(tmp_path("copy.npy"), &t, &st), GR_OK);
+        unsigned char *copy = slurp(tmp_path("copy.npy"), &len2);
+        assert_int_equal(len2, len);
+        assert_memory_equal(copy, orig, len);
+        free(copy);
+        free(orig);
+        gr_free(t.data);
+    }
+}
+
 static void test_npy_reads_hand_built_versions_and_shapes(void **state) {
     (void)state;
     gr_status st = {0};
@@ -594,6 +640,7 @@ int main(void) {
         cmocka_unit_test(test_session_new_fails_cleanly_at_every_allocation),
         cmocka_unit_test(test_npy_round_trip_for_every_dtype),
         cmocka_unit_test(test_npy_write_matches_numpy_layout),
+        cmocka_unit_test(test_npy_reads_and_rewrites_numpy_files_exactly),
         cmocka_unit_test(test_npy_reads_hand_built_versions_and_shapes),
         cmocka_unit_test(test_npy_converts_big_endian_data),
         cmocka_unit_test(test_npy_bad_files_give_clear_errors),
