@@ -180,11 +180,11 @@ static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c
     g.user = c;
     if (conv_is_pointwise(c)) g.b_rs = c->in_plane; /* B = X[ci, p] */
     else g.pack = conv_pack;
-    cg_gemm_plan(&g, c->N * c->G);
+    cg_gemm_plan(k->m, &g, c->N * c->G);
     int64_t tiles = cg_gemm_n_tiles(&g);
     k->n_tasks = c->N * c->G * tiles;
     k->workspace_bytes = cg_gemm_workspace_bytes(&g);
-    k->wide = 1;
+    k->wide = g.wide;
     if (!k->n_tasks) return;
     LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
     LLVMValueRef y = cg_arg(k, n->outputs[0]), bias = B ? cg_arg(k, B) : NULL;

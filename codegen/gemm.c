@@ -10,11 +10,9 @@
 
 #include "codegen/gemm.h"
 
-#define GEMM_MR 8
+#define GEMM_MR 8           /* most rows of a micro-tile */
+#define GEMM_NV 2           /* vectors per row of the micro-tile */
 #define GEMM_KC 256
-#define GEMM_MC 256
-#define GEMM_NC_BYTES 4096   /* NC = 1024 floats, 512 doubles */
-#define GEMM_NV 2            /* vectors per row of the micro-tile */
 
 void cg_gemm_init(cg_gemm *g, gr_dtype dt, int64_t M, int64_t N, int64_t K) {
     memset(g, 0, sizeof *g);
@@ -34,15 +32,22 @@ void cg_gemm_init(cg_gemm *g, gr_dtype dt, int64_t M, int64_t N, int64_t K) {
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-void cg_gemm_plan(cg_gemm *g, int64_t batches) {
+/* Register and cache blocking for the host: with AVX-512 (32 zmm) an 8 x 32
+ * float micro-tile (16 accumulators); with AVX2 (16 ymm) 6 x 16 (12). The
+ * packed KC x NC block of B stays in L2 (1 MB-2 MB with AVX-512 parts,
+ * 512 KB on AVX2 ones), the B micro-panel KC x NR in L1. */
+void cg_gemm_plan(const cg_module *m, cg_gemm *g, int64_t batches) {
     int64_t es = (int64_t)gr_dtype_size(g->dt);
-    g->vl = (int)(64 / es);
+    int avx512 = m->features && strstr(m->features, "+avx512f") != NULL;
+    g->wide = avx512;
+    g->vl = (int)((avx512 ? 64 : 32) / es);
     g->nr = g->vl * GEMM_NV;
-    g->mr = GEMM_MR;
+    g->mr = avx512 ? 8 : 6;
     int64_t n_kb = g->K > 0 ? ceil_div(g->K, GEMM_KC) : 1;
     g->kc = g->K > 0 ? ceil_div(g->K, n_kb) : 1;
-    g->mc = g->M < GEMM_MC ? round_up(g->M > 0 ? g->M : 1, g->mr) : GEMM_MC;
-    int64_t nc_max = GEMM_NC_BYTES / es;
+    int64_t mc_max = g->mr * (avx512 ? 32 : 40);
+    g->mc = g->M < mc_max ? round_up(g->M > 0 ? g->M : 1, g->mr) : mc_max;
+    int64_t nc_max = round_up((avx512 ? 1 << 20 : 3 << 17) / (es * g->kc), g->nr);
     g->nc = g->N < nc_max ? round_up(g->N > 0 ? g->N : 1, g->nr) : nc_max;
     /* Enough tasks for a few threads, while a tile keeps >= ~1 MFLOP. */
     for (;;) {
@@ -133,7 +138,7 @@ static LLVMValueRef vfma(cg_kernel *k, const cg_gemm *g, LLVMValueRef a, LLVMVal
 
 /* Constant <VL x i1> mask with the first `lanes` lanes on. */
 static LLVMValueRef lane_mask(cg_kernel *k, const cg_gemm *g, int lanes) {
-    LLVMValueRef bits[64];
+    LLVMValueRef bits[16];
     for (int i = 0; i < g->vl; i++) bits[i] = LLVMConstInt(k->m->t_i1, i < lanes, 0);
     return LLVMConstVector(bits, (unsigned)g->vl);
 }

@@ -38,6 +38,7 @@ struct cg_gemm {
     const void *user;          /* for pack */
     /* Blocking, chosen by cg_gemm_plan. */
     int vl, mr, nr;
+    int wide;                  /* 512-bit vectors (AVX-512 host) */
     int64_t mc, nc, kc;
 };
 
@@ -45,7 +46,7 @@ struct cg_gemm {
  * an M x N x K product of dtype dt. */
 void cg_gemm_init(cg_gemm *g, gr_dtype dt, int64_t M, int64_t N, int64_t K);
 /* Chooses the blocking so that batches * tiles gives enough tasks. */
-void cg_gemm_plan(cg_gemm *g, int64_t batches);
+void cg_gemm_plan(const cg_module *m, cg_gemm *g, int64_t batches);
 int64_t cg_gemm_n_tiles(const cg_gemm *g);
 size_t cg_gemm_workspace_bytes(const cg_gemm *g);
 /* Emits the computation of output tile `tile` (i64 value in [0, n_tiles)). */

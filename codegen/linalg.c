@@ -38,7 +38,7 @@ static void emit_batched(cg_kernel *k, cg_gemm *g, int64_t batches, LLVMValueRef
     int64_t tiles = cg_gemm_n_tiles(g);
     k->n_tasks = batches * tiles;
     k->workspace_bytes = cg_gemm_workspace_bytes(g);
-    k->wide = 1;
+    k->wide = g->wide;
     if (!k->n_tasks) return;
     LLVMValueRef a = g->a, b = g->b, c = g->c;
     cg_loop l;
@@ -118,7 +118,7 @@ gr_code cg_emit_matmul(cg_module *m, const gr_node *n, const char *name, cg_kern
         b_tab = const_table(k, offs + batches, batches);
     }
     free(offs);
-    cg_gemm_plan(&g, batches);
+    cg_gemm_plan(m, &g, batches);
     emit_batched(k, &g, batches, a_tab, b_tab);
     return cg_kernel_end(k, st);
 }
@@ -156,7 +156,7 @@ gr_code cg_emit_gemm(cg_module *m, const gr_node *n, const char *name, cg_kernel
         g.bias_rs = c0 == M && M > 1 ? c1 : 0;
         g.bias_cs = c1 == N && N > 1 ? 1 : 0;
     }
-    cg_gemm_plan(&g, 1);
+    cg_gemm_plan(m, &g, 1);
     emit_batched(k, &g, 1, NULL, NULL);
     return cg_kernel_end(k, st);
 }
