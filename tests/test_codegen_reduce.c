@@ -411,6 +411,139 @@ static void test_softmax_random_every_axis(void **state) {
     free(want);
 }
 
+
+/* --------------------------------------------------------- normalisation */
+
+static gr_value *param(gr_graph *g, const char *name, int rank, const int64_t *dims,
+                       const float *data) {
+    gr_shape s = shp(rank, dims);
+    return gr_graph_add_data(g, GR_VALUE_PARAM, name, GR_DTYPE_F32, &s, data);
+}
+
+/* LayerNorm of random [2,3,5] for axes 0..2 (and -1), with Mean and
+ * InvStdDev outputs, full-size and broadcast scales. */
+static void test_layer_norm_every_axis_with_stats(void **state) {
+    (void)state;
+    int64_t dims[3] = {2, 3, 5};
+    float x[30], sc[30], bs[30], y[30], mean[6], inv[6];
+    fill(x, 30, -3, 3);
+    fill(sc, 30, 0.5, 1.5);
+    fill(bs, 30, -1, 1);
+    for (int axis = -1; axis < 3; axis++)
+        for (int bcast = 0; bcast < 2; bcast++) {
+            int a = axis < 0 ? axis + 3 : axis;
+            int64_t rows = 1, len = 1;
+            for (int i = 0; i < 3; i++) *(i < a ? &rows : &len) *= dims[i];
+            if (bcast && a == 2) continue;
+            gr_graph *g = gr_graph_new("ln");
+            /* bcast: scale [5] (last dim only), bias scalar-like [1] */
+            gr_value *sv = bcast ? param(g, "s", 1, &dims[2], sc)
+                                 : param(g, "s", 3 - a, &dims[a], sc);
+            gr_value *bv = bcast ? param(g, "b", 1, (int64_t[]){1}, bs)
+                                 : param(g, "b", 3 - a, &dims[a], bs);
+            gr_node *n = one_node(g, GR_OP_LAYER_NORM, GR_DTYPE_F32, 3, dims, 2,
+                                  (gr_value *[]){sv, bv}, 3);
+            gr_node_set_int(g, n, "axis", axis);
+            gr_node_set_float(g, n, "epsilon", 1e-3);
+            run_both(g, (void *[]){x}, (void *[]){y, mean, inv});
+            for (int64_t r = 0; r < rows; r++) {
+                double mu = 0, var = 0;
+                for (int64_t j = 0; j < len; j++) mu += x[r * len + j];
+                mu /= (double)len;
+                for (int64_t j = 0; j < len; j++) var += pow(x[r * len + j] - mu, 2);
+                double is = 1 / sqrt(var / (double)len + 1e-3);
+                expect_close(&mean[r], &mu, 1, 1e-5, 1e-6);
+                expect_close(&inv[r], &is, 1, 1e-5, 1e-6);
+                for (int64_t j = 0; j < len; j++) {
+                    double s = bcast ? sc[j % 5] : sc[j], b = bcast ? bs[0] : bs[j];
+                    double want = (x[r * len + j] - mu) * is * s + b;
+                    expect_close(&y[r * len + j], &want, 1, 1e-5, 1e-5);
+                }
+            }
+            gr_graph_free(g);
+        }
+}
+
+static gr_node *batch_norm_graph(gr_graph *g, const float *sc, const float *b, const float *mu,
+                                 const float *var) {
+    int64_t c = 2;
+    gr_value *ps[4] = {param(g, "s", 1, &c, sc), param(g, "b", 1, &c, b),
+                       param(g, "m", 1, &c, mu), param(g, "v", 1, &c, var)};
+    return one_node(g, GR_OP_BATCH_NORM, GR_DTYPE_F32, 4, (int64_t[]){1, 2, 1, 3}, 4, ps, 1);
+}
+
+/* ONNX spec example (batchnorm_example), and training mode refused. */
+static void test_batch_norm_spec_example_and_training_unsupported(void **state) {
+    (void)state;
+    const float x[6] = {-1, 0, 1, 2, 3, 4}, sc[2] = {1.0f, 1.5f}, b[2] = {0, 1};
+    const float mu[2] = {0, 3}, var[2] = {1, 1.5f};
+    float y[6];
+    gr_graph *g = gr_graph_new("bn");
+    batch_norm_graph(g, sc, b, mu, var);
+    run_both(g, (void *[]){(void *)x}, (void *[]){y});
+    const double want[6] = {-0.999995, 0, 0.999995, -0.22474074, 1, 2.2247407};
+    expect_close(y, want, 6, 1e-6, 1e-7);
+    gr_graph_free(g);
+
+    g = gr_graph_new("bn_train");
+    gr_node *n = batch_norm_graph(g, sc, b, mu, var);
+    gr_node_set_int(g, n, "training_mode", 1);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    assert_int_equal(cg_run_graph(g, (void *[]){(void *)x}, (void *[]){y}, 1, &st),
+                     GR_ERR_UNSUPPORTED);
+    assert_non_null(strstr(st.msg, "BatchNormalization in training mode is not compiled yet"));
+    gr_graph_free(g);
+}
+
+/* ONNX spec example input of InstanceNormalization, reference from the
+ * definition in double. */
+static void test_instance_norm_example(void **state) {
+    (void)state;
+    const float x[6] = {-1, 0, 1, 2, 3, 4}, sc[2] = {1.0f, 1.5f}, b[2] = {0, 1};
+    float y[6];
+    int64_t c = 2;
+    gr_graph *g = gr_graph_new("in");
+    one_node(g, GR_OP_INSTANCE_NORM, GR_DTYPE_F32, 4, (int64_t[]){1, 2, 1, 3}, 2,
+             (gr_value *[]){param(g, "s", 1, &c, sc), param(g, "b", 1, &c, b)}, 1);
+    run_both(g, (void *[]){(void *)x}, (void *[]){y});
+    double want[6];
+    for (int p = 0; p < 2; p++)
+        for (int j = 0; j < 3; j++) /* each plane: mean x[1], var 2/3 */
+            want[p * 3 + j] = (x[p * 3 + j] - x[p * 3 + 1]) / sqrt(2.0 / 3.0 + 1e-5) * sc[p] + b[p];
+    expect_close(y, want, 6, 1e-5, 1e-6);
+    gr_graph_free(g);
+}
+
+/* LRN over 5 channels, sizes 3 and 4 (asymmetric window), vs the definition. */
+static void test_lrn_against_definition(void **state) {
+    (void)state;
+    int64_t dims[4] = {2, 5, 2, 3};
+    float x[60], y[60];
+    double want[60];
+    fill(x, 60, -2, 2);
+    for (int size = 3; size <= 4; size++) {
+        gr_graph *g = gr_graph_new("lrn");
+        gr_node *n = one_node(g, GR_OP_LRN, GR_DTYPE_F32, 4, dims, 0, NULL, 1);
+        gr_node_set_int(g, n, "size", size);
+        gr_node_set_float(g, n, "alpha", 0.02);
+        gr_node_set_float(g, n, "beta", 0.6);
+        gr_node_set_float(g, n, "bias", 2.0);
+        run_both(g, (void *[]){x}, (void *[]){y});
+        for (int b = 0; b < 2; b++)
+            for (int c = 0; c < 5; c++)
+                for (int j = 0; j < 6; j++) {
+                    double s = 0;
+                    for (int cc = c - (size - 1) / 2; cc <= c + size / 2; cc++)
+                        if (cc >= 0 && cc < 5) s += pow(x[(b * 5 + cc) * 6 + j], 2);
+                    int i = (b * 5 + c) * 6 + j;
+                    want[i] = x[i] / pow(2.0 + 0.02 / size * s, 0.6);
+                }
+        expect_close(y, want, 60, 1e-5, 1e-7);
+        gr_graph_free(g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reduce_every_kind_inner_middle_outer_and_all_axes),
@@ -423,6 +556,10 @@ int main(void) {
         cmocka_unit_test(test_argmax_argmin_random_every_axis),
         cmocka_unit_test(test_softmax_spec_examples),
         cmocka_unit_test(test_softmax_random_every_axis),
+        cmocka_unit_test(test_layer_norm_every_axis_with_stats),
+        cmocka_unit_test(test_batch_norm_spec_example_and_training_unsupported),
+        cmocka_unit_test(test_instance_norm_example),
+        cmocka_unit_test(test_lrn_against_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
 }
