@@ -45,7 +45,7 @@ void cg_gemm_plan(const cg_module *m, cg_gemm *g, int64_t batches) {
     g->mr = avx512 ? 8 : 6;
     int64_t n_kb = g->K > 0 ? ceil_div(g->K, GEMM_KC) : 1;
     g->kc = g->K > 0 ? ceil_div(g->K, n_kb) : 1;
-    int64_t mc_max = g->mr * (avx512 ? 32 : 40);
+    int64_t mc_max = g->mr * (avx512 ? 64 : 80);
     g->mc = g->M < mc_max ? round_up(g->M > 0 ? g->M : 1, g->mr) : mc_max;
     int64_t nc_max = round_up((avx512 ? 1 << 20 : 3 << 17) / (es * g->kc), g->nr);
     g->nc = g->N < nc_max ? round_up(g->N > 0 ? g->N : 1, g->nr) : nc_max;
@@ -67,7 +67,8 @@ int64_t cg_gemm_n_tiles(const cg_gemm *g) {
 }
 
 size_t cg_gemm_workspace_bytes(const cg_gemm *g) {
-    return (size_t)(g->nc * g->kc) * gr_dtype_size(g->dt);
+    /* packed B block, then one packed MR x KC sliver of A */
+    return (size_t)((g->nc + g->mr) * g->kc) * gr_dtype_size(g->dt);
 }
 
 /* --- IR helpers --- */
@@ -239,15 +240,29 @@ static void pack_strided(cg_kernel *k, const cg_gemm *g, LLVMValueRef bp, LLVMVa
 typedef struct {
     LLVMValueRef k0, kc, first, last; /* current K block */
     LLVMValueRef bp;                  /* packed B block */
+    LLVMValueRef ap;                  /* packed A sliver [kc][MR] */
 } kblock;
 
 /* acc[r][v] = sum_kk A[i0+r, k0+kk] * Bp_panel[kk][v*VL..]: r < mr. */
-static void micro_compute(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMValueRef i0,
-                          LLVMValueRef panel, int mr, LLVMValueRef acc[][GEMM_NV]) {
+/* ap[kk][r] = A[i0+r, k0+kk] for r < mr: one contiguous stream for the
+ * micro-kernel (rows of A far apart would alias in L1 and the TLB). */
+static void pack_a(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMValueRef i0, int mr) {
     LLVMValueRef arow[GEMM_MR];
     LLVMValueRef a0 = add64(k, mul64(k, i0, g->a_rs), mul64(k, kb->k0, g->a_cs));
     for (int r = 0; r < mr; r++)
         arow[r] = cg_gep(k, g->dt, g->a, add64(k, a0, cg_i64(k, r * g->a_rs)));
+    cg_loop l;
+    LLVMValueRef kk = cg_loop_begin(k, &l, cg_i64(k, 0), kb->kc, 1);
+    LLVMValueRef koff = mul64(k, kk, g->a_cs), doff = mul64(k, kk, g->mr);
+    for (int r = 0; r < mr; r++)
+        cg_store(k, g->dt, kb->ap, add64(k, doff, cg_i64(k, r)),
+                 cg_load(k, g->dt, arow[r], koff));
+    cg_gemm_loop_end(k, &l);
+}
+
+/* acc[r][v] = sum_kk A[i0+r, k0+kk] * Bp_panel[kk][v*VL..]: r < mr. */
+static void micro_compute(cg_kernel *k, const cg_gemm *g, const kblock *kb,
+                          LLVMValueRef panel, int mr, LLVMValueRef acc[][GEMM_NV]) {
     cg_loop l;
     LLVMValueRef kk = cg_loop_begin(k, &l, cg_i64(k, 0), kb->kc, 1);
     for (int i = 0; i < mr * GEMM_NV; i++) cg_loop_acc(k, &l, LLVMConstNull(vec_type(k, g)));
@@ -255,13 +270,13 @@ static void micro_compute(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVM
     LLVMValueRef bv[GEMM_NV];
     for (int v = 0; v < GEMM_NV; v++)
         bv[v] = load_vec(k, g, cg_gep(k, g->dt, bptr, cg_i64(k, v * g->vl)), g->vl);
-    LLVMValueRef koff = mul64(k, kk, g->a_cs);
+    LLVMValueRef arow = cg_gep(k, g->dt, kb->ap, mul64(k, kk, g->mr));
     for (int r = 0; r < mr; r++) {
-        LLVMValueRef a = splat(k, g, cg_load(k, g->dt, arow[r], koff));
+        LLVMValueRef a = splat(k, g, cg_load(k, g->dt, arow, cg_i64(k, r)));
         for (int v = 0; v < GEMM_NV; v++)
             cg_loop_next(&l, r * GEMM_NV + v, vfma(k, g, a, bv[v], l.acc[r * GEMM_NV + v]));
     }
-    cg_gemm_loop_end(k, &l);
+    cg_loop_end(k, &l); /* LLVM may unroll this one */
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < GEMM_NV; v++) acc[r][v] = l.acc_out[r * GEMM_NV + v];
 }
@@ -308,13 +323,14 @@ static void micro(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMValueRef
                   LLVMValueRef jp, LLVMValueRef n0, int mr, int cols) {
     LLVMValueRef acc[GEMM_MR][GEMM_NV];
     LLVMValueRef panel = cg_gep(k, g->dt, kb->bp, LLVMBuildNSWMul(k->b, jp, mul64(k, kb->kc, g->nr), ""));
-    micro_compute(k, g, kb, i0, panel, mr, acc);
+    micro_compute(k, g, kb, panel, mr, acc);
     micro_store(k, g, kb, i0, add64(k, n0, mul64(k, jp, g->nr)), mr, cols, acc);
 }
 
 /* One MR-row strip (mr rows) against every panel of the block. */
 static void strip(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMValueRef i0,
                   LLVMValueRef n0, LLVMValueRef nc, int mr) {
+    pack_a(k, g, kb, i0, mr);
     LLVMValueRef full = LLVMBuildSDiv(k->b, nc, cg_i64(k, g->nr), "");
     cg_loop l;
     LLVMValueRef jp = cg_loop_begin(k, &l, cg_i64(k, 0), full, 1);
@@ -354,7 +370,8 @@ void cg_gemm_emit_tile(cg_kernel *k, const cg_gemm *g, LLVMValueRef tile) {
         return;
     }
     int64_t n_kb = ceil_div(g->K, g->kc);
-    kblock kb = {.bp = k->workspace};
+    kblock kb = {.bp = k->workspace,
+                 .ap = cg_gep(k, g->dt, k->workspace, cg_i64(k, g->nc * g->kc))};
     cg_loop lk;
     LLVMValueRef b = cg_loop_begin(k, &lk, cg_i64(k, 0), cg_i64(k, n_kb), 1);
     kb.k0 = mul64(k, b, g->kc);
