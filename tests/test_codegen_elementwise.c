@@ -46,7 +46,7 @@ static size_t out_bytes(const gr_graph *g, int i) {
 }
 
 /* Infers shapes, runs with 1 and 3 splits, checks they agree; outs[i]
- * receive the outputs (malloc'd; the caller frees them). */
+ * receive the outputs (malloc'd; the caller frees them; NULL on failure). */
 static gr_code run(gr_graph *g, void **ins, void **outs, gr_status *st) {
     gr_code rc = gr_graph_infer_shapes(g, st);
     if (rc != GR_OK) return rc;
@@ -60,6 +60,10 @@ static gr_code run(gr_graph *g, void **ins, void **outs, gr_status *st) {
     for (int i = 0; i < g->n_outputs; i++) {
         if (rc == GR_OK) assert_memory_equal(outs[i], other[i], out_bytes(g, i));
         free(other[i]);
+        if (rc != GR_OK) {
+            free(outs[i]);
+            outs[i] = NULL;
+        }
     }
     return rc;
 }
