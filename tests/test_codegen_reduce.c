@@ -544,6 +544,219 @@ static void test_lrn_against_definition(void **state) {
     }
 }
 
+
+/* ---------------------------------------------------------------- pooling */
+
+typedef struct {
+    gr_op op;
+    int ns;
+    int64_t k[3], s[3], d[3], pads[6];
+    const char *auto_pad;
+    int ceil, include_pad, storage_order, with_indices;
+} pool_cfg;
+
+static gr_node *pool_node(gr_graph *g, const pool_cfg *c, gr_dtype dt, const int64_t *dims) {
+    gr_node *n = one_node(g, c->op, dt, c->ns + 2, dims, 0, NULL, c->with_indices ? 2 : 1);
+    gr_node_set_ints(g, n, "kernel_shape", c->ns, c->k);
+    if (c->s[0]) gr_node_set_ints(g, n, "strides", c->ns, c->s);
+    if (c->d[0]) gr_node_set_ints(g, n, "dilations", c->ns, c->d);
+    if (c->auto_pad) gr_node_set_string(g, n, "auto_pad", c->auto_pad);
+    else gr_node_set_ints(g, n, "pads", 2 * c->ns, c->pads);
+    gr_node_set_int(g, n, "ceil_mode", c->ceil);
+    if (c->op == GR_OP_AVERAGE_POOL) gr_node_set_int(g, n, "count_include_pad", c->include_pad);
+    else gr_node_set_int(g, n, "storage_order", c->storage_order);
+    return n;
+}
+
+/* 5x5 input 1..25 (ONNX's precomputed examples). */
+static void run_pool_5x5(const pool_cfg *c, int64_t h, float *y, int64_t *ind) {
+    float x[25];
+    for (int i = 0; i < 25; i++) x[i] = (float)(i + 1);
+    gr_graph *g = gr_graph_new("pool");
+    pool_node(g, c, GR_DTYPE_F32, (int64_t[]){1, 1, h, h});
+    run_both(g, (void *[]){x}, (void *[]){y, ind});
+    gr_graph_free(g);
+}
+
+static void test_pool_spec_examples(void **state) {
+    (void)state;
+    float y[25];
+    int64_t ind[25];
+    pool_cfg c = {GR_OP_MAX_POOL, 2, {5, 5}, {0}, {0}, {2, 2, 2, 2}, NULL, 0, 0, 0, 1};
+    run_pool_5x5(&c, 5, y, ind);
+    const float mp[25] = {13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25, 25, 25,
+                          23, 24, 25, 25, 25, 23, 24, 25, 25, 25};
+    assert_memory_equal(y, mp, sizeof mp);
+    for (int i = 0; i < 25; i++) assert_int_equal(ind[i], (int64_t)mp[i] - 1);
+    pool_cfg cs = {GR_OP_MAX_POOL, 2, {2, 2}, {2, 2}, {0}, {0}, NULL, 0, 0, 1, 1};
+    run_pool_5x5(&cs, 5, y, ind);
+    assert_true(y[0] == 7 && y[1] == 9 && y[2] == 17 && y[3] == 19);
+    assert_true(ind[0] == 6 && ind[1] == 16 && ind[2] == 8 && ind[3] == 18);
+    pool_cfg ca = {GR_OP_AVERAGE_POOL, 2, {5, 5}, {0}, {0}, {2, 2, 2, 2}, NULL, 0, 0, 0, 0};
+    run_pool_5x5(&ca, 5, y, NULL);
+    const double ap[25] = {7, 7.5, 8, 8.5, 9, 9.5, 10, 10.5, 11, 11.5, 12, 12.5, 13,
+                           13.5, 14, 14.5, 15, 15.5, 16, 16.5, 17, 17.5, 18, 18.5, 19};
+    expect_close(y, ap, 25, 1e-6, 0);
+    ca.include_pad = 1;
+    run_pool_5x5(&ca, 5, y, NULL);
+    const double ip[25] = {2.52, 3.6, 4.8, 4.08, 3.24, 4.56, 6.4, 8.4, 7.04, 5.52,
+                           7.2, 10, 13, 10.8, 8.4, 6.96, 9.6, 12.4, 10.24, 7.92,
+                           6.12, 8.4, 10.8, 8.88, 6.84};
+    expect_close(y, ip, 25, 1e-6, 0);
+}
+
+/* 4x4 input 1..16: ceil_mode and dilation examples of the spec. */
+static void test_pool_ceil_and_dilation_examples(void **state) {
+    (void)state;
+    float x[16], y[4];
+    for (int i = 0; i < 16; i++) x[i] = (float)(i + 1);
+    pool_cfg cfgs[3] = {
+        {GR_OP_MAX_POOL, 2, {3, 3}, {2, 2}, {0}, {0}, NULL, 1, 0, 0, 0},
+        {GR_OP_AVERAGE_POOL, 2, {3, 3}, {2, 2}, {0}, {0}, NULL, 1, 0, 0, 0},
+        {GR_OP_MAX_POOL, 2, {2, 2}, {1, 1}, {2, 2}, {0}, NULL, 0, 0, 0, 0}};
+    const double want[3][4] = {{11, 12, 15, 16}, {6, 7.5, 12, 13.5}, {11, 12, 15, 16}};
+    for (int i = 0; i < 3; i++) {
+        gr_graph *g = gr_graph_new("pool");
+        pool_node(g, &cfgs[i], GR_DTYPE_F32, (int64_t[]){1, 1, 4, 4});
+        run_both(g, (void *[]){x}, (void *[]){y});
+        assert_int_equal(gr_value_numel(g->outputs[0]), 4);
+        expect_close(y, want[i], 4, 1e-6, 0);
+        gr_graph_free(g);
+    }
+}
+
+/* u8 MaxPool (maxpool_2d_uint8). */
+static void test_max_pool_uint8(void **state) {
+    (void)state;
+    uint8_t x[25], y[25];
+    for (int i = 0; i < 25; i++) x[i] = (uint8_t)(i + 1);
+    pool_cfg c = {GR_OP_MAX_POOL, 2, {5, 5}, {0}, {0}, {2, 2, 2, 2}, NULL, 0, 0, 0, 0};
+    gr_graph *g = gr_graph_new("pool");
+    pool_node(g, &c, GR_DTYPE_U8, (int64_t[]){1, 1, 5, 5});
+    run_both(g, (void *[]){x}, (void *[]){y});
+    const uint8_t want[25] = {13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25, 25, 25,
+                              23, 24, 25, 25, 25, 23, 24, 25, 25, 25};
+    assert_memory_equal(y, want, 25);
+    gr_graph_free(g);
+}
+
+/* Straightforward reference: every window position, bounds-checked. */
+static void ref_pool(const pool_cfg *c, const float *x, const int64_t *xd, const int64_t *yd,
+                     double *y, int64_t *ind) {
+    int ns = c->ns;
+    int64_t pb[3] = {0}, pe[3] = {0}, st[3], dl[3], in_plane = 1, out_plane = 1;
+    for (int i = 0; i < ns; i++) {
+        st[i] = c->s[0] ? c->s[i] : 1;
+        dl[i] = c->d[0] ? c->d[i] : 1;
+        in_plane *= xd[2 + i];
+        out_plane *= yd[2 + i];
+        if (!c->auto_pad) {
+            pb[i] = c->pads[i];
+            pe[i] = c->pads[i + ns];
+        } else if (strcmp(c->auto_pad, "VALID")) {
+            int64_t tot = (yd[2 + i] - 1) * st[i] + (c->k[i] - 1) * dl[i] + 1 - xd[2 + i];
+            tot = tot < 0 ? 0 : tot;
+            pb[i] = !strcmp(c->auto_pad, "SAME_UPPER") ? tot / 2 : tot - tot / 2;
+            pe[i] = tot - pb[i];
+        }
+    }
+    for (int64_t pl = 0; pl < xd[0] * xd[1]; pl++)
+        for (int64_t o = 0; o < out_plane; o++) {
+            int64_t oi[3], rest = o, kn = 1;
+            for (int i = ns - 1; i >= 0; i--) {
+                oi[i] = rest % yd[2 + i];
+                rest /= yd[2 + i];
+                kn *= c->k[i];
+            }
+            double acc = c->op == GR_OP_MAX_POOL ? -INFINITY : 0;
+            int64_t cnt = 0, best = -1;
+            for (int64_t kk = 0; kk < kn; kk++) {
+                int64_t ki[3], r2 = kk, off = 0, inside = 1, padded = 1;
+                for (int i = ns - 1; i >= 0; i--) {
+                    ki[i] = r2 % c->k[i];
+                    r2 /= c->k[i];
+                }
+                for (int i = 0; i < ns; i++) {
+                    int64_t p = oi[i] * st[i] - pb[i] + ki[i] * dl[i];
+                    inside &= p >= 0 && p < xd[2 + i];
+                    padded &= p < xd[2 + i] + pe[i];
+                    off = off * xd[2 + i] + p;
+                }
+                if (c->include_pad ? padded : inside) cnt++;
+                if (!inside) continue;
+                double v = x[pl * in_plane + off];
+                if (c->op == GR_OP_AVERAGE_POOL) acc += v;
+                else if (v > acc) {
+                    acc = v;
+                    best = off;
+                }
+            }
+            y[pl * out_plane + o] = c->op == GR_OP_MAX_POOL ? acc : acc / (double)cnt;
+            if (ind) ind[pl * out_plane + o] = pl * in_plane + best;
+        }
+}
+
+/* 1-D, 2-D and 3-D pools with strides, dilations, pads, auto_pad and
+ * ceil_mode on random inputs, against ref_pool. */
+static void test_pool_configurations_against_reference(void **state) {
+    (void)state;
+    const pool_cfg cfgs[] = {
+        {GR_OP_MAX_POOL, 1, {3}, {2}, {0}, {1, 2}, NULL, 0, 0, 0, 1},
+        {GR_OP_AVERAGE_POOL, 1, {4}, {1}, {2}, {2, 1}, NULL, 1, 1, 0, 0},
+        {GR_OP_MAX_POOL, 2, {3, 2}, {2, 1}, {1, 2}, {1, 0, 1, 1}, NULL, 1, 0, 0, 1},
+        {GR_OP_AVERAGE_POOL, 2, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, NULL, 1, 0, 0, 0},
+        {GR_OP_AVERAGE_POOL, 2, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, NULL, 1, 1, 0, 0},
+        {GR_OP_AVERAGE_POOL, 2, {3, 2}, {1, 2}, {0}, {0}, "SAME_UPPER", 0, 0, 0, 0},
+        {GR_OP_MAX_POOL, 2, {2, 3}, {2, 1}, {0}, {0}, "SAME_LOWER", 0, 0, 0, 1},
+        {GR_OP_AVERAGE_POOL, 2, {2, 2}, {1, 1}, {0}, {0}, "VALID", 0, 0, 0, 0},
+        {GR_OP_MAX_POOL, 3, {2, 2, 2}, {1, 2, 1}, {2, 1, 1}, {0, 1, 0, 1, 0, 1}, NULL, 0, 0, 0, 1},
+        {GR_OP_AVERAGE_POOL, 3, {3, 2, 2}, {2, 2, 1}, {2, 1, 2}, {1, 0, 1, 1, 1, 0}, NULL, 1, 1, 0, 0},
+    };
+    const int64_t xdims[3][5] = {{2, 3, 11}, {2, 2, 7, 9}, {1, 2, 6, 5, 7}};
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        const pool_cfg *c = &cfgs[i];
+        const int64_t *xd = xdims[c->ns - 1];
+        int64_t numel = 1;
+        for (int j = 0; j < c->ns + 2; j++) numel *= xd[j];
+        float *x = malloc((size_t)numel * 4);
+        fill(x, numel, -4, 4);
+        gr_graph *g = gr_graph_new("pool");
+        gr_node *n = pool_node(g, c, GR_DTYPE_F32, xd);
+        gr_status st = {0};
+        assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+        int64_t ny = gr_value_numel(n->outputs[0]);
+        float *y = malloc((size_t)ny * 4);
+        int64_t *ind = malloc((size_t)ny * 8), *rind = malloc((size_t)ny * 8);
+        double *want = malloc((size_t)ny * 8);
+        run_both(g, (void *[]){x}, (void *[]){y, ind});
+        ref_pool(c, x, xd, n->outputs[0]->shape.dims, want, c->with_indices ? rind : NULL);
+        expect_close(y, want, ny, 1e-6, 1e-6);
+        if (c->with_indices) assert_memory_equal(ind, rind, (size_t)ny * 8);
+        free(x);
+        free(y);
+        free(ind);
+        free(rind);
+        free(want);
+        gr_graph_free(g);
+    }
+}
+
+/* GlobalAveragePool / GlobalMaxPool (globalaveragepool_precomputed). */
+static void test_global_pools(void **state) {
+    (void)state;
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y[1];
+    gr_graph *g = gr_graph_new("gap");
+    one_node(g, GR_OP_GLOBAL_AVERAGE_POOL, GR_DTYPE_F32, 4, (int64_t[]){1, 1, 3, 3}, 0, NULL, 1);
+    run_both(g, (void *[]){x}, (void *[]){y});
+    assert_true(y[0] == 5);
+    gr_graph_free(g);
+    g = gr_graph_new("gmp");
+    one_node(g, GR_OP_GLOBAL_MAX_POOL, GR_DTYPE_F32, 4, (int64_t[]){1, 1, 3, 3}, 0, NULL, 1);
+    run_both(g, (void *[]){x}, (void *[]){y});
+    assert_true(y[0] == 9);
+    gr_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reduce_every_kind_inner_middle_outer_and_all_axes),
@@ -560,6 +773,11 @@ int main(void) {
         cmocka_unit_test(test_batch_norm_spec_example_and_training_unsupported),
         cmocka_unit_test(test_instance_norm_example),
         cmocka_unit_test(test_lrn_against_definition),
+        cmocka_unit_test(test_pool_spec_examples),
+        cmocka_unit_test(test_pool_ceil_and_dilation_examples),
+        cmocka_unit_test(test_max_pool_uint8),
+        cmocka_unit_test(test_pool_configurations_against_reference),
+        cmocka_unit_test(test_global_pools),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
 }
