@@ -139,6 +139,27 @@ static void test_cse_compares_attributes_with_defaults(void **state) {
     gr_graph_free(g);
 }
 
+static void test_cse_distinguishes_omitted_inputs(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("omitted");
+    gr_value *x = input_f32(g, "x", 1, (int64_t[]){4});
+    gr_shape scalar = gr_shape_scalar();
+    float half = 0.5f;
+    gr_value *c = gr_graph_add_data(g, GR_VALUE_CONST, "c", GR_DTYPE_F32, &scalar, &half);
+    gr_value *upper[] = {x, NULL, c}, *lower[] = {x, c, NULL};
+    gr_value *outs[] = {node(g, GR_OP_CLIP, "max1", 3, upper)->outputs[0],
+                        node(g, GR_OP_CLIP, "min1", 3, lower)->outputs[0],
+                        node(g, GR_OP_CLIP, "max2", 3, upper)->outputs[0]};
+    gr_value *y = named(g, GR_OP_SUM, "sum", "y", 3, outs);
+    assert_int_equal(gr_graph_add_output(g, y), GR_OK);
+    run(g, (const char *[]){"shapes", "cse", NULL});
+    assert_non_null(gr_graph_find_node(g, "max1"));
+    assert_non_null(gr_graph_find_node(g, "min1"));
+    assert_null(gr_graph_find_node(g, "max2"));
+    assert_string_equal(gr_graph_find_node(g, "sum")->inputs[2]->name, "max1_out");
+    gr_graph_free(g);
+}
+
 static gr_node *constant_node(gr_graph *g, const char *name, float v0, int64_t n) {
     float data[2] = {v0, 2.0f};
     gr_tensor t = {GR_DTYPE_F32, gr_shape_make(1, &n), data, sizeof(float) * (size_t)n};
@@ -747,6 +768,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cse_merges_identical_nodes_in_chains),
         cmocka_unit_test(test_cse_compares_attributes_with_defaults),
+        cmocka_unit_test(test_cse_distinguishes_omitted_inputs),
         cmocka_unit_test(test_cse_compares_tensor_attributes),
         cmocka_unit_test(test_cse_merges_equal_consts_but_never_params),
         cmocka_unit_test(test_cse_keeps_duplicates_that_define_graph_outputs),
