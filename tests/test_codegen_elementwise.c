@@ -275,6 +275,56 @@ static void test_pow_constant_exponent(void **state) {
     }
 }
 
+/* Add, Sub, Mul, Div, Max, Min on every integer dtype and f64; integer
+ * results wrap like C casts of the int64 result. */
+static void test_arith_all_numeric_dtypes(void **state) {
+    (void)state;
+    static const gr_dtype types[] = {GR_DTYPE_I8, GR_DTYPE_U8, GR_DTYPE_I16, GR_DTYPE_U16,
+                                     GR_DTYPE_I32, GR_DTYPE_U32, GR_DTYPE_I64, GR_DTYPE_U64,
+                                     GR_DTYPE_F64};
+    static const gr_op ops[] = {GR_OP_ADD, GR_OP_SUB, GR_OP_MUL, GR_OP_DIV, GR_OP_MAX, GR_OP_MIN};
+    int64_t va[] = {10, 20, 100, 7, 120}, vb[] = {3, 5, 27, 7, 2};
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        unsigned char a[40], b[40], w[40];
+        for (int i = 0; i < 5; i++) {
+            gr_dtype_store_i64(types[t], a, i, va[i]);
+            gr_dtype_store_i64(types[t], b, i, vb[i]);
+        }
+        for (size_t o = 0; o < sizeof ops / sizeof *ops; o++) {
+            unsigned char *y = run_binary(ops[o], types[t], types[t], 5, a, b, NULL, 0);
+            for (int i = 0; i < 5; i++) {
+                int64_t x1 = va[i], x2 = vb[i];
+                double r = ops[o] == GR_OP_ADD ? x1 + x2 : ops[o] == GR_OP_SUB ? x1 - x2
+                         : ops[o] == GR_OP_MUL ? x1 * x2 : ops[o] == GR_OP_MAX ? (x1 > x2 ? x1 : x2)
+                         : ops[o] == GR_OP_MIN ? (x1 < x2 ? x1 : x2)
+                         : types[t] == GR_DTYPE_F64 ? (double)x1 / (double)x2 : (double)(x1 / x2);
+                if (types[t] == GR_DTYPE_F64) gr_dtype_store_f64(types[t], w, i, r);
+                else gr_dtype_store_i64(types[t], w, i, (int64_t)r);
+            }
+            size_t size = gr_dtype_size(types[t]) * 5;
+            if (memcmp(y, w, size) != 0)
+                fail_msg("%s on %s", gr_op_name(ops[o]), gr_dtype_name(types[t]));
+            free(y);
+        }
+    }
+}
+
+/* An empty tensor compiles to a kernel that writes nothing. */
+static void test_empty_tensor(void **state) {
+    (void)state;
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("t");
+    gr_value *ins[2] = {input(g, GR_DTYPE_F32, 2, (int64_t[]){0, 3}),
+                        input(g, GR_DTYPE_F32, 1, (int64_t[]){3})};
+    node(g, GR_OP_ADD, 2, ins, 1);
+    float b[3] = {1, 2, 3}, a[1] = {0};
+    void *in_data[2] = {a, b}, *outs[MAXV];
+    gr_code rc = run(g, in_data, outs, &st);
+    if (rc != GR_OK) fail_msg("%s", st.msg);
+    assert_int_equal(gr_value_numel(g->outputs[0]), 0);
+    free_outs(g, outs);
+}
+
 /* ---- comparisons and logic ---- */
 
 static void test_compare_ops(void **state) {
@@ -825,6 +875,8 @@ int main(void) {
         cmocka_unit_test(test_float_mod),
         cmocka_unit_test(test_pow_dtypes),
         cmocka_unit_test(test_pow_constant_exponent),
+        cmocka_unit_test(test_arith_all_numeric_dtypes),
+        cmocka_unit_test(test_empty_tensor),
         cmocka_unit_test(test_compare_ops),
         cmocka_unit_test(test_logic_ops_broadcast),
         cmocka_unit_test(test_variadic_max_min_sum_mean),
