@@ -145,8 +145,11 @@ static void store_apply(cg_kernel *k, void *ctx, LLVMValueRef *regs, LLVMValueRe
     cg_store(k, y->dtype, cg_arg(k, y), index, cg_ew_apply(k, n, regs));
 }
 
-/* Ops whose expression costs more than the memory traffic get zmm. */
-static int compute_bound(gr_op op) {
+int cg_ew_reads_input(const gr_node *n, int i) {
+    return i < n->n_inputs && n->inputs[i] && !(n->op == GR_OP_CAST_LIKE && i == 1);
+}
+
+int cg_ew_compute_bound(gr_op op) {
     switch (op) {
     case GR_OP_EXP: case GR_OP_LOG: case GR_OP_ERF: case GR_OP_TANH: case GR_OP_SIGMOID:
     case GR_OP_ELU: case GR_OP_SELU: case GR_OP_SOFTPLUS: case GR_OP_GELU:
@@ -160,11 +163,15 @@ static int compute_bound(gr_op op) {
 gr_code cg_emit_elementwise(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
                             gr_status *st) {
     GR_TRY(cg_ew_check(n, st));
+    if (n->n_inputs + 1 > CG_MAX_ARGS)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "%d inputs (limit %d)", n->n_inputs, CG_MAX_ARGS - 1);
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
-    k->wide = compute_bound(n->op) && n->outputs[0]->dtype == GR_DTYPE_F32;
-    /* CastLike reads only its first input ('like' gives the dtype) */
-    int n_operands = n->op == GR_OP_CAST_LIKE ? 1 : n->n_inputs;
-    GR_TRY(cg_ew_loop(k, &n->outputs[0]->shape, n_operands, n->inputs, store_apply,
+    k->wide = cg_ew_compute_bound(n->op) && n->outputs[0]->dtype == GR_DTYPE_F32;
+    gr_value *operands[CG_MAX_ARGS];
+    int n_operands = n->n_inputs;
+    for (int i = 0; i < n_operands; i++)
+        operands[i] = cg_ew_reads_input(n, i) ? n->inputs[i] : NULL;
+    GR_TRY(cg_ew_loop(k, &n->outputs[0]->shape, n_operands, operands, store_apply,
                       (void *)n, st));
     return cg_kernel_end(k, st);
 }

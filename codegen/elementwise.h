@@ -28,6 +28,15 @@ gr_code cg_ew_check(const gr_node *n, gr_status *st);
  * Requires cg_ew_check(n) == GR_OK. */
 LLVMValueRef cg_ew_apply(cg_kernel *k, const gr_node *n, LLVMValueRef *operands);
 
+/* Whether cg_ew_apply reads input i of n (0 for CastLike's 'like', whose
+ * shape need not broadcast to the output): pass only those to cg_ew_loop,
+ * as operand NULL otherwise. */
+int cg_ew_reads_input(const gr_node *n, int i);
+
+/* Whether n's expression costs more than its memory traffic (exp, tanh,
+ * erf...): such kernels may ask for wide vectors (k->wide). */
+int cg_ew_compute_bound(gr_op op);
+
 /* Called once per output element: regs[i] is operand i at that element
  * (NULL for NULL operands); index is the element's flat (row-major) index
  * in the output shape. */

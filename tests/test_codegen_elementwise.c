@@ -757,6 +757,22 @@ static void test_cast_rounding(void **state) {
     free(yh);
 }
 
+/* CastLike's 'like' only gives the dtype: its shape need not broadcast. */
+static void test_castlike_ignores_like_shape(void **state) {
+    (void)state;
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("t");
+    float x[] = {1.5f, -2.0f, 3.25f};
+    gr_value *ins[2] = {input(g, GR_DTYPE_F32, 1, (int64_t[]){3}),
+                        input(g, GR_DTYPE_F64, 2, (int64_t[]){2, 2})};
+    node(g, GR_OP_CAST_LIKE, 2, ins, 1);
+    double like[4] = {0};
+    void *in_data[2] = {x, like}, *outs[MAXV];
+    assert_int_equal(run(g, in_data, outs, &st), GR_OK);
+    assert_memory_equal(outs[0], ((double[]){1.5, -2.0, 3.25}), 3 * sizeof(double));
+    free_outs(g, outs);
+}
+
 static void test_dropout_inference(void **state) {
     (void)state;
     gr_status st = {0};
@@ -889,6 +905,7 @@ int main(void) {
         cmocka_unit_test(test_where_broadcast),
         cmocka_unit_test(test_cast_all_pairs),
         cmocka_unit_test(test_cast_rounding),
+        cmocka_unit_test(test_castlike_ignores_like_shape),
         cmocka_unit_test(test_dropout_inference),
         cmocka_unit_test(test_half_types),
         cmocka_unit_test(test_f64_math),
