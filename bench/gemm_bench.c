@@ -110,7 +110,7 @@ static int bench_size(int n) {
     x.ws = aligned_alloc(64, (ws + 63) / 64 * 64);
     x.arena = aligned_alloc(64, (p->arena_bytes + 63) / 64 * 64 + 64);
     x.args = calloc((size_t)p->n_buffers + 2, sizeof(void *));
-    int reps = n <= 1024 ? 20 : 6;
+    int reps = n <= 1024 ? 30 : 12;
     run_graft(&x);
     memcpy(ref, x.c, nn * 4);
     double tg, tb;

@@ -12,7 +12,7 @@
 
 #define GEMM_MR 8           /* most rows of a micro-tile */
 #define GEMM_NV 2           /* vectors per row of the micro-tile */
-#define GEMM_KC 256
+#define GEMM_KC 384
 
 void cg_gemm_init(cg_gemm *g, gr_dtype dt, int64_t M, int64_t N, int64_t K) {
     memset(g, 0, sizeof *g);
@@ -35,7 +35,8 @@ static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 /* Register and cache blocking for the host: with AVX-512 (32 zmm) an 8 x 32
  * float micro-tile (16 accumulators); with AVX2 (16 ymm) 6 x 16 (12). The
  * packed KC x NC block of B stays in L2 (1 MB-2 MB with AVX-512 parts,
- * 512 KB on AVX2 ones), the B micro-panel KC x NR in L1. */
+ * 512 KB on AVX2 ones), the B micro-panel KC x NR in L1. MC is large so
+ * that B is packed again for few tiles. */
 void cg_gemm_plan(const cg_module *m, cg_gemm *g, int64_t batches) {
     int64_t es = (int64_t)gr_dtype_size(g->dt);
     int avx512 = m->features && strstr(m->features, "+avx512f") != NULL;
@@ -45,7 +46,7 @@ void cg_gemm_plan(const cg_module *m, cg_gemm *g, int64_t batches) {
     g->mr = avx512 ? 8 : 6;
     int64_t n_kb = g->K > 0 ? ceil_div(g->K, GEMM_KC) : 1;
     g->kc = g->K > 0 ? ceil_div(g->K, n_kb) : 1;
-    int64_t mc_max = g->mr * (avx512 ? 64 : 80);
+    int64_t mc_max = g->mr * (avx512 ? 128 : 160);
     g->mc = g->M < mc_max ? round_up(g->M > 0 ? g->M : 1, g->mr) : mc_max;
     int64_t nc_max = round_up((avx512 ? 1 << 20 : 3 << 17) / (es * g->kc), g->nr);
     g->nc = g->N < nc_max ? round_up(g->N > 0 ? g->N : 1, g->nr) : nc_max;
@@ -319,9 +320,22 @@ static void micro_store(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMVa
     }
 }
 
+/* Prefetches the C micro-tile for writing while the k loop runs. */
+static void prefetch_c(cg_kernel *k, const cg_gemm *g, LLVMValueRef i0, LLVMValueRef j0, int mr) {
+    for (int r = 0; r < mr; r++) {
+        LLVMValueRef p = cg_gep(k, g->dt, g->c, add64(k, mul64(k, add64(k, i0, cg_i64(k, r)), g->c_rs), j0));
+        for (int off = 0; off < g->nr; off += 64 / (int)gr_dtype_size(g->dt)) {
+            LLVMValueRef args[4] = {cg_gep(k, g->dt, p, cg_i64(k, off)), cg_i32(k, 1), cg_i32(k, 3),
+                                    cg_i32(k, 1)};
+            cg_intrinsic(k, "llvm.prefetch", k->m->t_ptr, 4, args);
+        }
+    }
+}
+
 static void micro(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMValueRef i0,
                   LLVMValueRef jp, LLVMValueRef n0, int mr, int cols) {
     LLVMValueRef acc[GEMM_MR][GEMM_NV];
+    prefetch_c(k, g, i0, add64(k, n0, mul64(k, jp, g->nr)), mr);
     LLVMValueRef panel = cg_gep(k, g->dt, kb->bp, LLVMBuildNSWMul(k->b, jp, mul64(k, kb->kc, g->nr), ""));
     micro_compute(k, g, kb, panel, mr, acc);
     micro_store(k, g, kb, i0, add64(k, n0, mul64(k, jp, g->nr)), mr, cols, acc);
