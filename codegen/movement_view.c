@@ -62,7 +62,7 @@ gr_code mv_axis(const gr_node *n, int64_t axis, int rank, int *out, gr_status *s
     if (axis < -rank || axis >= rank)
         return gr_fail(st, GR_ERR_BAD_MODEL, "axis %lld is out of range for rank %d",
                        (long long)axis, rank);
-    (void)n;
+    (void)n; /* the caller's error chain names the node */
     *out = (int)(axis < 0 ? axis + rank : axis);
     return GR_OK;
 }

@@ -198,7 +198,7 @@ static int coeffs(const rs_params *p, double ratio, double scale, double *w) {
     }
     int linear = p->mode == RS_LINEAR;
     int start = (int)(floor((linear ? -1 : -2) / sa) + 1);
-    int count = linear ? 2 - 2 * start : 2 - 2 * start;
+    int count = 2 - 2 * start; /* linear: footprint; cubic: i_end - i_start */
     if (count > RS_MAX_TAPS) return 0;
     double sum = 0;
     for (int t = 0; t < count; t++) {

@@ -508,6 +508,74 @@ static void test_resize_nearest_upsample_spec_example(void **state) {
     run_resize(&c, x, 2, 2, want, 24);
 }
 
+
+/* Linear weights of output index o along an axis (half_pixel): the two
+ * neighbours of x = (o + 0.5) / scale - 0.5, clamped into [0, in). */
+static void linear_taps(int64_t o, int64_t in, double scale, int64_t *i0, int64_t *i1, double *w1) {
+    double x = ((double)o + 0.5) / scale - 0.5, f = floor(x);
+    *w1 = x - f;
+    *i0 = (int64_t)f < 0 ? 0 : (int64_t)f >= in ? in - 1 : (int64_t)f;
+    *i1 = (int64_t)f + 1 < 0 ? 0 : (int64_t)f + 1 >= in ? in - 1 : (int64_t)f + 1;
+}
+
+/* Trilinear resize of [1,2,3,4,5] to sizes [1,2,5,7,4] on axes 2..4, and a
+ * u8 bilinear one (rounded half to even), against the definition. */
+static void test_resize_trilinear_and_u8_match_reference(void **state) {
+    (void)state;
+    int64_t in[3] = {3, 4, 5}, out[3] = {5, 7, 4};
+    float x[2 * 60], want[2 * 140];
+    for (int i = 0; i < 120; i++) x[i] = (float)((i * 37) % 101) / 7.0f;
+    for (int c = 0; c < 2; c++)
+        for (int64_t a = 0; a < 5; a++)
+            for (int64_t b = 0; b < 7; b++)
+                for (int64_t d = 0; d < 4; d++) {
+                    int64_t o[3] = {a, b, d}, i0[3], i1[3];
+                    double w[3], acc = 0;
+                    for (int k = 0; k < 3; k++)
+                        linear_taps(o[k], in[k], (double)out[k] / (double)in[k], &i0[k], &i1[k], &w[k]);
+                    for (int m = 0; m < 8; m++) {
+                        int64_t ia = m & 4 ? i1[0] : i0[0], ib = m & 2 ? i1[1] : i0[1];
+                        int64_t id = m & 1 ? i1[2] : i0[2];
+                        double wt = (m & 4 ? w[0] : 1 - w[0]) * (m & 2 ? w[1] : 1 - w[1]) *
+                                    (m & 1 ? w[2] : 1 - w[2]);
+                        acc += wt * x[c * 60 + ia * 20 + ib * 5 + id];
+                    }
+                    want[c * 140 + a * 28 + b * 4 + d] = (float)acc;
+                }
+    gr_graph *g = gr_graph_new("r");
+    gr_value *rin[4] = {input(g, "x", GR_DTYPE_F32, 5, (int64_t[]){1, 2, 3, 4, 5}), NULL, NULL,
+                        const_i64(g, 3, out)};
+    gr_node *n = node(g, GR_OP_RESIZE, 4, rin, 1);
+    gr_node_set_string(g, n, "mode", "linear");
+    gr_node_set_ints(g, n, "axes", 3, (int64_t[]){2, 3, 4});
+    void *res[MAX_IO];
+    run(g, n, (void *[]){x}, res);
+    expect_f32(res[0], want, 280, 1e-5);
+    free(res[0]);
+    gr_graph_free(g);
+
+    uint8_t u[] = {0, 255, 10, 101}, uwant[16];
+    for (int64_t i = 0; i < 4; i++)
+        for (int64_t j = 0; j < 4; j++) {
+            int64_t a0, a1, b0, b1;
+            double wa, wb;
+            linear_taps(i, 2, 2.0, &a0, &a1, &wa);
+            linear_taps(j, 2, 2.0, &b0, &b1, &wb);
+            double v = (1 - wa) * ((1 - wb) * u[a0 * 2 + b0] + wb * u[a0 * 2 + b1]) +
+                       wa * ((1 - wb) * u[a1 * 2 + b0] + wb * u[a1 * 2 + b1]);
+            uwant[i * 4 + j] = (uint8_t)nearbyint(v);
+        }
+    g = gr_graph_new("r");
+    gr_value *uin[3] = {input(g, "x", GR_DTYPE_U8, 2, (int64_t[]){2, 2}), NULL,
+                        const_f32(g, 2, (float[]){2, 2})};
+    n = node(g, GR_OP_RESIZE, 3, uin, 1);
+    gr_node_set_string(g, n, "mode", "linear");
+    run(g, n, (void *[]){u}, res);
+    assert_memory_equal(res[0], uwant, 16);
+    free(res[0]);
+    gr_graph_free(g);
+}
+
 /* --------------------------------------------------------- shapes, constants */
 
 static void test_shape_size_constant_of_shape_range(void **state) {
@@ -596,6 +664,7 @@ int main(void) {
         cmocka_unit_test(test_pad_axes_input),
         cmocka_unit_test(test_resize_matches_onnx_backend_outputs),
         cmocka_unit_test(test_resize_nearest_upsample_spec_example),
+        cmocka_unit_test(test_resize_trilinear_and_u8_match_reference),
         cmocka_unit_test(test_shape_size_constant_of_shape_range),
         cmocka_unit_test(test_range_float),
     };
