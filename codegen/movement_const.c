@@ -57,7 +57,10 @@ gr_code cg_emit_constant(cg_module *m, const gr_node *n, const char *name, cg_ke
     const gr_value *y = n->outputs[0];
     int64_t numel = gr_value_numel(y);
     size_t nbytes = (size_t)numel * gr_dtype_size(y->dtype);
-    const gr_attr *a = n->n_attrs >= 1 ? &n->attrs[0] : NULL;
+    static const char *const names[] = {"value", "value_float", "value_floats", "value_int",
+                                        "value_ints"};
+    const gr_attr *a = NULL;
+    for (int i = 0; i < 5 && !a; i++) a = gr_node_attr(n, names[i]);
     if (a && a->type == GR_ATTR_TENSOR && a->tensor && a->tensor->dtype == y->dtype &&
         a->tensor->nbytes == nbytes)
         return emit_bytes(m, n, name, k, a->tensor->data, nbytes, st);

@@ -648,6 +648,47 @@ static void test_range_float(void **state) {
     gr_graph_free(g);
 }
 
+
+/* Constant: the value tensor's bytes, or value_floats as f32. */
+static void test_constant_values(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("c");
+    gr_node *n = node(g, GR_OP_CONSTANT, 0, NULL, 1);
+    int16_t v[] = {-3, 7, 1000};
+    gr_tensor t = {GR_DTYPE_I16, shp(2, (int64_t[]){1, 3}), v, sizeof v};
+    gr_node_set_tensor(g, n, "value", &t);
+    void *out[MAX_IO];
+    run(g, n, NULL, out);
+    assert_memory_equal(out[0], v, sizeof v);
+    free(out[0]);
+    gr_graph_free(g);
+
+    g = gr_graph_new("c");
+    n = node(g, GR_OP_CONSTANT, 0, NULL, 1);
+    gr_node_set_floats(g, n, "value_floats", 2, (double[]){1.5, -2.25});
+    run(g, n, NULL, out);
+    expect_f32(out[0], (float[]){1.5f, -2.25f}, 2, 0);
+    free(out[0]);
+    gr_graph_free(g);
+}
+
+/* Antialiasing is defined for linear and cubic only. */
+static void test_resize_nearest_antialias_is_unsupported(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("r");
+    gr_value *in[3] = {input(g, "x", GR_DTYPE_F32, 2, (int64_t[]){4, 4}), NULL,
+                       const_f32(g, 2, (float[]){0.5f, 0.5f})};
+    gr_node *n = node(g, GR_OP_RESIZE, 3, in, 1);
+    gr_node_set_int(g, n, "antialias", 1);
+    gr_graph_add_output(g, n->outputs[0]);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    float x[16] = {0}, y[4];
+    assert_int_equal(cg_run_graph(g, (void *[]){x}, (void *[]){y}, 1, &st), GR_ERR_UNSUPPORTED);
+    assert_non_null(strstr(st.msg, "antialias"));
+    gr_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transpose_matches_reference),
@@ -667,6 +708,8 @@ int main(void) {
         cmocka_unit_test(test_resize_trilinear_and_u8_match_reference),
         cmocka_unit_test(test_shape_size_constant_of_shape_range),
         cmocka_unit_test(test_range_float),
+        cmocka_unit_test(test_constant_values),
+        cmocka_unit_test(test_resize_nearest_antialias_is_unsupported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
 }
