@@ -88,6 +88,48 @@ void rd_store(cg_kernel *k, gr_dtype yt, LLVMValueRef y, LLVMValueRef i, gr_dtyp
     cg_store(k, yt, y, i, cg_convert(k, v, at, yt));
 }
 
+/* max (or min) of acc and x[base .. base + n) for float x held in its
+ * register dtype: explicit vectors, because LLVM 16 does not vectorise a
+ * maxnum reduction without no-NaN flags. 4 accumulators of 8 lanes (f32) or
+ * 4 lanes (f64), a horizontal reduction, then a scalar tail. */
+LLVMValueRef rd_vec_minmax(cg_kernel *k, gr_dtype at, int is_min, LLVMValueRef x,
+                           LLVMValueRef base, int64_t n, LLVMValueRef acc) {
+    int lanes = at == GR_DTYPE_F64 ? 4 : 8, unroll = 4;
+    int64_t nv = n / (lanes * unroll) * (lanes * unroll);
+    const char *op = is_min ? "llvm.minnum" : "llvm.maxnum";
+    if (nv > 0) {
+        LLVMTypeRef et = cg_reg_type(k->m, at), vt = LLVMVectorType(et, (unsigned)lanes);
+        LLVMValueRef init = LLVMConstVector((LLVMValueRef[]){acc, acc, acc, acc, acc, acc, acc, acc},
+                                            (unsigned)lanes);
+        if (!LLVMIsConstant(acc)) { /* broadcast a run-time scalar */
+            init = LLVMGetUndef(vt);
+            for (int i = 0; i < lanes; i++)
+                init = LLVMBuildInsertElement(k->b, init, acc, cg_i32(k, i), "");
+        }
+        cg_loop l;
+        LLVMValueRef i = cg_loop_begin(k, &l, cg_i64(k, 0), cg_i64(k, nv), lanes * unroll);
+        LLVMValueRef a[4];
+        for (int u = 0; u < unroll; u++) a[u] = cg_loop_acc(k, &l, init);
+        for (int u = 0; u < unroll; u++) {
+            LLVMValueRef idx = rd_add(k, base, rd_add(k, i, cg_i64(k, u * lanes)));
+            LLVMValueRef v = LLVMBuildLoad2(k->b, vt, cg_gep(k, at, x, idx), "");
+            LLVMSetAlignment(v, (unsigned)gr_dtype_size(at));
+            cg_loop_next(&l, u, call2(k, op, a[u], v));
+        }
+        cg_loop_end(k, &l);
+        LLVMValueRef v = call2(k, op, call2(k, op, l.acc_out[0], l.acc_out[1]),
+                               call2(k, op, l.acc_out[2], l.acc_out[3]));
+        acc = call1(k, is_min ? "llvm.vector.reduce.fmin" : "llvm.vector.reduce.fmax", v);
+    }
+    if (nv == n) return acc;
+    cg_loop t;
+    LLVMValueRef i = cg_loop_begin(k, &t, cg_i64(k, nv), cg_i64(k, n), 1);
+    LLVMValueRef a = cg_loop_acc(k, &t, acc);
+    cg_loop_next(&t, 0, call2(k, op, a, cg_load(k, at, x, rd_add(k, base, i))));
+    cg_loop_end(k, &t);
+    return t.acc_out[0];
+}
+
 rd_view rd_view_axis(const gr_shape *s, int axis) {
     rd_view v = {1, 1, 1};
     for (int i = 0; i < s->rank; i++) {
@@ -240,6 +282,9 @@ static LLVMValueRef nest_inner(const rd *r, rkind kind, int level, LLVMValueRef 
                                LLVMValueRef acc, LLVMValueRef shift) {
     cg_kernel *k = r->k;
     int g = r->red_idx[level];
+    if (level == r->n_red - 1 && (kind == RK_MAX || kind == RK_MIN) &&
+        gr_dtype_is_float(r->xt) && r->xt == r->at)
+        return rd_vec_minmax(k, r->at, kind == RK_MIN, r->x, off, r->dim[g], acc);
     cg_loop l;
     LLVMValueRef i = cg_loop_begin(k, &l, cg_i64(k, 0), cg_i64(k, r->dim[g]), 1);
     LLVMValueRef a = cg_loop_acc(k, &l, acc);

@@ -17,6 +17,10 @@ gr_dtype rd_float_dtype(gr_dtype t);
  * ignore a NaN operand; integers: signed or unsigned; bool: or/and). */
 LLVMValueRef rd_max(cg_kernel *k, gr_dtype at, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef rd_min(cg_kernel *k, gr_dtype at, LLVMValueRef a, LLVMValueRef b);
+/* max (min) of acc and the contiguous x[base .. base + n), x of float
+ * dtype at (no conversion), in explicit vectors. */
+LLVMValueRef rd_vec_minmax(cg_kernel *k, gr_dtype at, int is_min, LLVMValueRef x,
+                           LLVMValueRef base, int64_t n, LLVMValueRef acc);
 /* Lowest / highest value of dtype at as a register constant (-inf / +inf
  * for floats). */
 LLVMValueRef rd_lowest(cg_kernel *k, gr_dtype at);

@@ -31,12 +31,17 @@ static void emit_rows(sm_ctx *c, int64_t len, int64_t outer) {
     cg_loop l;
     LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1);
     LLVMValueRef base = rd_mul(k, t, cg_i64(k, len));
-    cg_loop lm;
-    LLVMValueRef i = red_loop(k, &lm, len, rd_lowest(k, c->at));
-    LLVMValueRef x = rd_load(k, c->xt, c->x, rd_add(k, base, i), c->at);
-    cg_loop_next(&lm, 0, rd_max(k, c->at, lm.acc[0], x));
-    cg_loop_end(k, &lm);
-    LLVMValueRef mx = lm.acc_out[0];
+    LLVMValueRef mx, i, x;
+    if (c->xt == c->at) {
+        mx = rd_vec_minmax(k, c->at, 0, c->x, base, len, rd_lowest(k, c->at));
+    } else {
+        cg_loop lm;
+        i = red_loop(k, &lm, len, rd_lowest(k, c->at));
+        x = rd_load(k, c->xt, c->x, rd_add(k, base, i), c->at);
+        cg_loop_next(&lm, 0, rd_max(k, c->at, lm.acc[0], x));
+        cg_loop_end(k, &lm);
+        mx = lm.acc_out[0];
+    }
     cg_loop ls;
     i = red_loop(k, &ls, len, cg_const(k, c->at, 0));
     x = rd_load(k, c->xt, c->x, rd_add(k, base, i), c->at);
