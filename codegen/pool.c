@@ -4,8 +4,9 @@
  * spatial dims of extent 1. The output shape (already inferred) says how
  * many windows to compute; windows running past the input are clipped. A
  * task is one output row (n, c, od, oh): the valid kernel ranges in d and h
- * are computed once per row, those in w once per output column, and the
- * columns whose window lies inside the input use constant kernel bounds. */
+ * are computed once per row. Columns whose window lies inside the input in
+ * w accumulate in the workspace with the innermost loop over the output
+ * width; the few border columns clip their windows one by one. */
 #include <string.h>
 
 #include "codegen/reduce_internal.h"
@@ -102,19 +103,15 @@ static LLVMValueRef flat_index(const pool_ctx *p, LLVMValueRef nc, LLVMValueRef 
     return rd_add(k, rd_mul(k, nc, cg_i64(k, plane)), off);
 }
 
-/* Output columns [c0, c1) of row t; interior: their windows lie inside the
- * input in w, so the kernel bounds are constants. */
+/* Border columns [c0, c1) of row t, one at a time: the valid kernel range
+ * in w is computed per column. */
 static void columns(const pool_ctx *p, win *w, LLVMValueRef t, LLVMValueRef nc,
-                    int64_t c0, int64_t c1, int interior) {
+                    int64_t c0, int64_t c1) {
     cg_kernel *k = p->k;
     if (c0 >= c1) return;
     cg_loop l;
     LLVMValueRef ow = cg_loop_begin(k, &l, cg_i64(k, c0), cg_i64(k, c1), 1);
     w[2] = window_at(p, 2, ow);
-    if (interior) {
-        w[2].k0 = cg_i64(k, 0);
-        w[2].k1 = w[2].cnt = cg_i64(k, p->kern[2]);
-    }
     LLVMValueRef plane = rd_mul(k, nc, cg_i64(k, p->in[0] * p->in[1] * p->in[2]));
     int n_acc = p->is_max && p->ind ? 2 : 1;
     LLVMValueRef acc[2] = {p->is_max ? rd_lowest(k, p->at) : cg_const(k, p->at, 0),
@@ -130,10 +127,76 @@ static void columns(const pool_ctx *p, win *w, LLVMValueRef t, LLVMValueRef nc,
     cg_loop_end(k, &l);
 }
 
+/* Interior columns [lo, hi) of row t, in chunks of RD_CHUNK: accumulators
+ * for a chunk live in the workspace (values, then i64 offsets of maxima), and
+ * the innermost loop runs over the output columns with the input stride, for
+ * each valid (kd, kh) and each kw, so it vectorises. */
+static void interior(const pool_ctx *p, const win *w, LLVMValueRef t, LLVMValueRef nc,
+                     int64_t lo, int64_t hi) {
+    cg_kernel *k = p->k;
+    if (lo >= hi) return;
+    int with_ind = p->is_max && p->ind;
+    LLVMValueRef wv = k->workspace;
+    LLVMValueRef wi = cg_gep(k, GR_DTYPE_U8, wv, cg_i64(k, RD_CHUNK * 8));
+    LLVMValueRef plane = rd_mul(k, nc, cg_i64(k, p->in[0] * p->in[1] * p->in[2]));
+    cg_loop lc, l0, ld, lh, lw, lx, lf;
+    LLVMValueRef c0 = cg_loop_begin(k, &lc, cg_i64(k, lo), cg_i64(k, hi), RD_CHUNK);
+    LLVMValueRef cn = rd_min64(k, cg_i64(k, RD_CHUNK), LLVMBuildSub(k->b, cg_i64(k, hi), c0, ""));
+    LLVMValueRef j = cg_loop_begin(k, &l0, cg_i64(k, 0), cn, 1);
+    cg_store(k, p->at, wv, j, p->is_max ? rd_lowest(k, p->at) : cg_const(k, p->at, 0));
+    if (with_ind) cg_store(k, GR_DTYPE_I64, wi, j, cg_i64(k, 0));
+    cg_loop_end(k, &l0);
+    LLVMValueRef kd = cg_loop_begin(k, &ld, w[0].k0, w[0].k1, 1);
+    LLVMValueRef pd = rd_add(k, w[0].start, rd_mul(k, kd, cg_i64(k, p->dil[0])));
+    LLVMValueRef kh = cg_loop_begin(k, &lh, w[1].k0, w[1].k1, 1);
+    LLVMValueRef ph = rd_add(k, w[1].start, rd_mul(k, kh, cg_i64(k, p->dil[1])));
+    LLVMValueRef row = rd_mul(k, rd_add(k, rd_mul(k, pd, cg_i64(k, p->in[1])), ph),
+                              cg_i64(k, p->in[2]));
+    LLVMValueRef kw = cg_loop_begin(k, &lw, cg_i64(k, 0), cg_i64(k, p->kern[2]), 1);
+    /* spatial offset of column c0 + j: row + (c0 + j)*s - pb + kw*dil */
+    LLVMValueRef off0 = rd_add(k, rd_add(k, row, rd_mul(k, c0, cg_i64(k, p->str[2]))),
+                               LLVMBuildSub(k->b, rd_mul(k, kw, cg_i64(k, p->dil[2])),
+                                            cg_i64(k, p->pb[2]), ""));
+    j = cg_loop_begin(k, &lx, cg_i64(k, 0), cn, 1);
+    LLVMValueRef off = rd_add(k, off0, rd_mul(k, j, cg_i64(k, p->str[2])));
+    LLVMValueRef x = rd_load(k, p->xt, p->x, rd_add(k, plane, off), p->at);
+    LLVMValueRef a = cg_load(k, p->at, wv, j), v;
+    if (!p->is_max) {
+        v = gr_dtype_is_float(p->at) ? LLVMBuildFAdd(k->b, a, x, "") : LLVMBuildAdd(k->b, a, x, "");
+    } else if (!with_ind) {
+        v = rd_max(k, p->at, a, x);
+    } else {
+        LLVMValueRef c = gr_dtype_is_float(p->at)
+                             ? LLVMBuildFCmp(k->b, LLVMRealOGT, x, a, "")
+                             : LLVMBuildICmp(k->b, cg_dtype_signed(p->at) ? LLVMIntSGT : LLVMIntUGT,
+                                             x, a, "");
+        v = LLVMBuildSelect(k->b, c, x, a, "");
+        cg_store(k, GR_DTYPE_I64, wi, j,
+                 LLVMBuildSelect(k->b, c, off, cg_load(k, GR_DTYPE_I64, wi, j), ""));
+    }
+    cg_store(k, p->at, wv, j, v);
+    cg_loop_end(k, &lx);
+    cg_loop_end(k, &lw);
+    cg_loop_end(k, &lh);
+    cg_loop_end(k, &ld);
+    LLVMValueRef cnt = rd_mul(k, rd_mul(k, w[0].cnt, w[1].cnt), cg_i64(k, p->kern[2]));
+    LLVMValueRef fc = p->is_max ? NULL : LLVMBuildSIToFP(k->b, cnt, cg_reg_type(k->m, p->at), "");
+    j = cg_loop_begin(k, &lf, cg_i64(k, 0), cn, 1);
+    LLVMValueRef yi = rd_add(k, rd_mul(k, t, cg_i64(k, p->out[2])), rd_add(k, c0, j));
+    v = cg_load(k, p->at, wv, j);
+    if (!p->is_max) v = LLVMBuildFDiv(k->b, v, fc, "");
+    rd_store(k, p->yt, p->y, yi, p->at, v);
+    if (with_ind)
+        cg_store(k, GR_DTYPE_I64, p->ind, yi, flat_index(p, nc, cg_load(k, GR_DTYPE_I64, wi, j)));
+    cg_loop_end(k, &lf);
+    cg_loop_end(k, &lc);
+}
+
 /* One task per output row t = (nc, od, oh). */
 static void emit_rows(pool_ctx *p, int64_t nc_count) {
     cg_kernel *k = p->k;
     k->n_tasks = nc_count * p->out[0] * p->out[1];
+    k->workspace_bytes = RD_CHUNK * 16; /* values (<= 8 bytes), then i64 offsets */
     cg_loop l;
     LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1);
     LLVMValueRef oh = LLVMBuildURem(k->b, t, cg_i64(k, p->out[1]), "");
@@ -150,9 +213,9 @@ static void emit_rows(pool_ctx *p, int64_t nc_count) {
     if (lo > ow_n) lo = ow_n;
     if (hi > ow_n) hi = ow_n;
     if (hi < lo) hi = lo;
-    columns(p, w, t, nc, 0, lo, 0);
-    columns(p, w, t, nc, lo, hi, 1);
-    columns(p, w, t, nc, hi, ow_n, 0);
+    columns(p, w, t, nc, 0, lo);
+    interior(p, w, t, nc, lo, hi);
+    columns(p, w, t, nc, hi, ow_n);
     cg_loop_end(k, &l);
 }
 
