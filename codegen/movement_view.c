@@ -1,8 +1,9 @@
 /* movement_view.c: the view-copy engine (see movement_internal.h). Views are
  * simplified (unit dims dropped, contiguous dims merged), then split into
  * tasks of about TASK_BYTES of output: groups of rows, or pieces of one long
- * row. A row whose input is contiguous is one memcpy; other rows move
- * elements one by one. Tasks write disjoint output ranges. */
+ * row. A row whose input is contiguous is one memcpy; transposes copy
+ * TILE x TILE blocks through the workspace; other rows move elements one by
+ * one. Tasks write disjoint output ranges. */
 #include <string.h>
 
 #include "codegen/movement_internal.h"
