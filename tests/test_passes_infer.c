@@ -345,16 +345,26 @@ static void ref_bn(double *y, int64_t n, int64_t c, int64_t inner, const bn_para
             }
 }
 
-/* BN(v) with the parameters as CONST values; output "y" is a graph output. */
-static gr_node *add_bn(gr_graph *g, gr_value *v, int64_t c, const bn_params *p) {
-    gr_value *in[] = {v, data_f32(g, GR_VALUE_CONST, "bn.scale", 1, &c, p->scale),
-                      data_f32(g, GR_VALUE_PARAM, "bn.bias", 1, &c, p->bias),
-                      data_f32(g, GR_VALUE_PARAM, "bn.mean", 1, &c, p->mean),
-                      data_f32(g, GR_VALUE_PARAM, "bn.var", 1, &c, p->var)};
+/* BN(v) with the parameters as constants named prefix.scale, ...; output out. */
+static gr_node *bn_node(gr_graph *g, gr_value *v, int64_t c, const bn_params *p,
+                        const char *prefix, const char *out) {
+    char names[4][64];
+    static const char *const what[] = {"scale", "bias", "mean", "var"};
+    for (int i = 0; i < 4; i++) snprintf(names[i], sizeof names[i], "%s.%s", prefix, what[i]);
+    gr_value *in[] = {v, data_f32(g, GR_VALUE_CONST, names[0], 1, &c, p->scale),
+                      data_f32(g, GR_VALUE_PARAM, names[1], 1, &c, p->bias),
+                      data_f32(g, GR_VALUE_PARAM, names[2], 1, &c, p->mean),
+                      data_f32(g, GR_VALUE_PARAM, names[3], 1, &c, p->var)};
     in[3]->trainable = in[4]->trainable = 0;
-    gr_node *bn = gr_node_add(g, GR_OP_BATCH_NORM, "bn", 5, in, 1, (const char *[]){"y"});
+    gr_node *bn = gr_node_add(g, GR_OP_BATCH_NORM, prefix, 5, in, 1, (const char *[]){out});
     assert_non_null(bn);
     assert_int_equal(gr_node_set_float(g, bn, "epsilon", p->eps), GR_OK);
+    return bn;
+}
+
+/* BN(v) whose output "y" is a graph output. */
+static gr_node *add_bn(gr_graph *g, gr_value *v, int64_t c, const bn_params *p) {
+    gr_node *bn = bn_node(g, v, c, p, "bn", "y");
     assert_int_equal(gr_graph_add_output(g, bn->outputs[0]), GR_OK);
     return bn;
 }
@@ -536,6 +546,42 @@ static void test_fold_bn_copies_shared_weight(void **state) {
     }
     free(w);
     free_bn(&p);
+    gr_graph_free(g);
+}
+
+/* Conv -> BN -> BN with W shared by another Conv: both fold into one copy. */
+static void test_fold_bn_chain_into_shared_weight(void **state) {
+    (void)state;
+    rng_seed(6);
+    gr_graph *g = gr_graph_new("chain");
+    float *w = random_floats(2 * 3, -1, 1);
+    bn_params p1 = random_bn(2), p2 = random_bn(2);
+    gr_value *x = input_f32(g, "x", 4, (int64_t[]){1, 3, 2, 2});
+    gr_value *wv = data_f32(g, GR_VALUE_PARAM, "W", 4, (int64_t[]){2, 3, 1, 1}, w);
+    gr_value *a = node(g, GR_OP_CONV, "conv_a", 2, (gr_value *[]){x, wv})->outputs[0];
+    gr_value *z = named(g, GR_OP_CONV, "conv_b", "z", 2, (gr_value *[]){x, wv});
+    gr_value *t = bn_node(g, a, 2, &p1, "bn1", "t")->outputs[0];
+    gr_value *y = bn_node(g, t, 2, &p2, "bn2", "y")->outputs[0];
+    assert_int_equal(gr_graph_add_output(g, y), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, z), GR_OK);
+    run(g, (const char *[]){"shapes", "fold_batchnorm", NULL});
+    assert_int_equal(g->n_nodes, 2);
+    gr_node *ca = gr_graph_find_node(g, "conv_a");
+    assert_ptr_equal(ca->outputs[0], g->outputs[0]);
+    assert_string_equal(ca->inputs[1]->name, "W.bn_folded");
+    assert_null(gr_graph_find(g, "W.bn_folded_1"));
+    for (int i = 0; i < 6; i++) {
+        int c = i / 3;
+        double s1 = p1.scale[c] / sqrt((double)p1.var[c] + p1.eps);
+        double s2 = p2.scale[c] / sqrt((double)p2.var[c] + p2.eps);
+        double b = ((0 - p1.mean[c]) * s1 + p1.bias[c] - p2.mean[c]) * s2 + p2.bias[c];
+        assert_true(fabs(load(ca->inputs[1], i) - w[i] * s1 * s2) < 1e-5);
+        if (i % 3 == 0) assert_true(fabs(load(ca->inputs[2], c) - b) < 1e-5);
+        assert_true(load(wv, i) == w[i]);
+    }
+    free(w);
+    free_bn(&p1);
+    free_bn(&p2);
     gr_graph_free(g);
 }
 
@@ -777,6 +823,7 @@ int main(void) {
         cmocka_unit_test(test_fold_bn_into_conv_transpose_matches_reference),
         cmocka_unit_test(test_fold_bn_into_gemm_and_matmul_add),
         cmocka_unit_test(test_fold_bn_copies_shared_weight),
+        cmocka_unit_test(test_fold_bn_chain_into_shared_weight),
         cmocka_unit_test(test_fold_bn_leaves_unfoldable_batchnorms),
         cmocka_unit_test(test_simplify_drops_inference_dropout),
         cmocka_unit_test(test_simplify_forwards_identity_cast_and_transpose),
