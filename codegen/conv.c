@@ -5,6 +5,7 @@
  * im2col panel packed straight from X (a 1x1 stride-1 unpadded conv packs
  * plain rows of X). Depthwise and small groups use a direct kernel, and
  * ConvTranspose a direct scatter per output channel (one task owns it). */
+#include <stdint.h>
 #include <string.h>
 
 #include "codegen/gemm.h"
@@ -160,9 +161,90 @@ static void conv_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMVal
     cg_gemm_loop_end(k, &lk);
 }
 
+/* <VL x i32> splat of a constant or an i32 value. */
+static LLVMValueRef vsplat(cg_kernel *k, int vl, LLVMValueRef s) {
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)vl);
+    LLVMValueRef v = LLVMBuildInsertElement(k->b, LLVMGetUndef(vt), s, cg_i32(k, 0), "");
+    return LLVMBuildShuffleVector(k->b, v, LLVMGetUndef(vt),
+                                  LLVMConstNull(LLVMVectorType(k->m->t_i32, (unsigned)vl)), "");
+}
+
+static LLVMValueRef vconst(cg_kernel *k, int vl, int64_t c) {
+    return vsplat(k, vl, cg_i32(k, (int32_t)c));
+}
+
+/* The vector form of conv_panel: per panel, the window origins
+ * (o*s - p) of its NR columns are computed once as <VL x i32>; per row
+ * (ci, tap) the elements come from one masked gather per vector. */
+static void conv_panel_gather(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMValueRef k0,
+                              LLVMValueRef kc, LLVMValueRef col0, int cols) {
+    const cg_conv_geom *c = g->user;
+    LLVMBuilderRef b = k->b;
+    int vl = g->vl, nv = g->nr / vl;
+    LLVMTypeRef i32 = k->m->t_i32;
+    LLVMValueRef base[4][3], live[4];
+    LLVMValueRef c32 = LLVMBuildTrunc(b, col0, i32, "");
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef lanes[32], bits[32];
+        for (int i = 0; i < vl; i++) {
+            lanes[i] = cg_i32(k, v * vl + i);
+            bits[i] = LLVMConstInt(k->m->t_i1, v * vl + i < cols, 0);
+        }
+        live[v] = LLVMConstVector(bits, (unsigned)vl);
+        LLVMValueRef p = LLVMBuildAdd(b, vsplat(k, vl, c32), LLVMConstVector(lanes, (unsigned)vl), "");
+        LLVMValueRef o[3];
+        o[0] = LLVMBuildUDiv(b, p, vconst(k, vl, c->out[1] * c->out[2]), "");
+        LLVMValueRef r = LLVMBuildURem(b, p, vconst(k, vl, c->out[1] * c->out[2]), "");
+        o[1] = LLVMBuildUDiv(b, r, vconst(k, vl, c->out[2]), "");
+        o[2] = LLVMBuildURem(b, r, vconst(k, vl, c->out[2]), "");
+        for (int d = 0; d < 3; d++)
+            base[v][d] = LLVMBuildSub(b, LLVMBuildMul(b, o[d], vconst(k, vl, c->str[d]), ""),
+                                      vconst(k, vl, c->pad[d]), "");
+    }
+    cg_loop lk;
+    LLVMValueRef kk = cg_loop_begin(k, &lk, i64c(k, 0), kc, 1);
+    LLVMValueRef row = LLVMBuildTrunc(b, nsw_add(k, k0, kk), i32, ""), tap[3];
+    LLVMValueRef ci = LLVMBuildUDiv(b, row, cg_i32(k, (int32_t)c->taps), "");
+    LLVMValueRef t = LLVMBuildURem(b, row, cg_i32(k, (int32_t)c->taps), "");
+    tap[0] = LLVMBuildUDiv(b, t, cg_i32(k, (int32_t)(c->ker[1] * c->ker[2])), "");
+    t = LLVMBuildURem(b, t, cg_i32(k, (int32_t)(c->ker[1] * c->ker[2])), "");
+    tap[1] = LLVMBuildUDiv(b, t, cg_i32(k, (int32_t)c->ker[2]), "");
+    tap[2] = LLVMBuildURem(b, t, cg_i32(k, (int32_t)c->ker[2]), "");
+    LLVMValueRef cbase = vsplat(k, vl, LLVMBuildMul(b, ci, cg_i32(k, (int32_t)c->in_plane), ""));
+    LLVMValueRef drow = cg_gep(k, c->dt, dst, nsw_mul(k, kk, g->nr));
+    LLVMTypeRef et = cg_mem_type(k->m, c->dt), vt = LLVMVectorType(et, (unsigned)vl);
+    LLVMTypeRef pvt = LLVMVectorType(k->m->t_ptr, (unsigned)vl);
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef ok = live[v], idx = cbase;
+        LLVMValueRef mul = NULL;
+        for (int d = 0; d < 3; d++) {
+            LLVMValueRef off = vsplat(k, vl, LLVMBuildMul(b, tap[d], cg_i32(k, (int32_t)c->dil[d]), ""));
+            LLVMValueRef i = LLVMBuildAdd(b, base[v][d], off, "");
+            ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULT, i, vconst(k, vl, c->in[d]), ""), "");
+            mul = mul ? LLVMBuildAdd(b, LLVMBuildMul(b, mul, vconst(k, vl, c->in[d]), ""), i, "") : i;
+        }
+        idx = LLVMBuildAdd(b, idx, mul, "");
+        LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, et, g->b, &idx, 1, "");
+        unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+        LLVMTypeRef types[2] = {vt, pvt};
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->m->mod, id, types, 2);
+        LLVMValueRef args[4] = {ptrs, cg_i32(k, (int32_t)gr_dtype_size(c->dt)), ok,
+                                LLVMConstNull(vt)};
+        LLVMValueRef x = LLVMBuildCall2(b, LLVMIntrinsicGetType(k->m->ctx, id, types, 2), fn,
+                                        args, 4, "");
+        LLVMValueRef s = LLVMBuildStore(b, x, cg_gep(k, c->dt, drow, i64c(k, v * vl)));
+        LLVMSetAlignment(s, (unsigned)gr_dtype_size(c->dt));
+    }
+    cg_gemm_loop_end(k, &lk);
+}
+
 static void conv_pack(cg_kernel *k, const cg_gemm *g, LLVMValueRef bp, LLVMValueRef k0,
                       LLVMValueRef kc, LLVMValueRef n0, LLVMValueRef nc) {
-    cg_gemm_pack_panels(k, g, bp, k0, kc, n0, nc, conv_panel);
+    const cg_conv_geom *c = g->user;
+    /* i32 indices: the group's input channels and the output plane must fit */
+    int fits = c->Cg * c->in_plane < INT32_MAX / 2 && c->out_plane + g->nr < INT32_MAX / 2 &&
+               c->Kg < INT32_MAX / 2;
+    cg_gemm_pack_panels(k, g, bp, k0, kc, n0, nc, fits ? conv_panel_gather : conv_panel);
 }
 
 static int conv_is_pointwise(const cg_conv_geom *c) {
