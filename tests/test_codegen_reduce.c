@@ -757,6 +757,65 @@ static void test_global_pools(void **state) {
     gr_graph_free(g);
 }
 
+
+/* A window that runs past the input is clipped: kernel 2 stride 2 over 1
+ * row gives 1 row (truncating shape formula, as ONNX Runtime; PaddleOCR). */
+static void test_max_pool_window_past_input_is_clipped(void **state) {
+    (void)state;
+    float x[4] = {1, 5, -2, 3}, y[2];
+    pool_cfg c = {GR_OP_MAX_POOL, 2, {2, 2}, {2, 2}, {0}, {0}, NULL, 0, 0, 0, 0};
+    gr_graph *g = gr_graph_new("pool");
+    gr_node *n = pool_node(g, &c, GR_DTYPE_F32, (int64_t[]){1, 1, 1, 4});
+    run_both(g, (void *[]){x}, (void *[]){y});
+    assert_int_equal(n->outputs[0]->shape.dims[2], 1);
+    assert_true(y[0] == 5 && y[1] == 3);
+    gr_graph_free(g);
+}
+
+/* f16 input: ReduceMean and Softmax compute in f32 and round once. */
+static void test_f16_reduce_and_softmax(void **state) {
+    (void)state;
+    uint16_t x[4], y[4];
+    const float xf[4] = {1, 2, 3, 4.5f};
+    for (int i = 0; i < 4; i++) x[i] = gr_f32_to_f16(xf[i]);
+    gr_graph *g = gr_graph_new("f16");
+    one_node(g, GR_OP_REDUCE_MEAN, GR_DTYPE_F16, 2, (int64_t[]){2, 2}, 0, NULL, 1);
+    run_both(g, (void *[]){x}, (void *[]){y});
+    assert_true(gr_f16_to_f32(y[0]) == 2.625f);
+    gr_graph_free(g);
+    g = gr_graph_new("f16sm");
+    one_node(g, GR_OP_SOFTMAX, GR_DTYPE_F16, 2, (int64_t[]){2, 2}, 0, NULL, 1);
+    run_both(g, (void *[]){x}, (void *[]){y});
+    double want[4] = {1 / (1 + exp(1.0)), 1 / (1 + exp(-1.0)), 1 / (1 + exp(1.5)),
+                      1 / (1 + exp(-1.5))};
+    for (int i = 0; i < 4; i++) assert_true(fabs(gr_f16_to_f32(y[i]) - want[i]) < 1e-3);
+    gr_graph_free(g);
+}
+
+/* Integer ArgMax and bool ReduceMax/Min (or / and). */
+static void test_integer_argmax_and_bool_reduce(void **state) {
+    (void)state;
+    int32_t xi[6] = {3, -1, 7, 7, 0, -9};
+    int64_t yi[2];
+    gr_graph *g = gr_graph_new("argi");
+    gr_node *n = one_node(g, GR_OP_ARG_MAX, GR_DTYPE_I32, 2, (int64_t[]){2, 3}, 0, NULL, 1);
+    gr_node_set_int(g, n, "axis", 1);
+    run_both(g, (void *[]){xi}, (void *[]){yi});
+    assert_true(yi[0] == 2 && yi[1] == 0);
+    gr_graph_free(g);
+    uint8_t xb[6] = {0, 1, 0, 1, 1, 1}, yb[2];
+    const gr_op ops[2] = {GR_OP_REDUCE_MAX, GR_OP_REDUCE_MIN};
+    const uint8_t want[2][2] = {{1, 1}, {0, 1}};
+    for (int i = 0; i < 2; i++) {
+        g = gr_graph_new("bool");
+        gr_value *av = axes_const(g, 1, (int64_t[]){1});
+        one_node(g, ops[i], GR_DTYPE_BOOL, 2, (int64_t[]){2, 3}, 1, &av, 1);
+        run_both(g, (void *[]){xb}, (void *[]){yb});
+        assert_memory_equal(yb, want[i], 2);
+        gr_graph_free(g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reduce_every_kind_inner_middle_outer_and_all_axes),
@@ -778,6 +837,9 @@ int main(void) {
         cmocka_unit_test(test_max_pool_uint8),
         cmocka_unit_test(test_pool_configurations_against_reference),
         cmocka_unit_test(test_global_pools),
+        cmocka_unit_test(test_max_pool_window_past_input_is_clipped),
+        cmocka_unit_test(test_f16_reduce_and_softmax),
+        cmocka_unit_test(test_integer_argmax_and_bool_reduce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
 }
