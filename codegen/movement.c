@@ -148,6 +148,18 @@ gr_code cg_emit_concat(cg_module *m, const gr_node *n, const char *name, cg_kern
     return rc;
 }
 
+/* Extent along the axis of output i: its inferred shape, or for an omitted
+ * output the split input / num_outputs chunks (ceil(d/k), the last smaller). */
+static int64_t split_part(const gr_node *n, int i, int axis, int64_t d) {
+    if (n->outputs[i]) return n->outputs[i]->shape.dims[axis];
+    int64_t sizes[64];
+    const gr_value *sv = n->n_inputs > 1 ? n->inputs[1] : NULL;
+    if (sv && n->n_outputs <= 64 && gr_value_const_ints(sv, sizes, 64) == n->n_outputs)
+        return sizes[i];
+    int64_t k = n->n_outputs, chunk = (d + k - 1) / k;
+    return i < k - 1 ? chunk : d - chunk * (k - 1);
+}
+
 /* input:[.., d, ..] -> outputs [.., s_i, ..] along axis (sizes from the
  * inferred output shapes). */
 gr_code cg_emit_split(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
@@ -162,16 +174,15 @@ gr_code cg_emit_split(cg_module *m, const gr_node *n, const char *name, cg_kerne
     int n_views = 0;
     for (int i = 0; i < n->n_outputs; i++) {
         const gr_value *y = n->outputs[i];
-        if (!y) {
-            gr_free(views);
-            return gr_fail(st, GR_ERR_UNSUPPORTED, "Split with an omitted output %d", i);
+        int64_t part = split_part(n, i, axis, x->shape.dims[axis]);
+        if (y) {
+            mv_strides(&y->shape, ys);
+            mv_view *v = &views[n_views++];
+            mv_view_init(v, x, y);
+            v->in_base = offset * xs[axis];
+            for (int d = 0; d < r; d++) mv_add_affine(v, y->shape.dims[d], ys[d], xs[d]);
         }
-        mv_strides(&y->shape, ys);
-        mv_view *v = &views[n_views++];
-        mv_view_init(v, x, y);
-        v->in_base = offset * xs[axis];
-        for (int d = 0; d < r; d++) mv_add_affine(v, y->shape.dims[d], ys[d], xs[d]);
-        offset += y->shape.dims[axis];
+        offset += part;
     }
     gr_code rc = emit_views(m, n, name, k, views, n_views, st);
     gr_free(views);

@@ -299,6 +299,28 @@ static void test_split_num_outputs_uneven(void **state) {
     gr_graph_free(g);
 }
 
+
+/* An omitted output still takes its part: outputs 0 and 2 of sizes [1,2,3]. */
+static void test_split_with_omitted_output(void **state) {
+    (void)state;
+    float x[6];
+    iota_f32(x, 6);
+    gr_graph *g = gr_graph_new("s");
+    gr_value *in[2] = {input(g, "x", GR_DTYPE_F32, 1, (int64_t[]){6}),
+                       const_i64(g, 3, (int64_t[]){1, 2, 3})};
+    gr_node *n = gr_node_add(g, GR_OP_SPLIT, NULL, 2, in, 3, (const char *[]){"a", "", "c"});
+    assert_non_null(n);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_add_output(g, n->outputs[0]), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, n->outputs[2]), GR_OK);
+    if (gr_graph_infer_shapes(g, &st) != GR_OK) fail_msg("%s", st.msg);
+    float a[1], c[3];
+    if (cg_run_graph(g, (void *[]){x}, (void *[]){a, c}, 3, &st) != GR_OK) fail_msg("%s", st.msg);
+    expect_f32(a, (float[]){0}, 1, 0);
+    expect_f32(c, (float[]){3, 4, 5}, 3, 0);
+    gr_graph_free(g);
+}
+
 /* ------------------------------------------------------------------- gather */
 
 /* Spec examples for axis 0 and axis 1, with constant indices. */
@@ -698,6 +720,7 @@ int main(void) {
         cmocka_unit_test(test_expand_and_tile_match_reference),
         cmocka_unit_test(test_concat_and_split_round_trip),
         cmocka_unit_test(test_split_num_outputs_uneven),
+        cmocka_unit_test(test_split_with_omitted_output),
         cmocka_unit_test(test_gather_spec_examples),
         cmocka_unit_test(test_gather_runtime_indices_wrap_and_clamp),
         cmocka_unit_test(test_pad_spec_examples),
