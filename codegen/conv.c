@@ -304,31 +304,63 @@ static LLVMValueRef fma_reg(cg_kernel *k, gr_dtype dt, LLVMValueRef a, LLVMValue
     (void)dt;
 }
 
-/* y[o] += w * x[o*s - p + t*dil] over the valid box of tap (t0, t1, t2). */
-static void direct_tap(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
-                       LLVMValueRef wv, const int64_t *tap) {
+/* lo <= v < hi as an i1 (NULL when always true over [0, n)). */
+static LLVMValueRef in_span(cg_kernel *k, LLVMValueRef v, int64_t lo, int64_t hi, int64_t n) {
+    LLVMValueRef ok = NULL;
+    if (lo > 0) ok = LLVMBuildICmp(k->b, LLVMIntSGE, v, i64c(k, lo), "");
+    if (hi < n) {
+        LLVMValueRef h = LLVMBuildICmp(k->b, LLVMIntSLT, v, i64c(k, hi), "");
+        ok = ok ? LLVMBuildAnd(k->b, ok, h, "") : h;
+    }
+    return ok;
+}
+
+/* One output row (o0, o1): y[o0,o1,o2] += w * x[i0, i1, o2*s - p + t2*dil]
+ * for the o2 range of the tap, if input row (i0, i1) exists. The row stays
+ * in L1 across the taps. */
+static void direct_row_tap(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef yrow,
+                           LLVMValueRef o0, LLVMValueRef o1, LLVMValueRef x, LLVMValueRef wv,
+                           const int64_t *tap) {
     int64_t lo[3], hi[3];
     for (int d = 0; d < 3; d++) {
         out_range(c, d, tap[d], &lo[d], &hi[d]);
         if (hi[d] <= lo[d]) return;
     }
-    cg_loop l0, l1, l2;
-    LLVMValueRef o0 = cg_loop_begin(k, &l0, i64c(k, lo[0]), i64c(k, hi[0]), 1);
+    LLVMValueRef ok0 = in_span(k, o0, lo[0], hi[0], c->out[0]);
+    LLVMValueRef ok1 = in_span(k, o1, lo[1], hi[1], c->out[1]);
+    LLVMValueRef ok = ok0 && ok1 ? LLVMBuildAnd(k->b, ok0, ok1, "") : ok0 ? ok0 : ok1;
+    LLVMBasicBlockRef join = ok ? cg_gemm_if(k, ok) : NULL;
     LLVMValueRef i0 = nsw_add(k, nsw_mul(k, o0, c->str[0]), i64c(k, tap[0] * c->dil[0] - c->pad[0]));
-    LLVMValueRef o1 = cg_loop_begin(k, &l1, i64c(k, lo[1]), i64c(k, hi[1]), 1);
     LLVMValueRef i1 = nsw_add(k, nsw_mul(k, o1, c->str[1]), i64c(k, tap[1] * c->dil[1] - c->pad[1]));
-    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]));
     LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_add(k, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1), c->in[2]),
                                                   i64c(k, tap[2] * c->dil[2] - c->pad[2])));
+    cg_loop l2;
     LLVMValueRef o2 = cg_loop_begin(k, &l2, i64c(k, lo[2]), i64c(k, hi[2]), 1);
     LLVMValueRef xv = cg_load(k, c->dt, xrow, nsw_mul(k, o2, c->str[2]));
     cg_store(k, c->dt, yrow, o2, fma_reg(k, c->dt, wv, xv, cg_load(k, c->dt, yrow, o2)));
     cg_loop_end(k, &l2);
+    if (join) cg_gemm_if_end(k, join);
+}
+
+/* For each output row: for each tap (in order): direct_row_tap. */
+static void direct_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
+                        LLVMValueRef wp) {
+    LLVMValueRef wv[256];
+    for (int64_t t = 0; t < c->taps; t++) wv[t] = cg_load(k, c->dt, wp, i64c(k, t));
+    cg_loop l0, l1;
+    LLVMValueRef o0 = cg_loop_begin(k, &l0, i64c(k, 0), i64c(k, c->out[0]), 1);
+    LLVMValueRef o1 = cg_loop_begin(k, &l1, i64c(k, 0), i64c(k, c->out[1]), 1);
+    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]));
+    int64_t tap[3], ti = 0;
+    for (tap[0] = 0; tap[0] < c->ker[0]; tap[0]++)
+        for (tap[1] = 0; tap[1] < c->ker[1]; tap[1]++)
+            for (tap[2] = 0; tap[2] < c->ker[2]; tap[2]++, ti++)
+                direct_row_tap(k, c, yrow, o0, o1, x, wv[ti], tap);
     cg_gemm_loop_end(k, &l1);
     cg_gemm_loop_end(k, &l0);
 }
 
-/* task (n, co): y = bias; for ci in group: for each tap: direct_tap. */
+/* task (n, co): y = bias; for ci in group: direct_taps. */
 static void emit_conv_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
     const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
     k->n_tasks = c->N * c->M;
@@ -349,11 +381,7 @@ static void emit_conv_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom 
     LLVMValueRef xch = nsw_add(k, nsw_mul(k, img, c->C), nsw_add(k, nsw_mul(k, gi, c->Cg), ci));
     LLVMValueRef xp = cg_gep(k, c->dt, x, nsw_mul(k, xch, c->in_plane));
     LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, co, c->Cg), ci), c->taps));
-    int64_t tap[3], ti = 0;
-    for (tap[0] = 0; tap[0] < c->ker[0]; tap[0]++)
-        for (tap[1] = 0; tap[1] < c->ker[1]; tap[1]++)
-            for (tap[2] = 0; tap[2] < c->ker[2]; tap[2]++, ti++)
-                direct_tap(k, c, y, xp, cg_load(k, c->dt, wp, i64c(k, ti)), tap);
+    direct_taps(k, c, y, xp, wp);
     cg_gemm_loop_end(k, &lc);
     cg_gemm_loop_end(k, &l);
 }
