@@ -127,6 +127,28 @@ static void columns(const pool_ctx *p, win *w, LLVMValueRef t, LLVMValueRef nc,
     cg_loop_end(k, &l);
 }
 
+/* ws[j] (+)= x[at]; with indices, wi[j] takes off where x is a new max. */
+static void accumulate(const pool_ctx *p, LLVMValueRef wv, LLVMValueRef wi, LLVMValueRef j,
+                       LLVMValueRef at, LLVMValueRef off) {
+    cg_kernel *k = p->k;
+    LLVMValueRef x = rd_load(k, p->xt, p->x, at, p->at);
+    LLVMValueRef a = cg_load(k, p->at, wv, j), v;
+    if (!p->is_max) {
+        v = gr_dtype_is_float(p->at) ? LLVMBuildFAdd(k->b, a, x, "") : LLVMBuildAdd(k->b, a, x, "");
+    } else if (!p->ind) {
+        v = rd_max(k, p->at, a, x);
+    } else {
+        LLVMValueRef c = gr_dtype_is_float(p->at)
+                             ? LLVMBuildFCmp(k->b, LLVMRealOGT, x, a, "")
+                             : LLVMBuildICmp(k->b, cg_dtype_signed(p->at) ? LLVMIntSGT : LLVMIntUGT,
+                                             x, a, "");
+        v = LLVMBuildSelect(k->b, c, x, a, "");
+        cg_store(k, GR_DTYPE_I64, wi, j,
+                 LLVMBuildSelect(k->b, c, off, cg_load(k, GR_DTYPE_I64, wi, j), ""));
+    }
+    cg_store(k, p->at, wv, j, v);
+}
+
 /* Interior columns [lo, hi) of row t, in chunks of RD_CHUNK: accumulators
  * for a chunk live in the workspace (values, then i64 offsets of maxima), and
  * the innermost loop runs over the output columns with the input stride, for
@@ -159,22 +181,7 @@ static void interior(const pool_ctx *p, const win *w, LLVMValueRef t, LLVMValueR
                                             cg_i64(k, p->pb[2]), ""));
     j = cg_loop_begin(k, &lx, cg_i64(k, 0), cn, 1);
     LLVMValueRef off = rd_add(k, off0, rd_mul(k, j, cg_i64(k, p->str[2])));
-    LLVMValueRef x = rd_load(k, p->xt, p->x, rd_add(k, plane, off), p->at);
-    LLVMValueRef a = cg_load(k, p->at, wv, j), v;
-    if (!p->is_max) {
-        v = gr_dtype_is_float(p->at) ? LLVMBuildFAdd(k->b, a, x, "") : LLVMBuildAdd(k->b, a, x, "");
-    } else if (!with_ind) {
-        v = rd_max(k, p->at, a, x);
-    } else {
-        LLVMValueRef c = gr_dtype_is_float(p->at)
-                             ? LLVMBuildFCmp(k->b, LLVMRealOGT, x, a, "")
-                             : LLVMBuildICmp(k->b, cg_dtype_signed(p->at) ? LLVMIntSGT : LLVMIntUGT,
-                                             x, a, "");
-        v = LLVMBuildSelect(k->b, c, x, a, "");
-        cg_store(k, GR_DTYPE_I64, wi, j,
-                 LLVMBuildSelect(k->b, c, off, cg_load(k, GR_DTYPE_I64, wi, j), ""));
-    }
-    cg_store(k, p->at, wv, j, v);
+    accumulate(p, wv, wi, j, rd_add(k, plane, off), off);
     cg_loop_end(k, &lx);
     cg_loop_end(k, &lw);
     cg_loop_end(k, &lh);
@@ -183,7 +190,7 @@ static void interior(const pool_ctx *p, const win *w, LLVMValueRef t, LLVMValueR
     LLVMValueRef fc = p->is_max ? NULL : LLVMBuildSIToFP(k->b, cnt, cg_reg_type(k->m, p->at), "");
     j = cg_loop_begin(k, &lf, cg_i64(k, 0), cn, 1);
     LLVMValueRef yi = rd_add(k, rd_mul(k, t, cg_i64(k, p->out[2])), rd_add(k, c0, j));
-    v = cg_load(k, p->at, wv, j);
+    LLVMValueRef v = cg_load(k, p->at, wv, j);
     if (!p->is_max) v = LLVMBuildFDiv(k->b, v, fc, "");
     rd_store(k, p->yt, p->y, yi, p->at, v);
     if (with_ind)
