@@ -177,7 +177,7 @@ static void check_matmul(gr_dtype dt, int ra, const int64_t *ad, int rb, const i
 static void test_matmul_2d_f32_edges(void **state) {
     (void)state;
     int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {8, 32, 16}, {9, 33, 17}, {17, 300, 45},
-                          {64, 64, 64}, {130, 70, 600}, {7, 1, 40}, {1, 50, 1}};
+                          {64, 64, 64}, {130, 70, 600}, {7, 1, 40}, {1, 50, 1}, {4, 7, 0}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int64_t ad[2] = {sizes[i][0], sizes[i][2]}, bd[2] = {sizes[i][2], sizes[i][1]};
         check_matmul(GR_DTYPE_F32, 2, ad, 2, bd, (int)(i & 1));
@@ -291,6 +291,7 @@ static void test_gemm_c_broadcast(void **state) {
     check_gemm(GR_DTYPE_F32, 13, 37, 29, 0, 0, 1.0, 1.0, 2, c_11);
     check_gemm(GR_DTYPE_F32, 13, 37, 29, 0, 0, 1.0, 1.0, 0, NULL);
     check_gemm(GR_DTYPE_F32, 1, 37, 29, 0, 1, 3.0, 1.0, 1, c_n);
+    check_gemm(GR_DTYPE_F32, 13, 37, 0, 0, 0, 1.0, 0.5, 1, c_n); /* K = 0: beta * C */
 }
 
 /* ------------------------------------------------------------ Conv */
