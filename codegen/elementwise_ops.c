@@ -97,22 +97,45 @@ static LLVMValueRef mod(const ew *e, LLVMValueRef a, LLVMValueRef b) {
     return sel(e, fix, LLVMBuildAdd(e->b, r, b, ""), r);
 }
 
-/* Integer base ^ integer exponent by square-and-multiply over the bits of
- * y (straight-line, vectorisable); y < 0 gives 1/x truncated: 1 for x = 1,
+/* r * x^e for e >= 0 by square-and-multiply: a loop over e's bits (a small
+ * loop inside the element loop; integer Pow is rare and this keeps the IR
+ * small). */
+static LLVMValueRef ipow_loop(const ew *e, LLVMValueRef x, LLVMValueRef y64) {
+    LLVMBuilderRef b = e->b;
+    LLVMTypeRef i64 = e->k->m->t_i64;
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(b);
+    LLVMValueRef fn = LLVMGetBasicBlockParent(pre);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(e->k->m->ctx, fn, "ipow");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(e->k->m->ctx, fn, "ipow.step");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(e->k->m->ctx, fn, "ipow.done");
+    LLVMBuildBr(b, head);
+    LLVMPositionBuilderAtEnd(b, head);
+    LLVMValueRef r = LLVMBuildPhi(b, LLVMTypeOf(x), ""), base = LLVMBuildPhi(b, LLVMTypeOf(x), "");
+    LLVMValueRef ex = LLVMBuildPhi(b, i64, "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, ex, LLVMConstInt(i64, 0, 0), ""), body, done);
+    LLVMPositionBuilderAtEnd(b, body);
+    LLVMValueRef bit = LLVMBuildTrunc(b, ex, e->k->m->t_i1, "");
+    LLVMValueRef r2 = sel(e, bit, LLVMBuildMul(b, r, base, ""), r);
+    LLVMValueRef base2 = LLVMBuildMul(b, base, base, "");
+    LLVMValueRef ex2 = LLVMBuildLShr(b, ex, LLVMConstInt(i64, 1, 0), "");
+    LLVMBuildBr(b, head);
+    LLVMValueRef one = ic(x, 1);
+    LLVMAddIncoming(r, (LLVMValueRef[]){one, r2}, (LLVMBasicBlockRef[]){pre, body}, 2);
+    LLVMAddIncoming(base, (LLVMValueRef[]){x, base2}, (LLVMBasicBlockRef[]){pre, body}, 2);
+    LLVMAddIncoming(ex, (LLVMValueRef[]){y64, ex2}, (LLVMBasicBlockRef[]){pre, body}, 2);
+    LLVMPositionBuilderAtEnd(b, done);
+    return r;
+}
+
+/* Integer base ^ integer exponent; y < 0 gives 1/x truncated: 1 for x = 1,
  * +-1 for x = -1, else 0. */
 static LLVMValueRef ipow(const ew *e, LLVMValueRef x, LLVMValueRef y, gr_dtype ydt) {
     LLVMTypeRef i64 = e->k->m->t_i64;
     LLVMValueRef y64 = LLVMBuildIntCast2(e->b, y, i64, cg_dtype_signed(ydt), "");
-    int bits = (int)gr_dtype_size(ydt) * 8;
-    LLVMValueRef r = ic(x, 1), base = x;
-    for (int i = 0; i < bits; i++) {
-        LLVMValueRef bit = LLVMBuildTrunc(e->b, LLVMBuildLShr(e->b, y64, LLVMConstInt(i64, (unsigned)i, 0), ""),
-                                          e->k->m->t_i1, "");
-        r = sel(e, bit, LLVMBuildMul(e->b, r, base, ""), r);
-        if (i + 1 < bits) base = LLVMBuildMul(e->b, base, base, "");
-    }
-    if (!cg_dtype_signed(ydt)) return r;
-    LLVMValueRef neg = LLVMBuildICmp(e->b, LLVMIntSLT, y64, LLVMConstInt(i64, 0, 0), "");
+    LLVMValueRef zero = LLVMConstInt(i64, 0, 0);
+    LLVMValueRef neg = cg_dtype_signed(ydt) ? LLVMBuildICmp(e->b, LLVMIntSLT, y64, zero, "")
+                                             : LLVMConstInt(e->k->m->t_i1, 0, 0);
+    LLVMValueRef r = ipow_loop(e, x, sel(e, neg, zero, y64));
     LLVMValueRef odd = LLVMBuildTrunc(e->b, y64, e->k->m->t_i1, "");
     LLVMValueRef inv = sel(e, LLVMBuildICmp(e->b, LLVMIntEQ, x, ic(x, 1), ""), ic(x, 1), ic(x, 0));
     LLVMValueRef m1 = LLVMBuildICmp(e->b, LLVMIntEQ, x, ic(x, -1), "");
