@@ -136,6 +136,13 @@ cg_emit_fn cg_emitter(gr_op op);
 #include "codegen/kernels.def"
 #undef K
 
+/* fused.c: one kernel for a fusion group (members in topological order,
+ * the root last). cg_group_check says whether every member can be chained. */
+#define CG_MAX_GROUP 64
+gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st);
+gr_code cg_emit_group(cg_module *m, const gr_node *const *members, int n_members,
+                      const char *name, cg_kernel *k, gr_status *st);
+
 /* A kernel copying v's bytes from its first argument to its second
  * (arguments: source buffer, destination buffer). */
 gr_code cg_emit_copy_buffers(cg_module *m, const char *name, const gr_value *v,

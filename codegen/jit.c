@@ -1,7 +1,8 @@
 /* jit.c: gr_codegen_jit: assigns every value a buffer (inputs, outputs,
  * constants, and intermediates in one arena with liveness-based reuse),
- * emits one kernel per node into an LLVM module, optimises it (O3) and
- * compiles it with ORC LLJIT, one JIT and resource tracker per plan. */
+ * emits one kernel per node or fusion group into an LLVM module, optimises
+ * it (O3) and compiles it with ORC LLJIT, one JIT and resource tracker per
+ * plan. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
@@ -80,7 +81,46 @@ static gr_code make_tm(const cg_module *m, LLVMTargetMachineRef *tm, gr_status *
 typedef struct {
     gr_plan *plan;
     int *buffer_of;   /* value id -> buffer id, -1 none */
+    /* Fusion groups: a group runs as one kernel at its root (its last
+     * node). root_of[i] is the root of node i's group (i if alone);
+     * members of a root are chained first_member[root], next_member[...]
+     * in node order, ending with -1. */
+    int *root_of, *first_member, *next_member;
 } layout;
+
+/* Adopts the fusion groups of passes/fuse.c (node->group) that codegen can
+ * chain; a group with a member it cannot chain is compiled node by node.
+ * A group is seen first at its root, its highest-indexed node. */
+static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
+    const gr_node *members[CG_MAX_GROUP];
+    int index[CG_MAX_GROUP];
+    char *seen = gr_calloc((size_t)g->n_nodes + 2, 1);
+    if (!seen) return gr_fail(st, GR_ERR_NOMEM, "out of memory planning fusion groups");
+    for (int i = 0; i < g->n_nodes; i++) {
+        lay->root_of[i] = lay->first_member[i] = i;
+        lay->next_member[i] = -1;
+    }
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        int id = g->nodes[i]->group;
+        if (id <= 0 || id > g->n_nodes || seen[id]) continue;
+        seen[id] = 1;
+        int count = 0;
+        for (int j = 0; j <= i && count < CG_MAX_GROUP; j++)
+            if (g->nodes[j]->group == id) {
+                members[count] = g->nodes[j];
+                index[count++] = j;
+            }
+        gr_status ignored = {0};
+        if (count < 2 || cg_group_check(members, count, &ignored) != GR_OK) continue;
+        lay->first_member[i] = index[0];
+        for (int k = 0; k < count; k++) {
+            lay->root_of[index[k]] = i;
+            lay->next_member[index[k]] = k + 1 < count ? index[k + 1] : -1;
+        }
+    }
+    gr_free(seen);
+    return GR_OK;
+}
 
 static int add_buffer(gr_plan *p, const gr_value *v, gr_buffer_kind kind, int index) {
     gr_buffer *b = &p->buffers[p->n_buffers];
@@ -134,6 +174,24 @@ static void release_block(block *free_list, int *n_free, size_t offset, size_t s
     }
 }
 
+/* Frees the arena blocks of values whose last use is the kernel at i. */
+static void release_inputs(const gr_graph *g, layout *lay, int i, int *last, block *free_list,
+                           int *n_free) {
+    gr_plan *p = lay->plan;
+    for (int m = lay->first_member[i]; m >= 0; m = lay->next_member[m]) {
+        const gr_node *n = g->nodes[m];
+        for (int j = 0; j < n->n_inputs + n->n_outputs; j++) {
+            const gr_value *v = j < n->n_inputs ? n->inputs[j] : n->outputs[j - n->n_inputs];
+            if (!v || v->kind != GR_VALUE_NODE || last[v->id] != i) continue;
+            int b = lay->buffer_of[v->id];
+            if (b < 0 || p->buffers[b].kind != GR_BUF_ARENA) continue;
+            last[v->id] = -1; /* freed once */
+            release_block(free_list, n_free, p->buffers[b].offset, align64(p->buffers[b].nbytes));
+        }
+        if (m == i) break;
+    }
+}
+
 static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
     gr_plan *p = lay->plan;
     int *last = gr_calloc((size_t)g->n_values + 1, sizeof(int));
@@ -143,12 +201,15 @@ static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
         gr_free(free_list);
         return gr_fail(st, GR_ERR_NOMEM, "out of memory planning buffers");
     }
+    /* A value lives until the kernel of its last consumer (a group's
+     * kernel runs where its root stands). */
     for (int i = 0; i < g->n_nodes; i++)
         for (int j = 0; j < g->nodes[i]->n_inputs; j++)
-            if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = i;
+            if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = lay->root_of[i];
     int n_free = 0;
     size_t top = 0;
     for (int i = 0; i < g->n_nodes; i++) {
+        if (lay->root_of[i] != i) continue; /* inside a group: no buffers */
         const gr_node *n = g->nodes[i];
         for (int j = 0; j < n->n_outputs; j++) {
             const gr_value *v = n->outputs[j];
@@ -158,14 +219,7 @@ static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
             lay->buffer_of[v->id] = b;
             if (last[v->id] < i) last[v->id] = i; /* unused output: free now */
         }
-        for (int j = 0; j < n->n_inputs + n->n_outputs; j++) {
-            const gr_value *v = j < n->n_inputs ? n->inputs[j] : n->outputs[j - n->n_inputs];
-            if (!v || v->kind != GR_VALUE_NODE || last[v->id] != i) continue;
-            const gr_buffer *b = &p->buffers[lay->buffer_of[v->id]];
-            if (b->kind != GR_BUF_ARENA) continue;
-            last[v->id] = -1; /* freed once */
-            release_block(free_list, &n_free, b->offset, align64(b->nbytes));
-        }
+        release_inputs(g, lay, i, last, free_list, &n_free);
     }
     p->arena_bytes = top;
     gr_free(last);
@@ -232,9 +286,28 @@ static gr_code add_step(gr_plan *p, const layout *lay, const cg_kernel *k, gr_st
     return GR_OK;
 }
 
+static gr_code emit_group(cg_module *m, const gr_graph *g, layout *lay, int root,
+                          gr_status *st) {
+    const gr_node *members[CG_MAX_GROUP];
+    int count = 0;
+    for (int j = lay->first_member[root]; j >= 0 && count < CG_MAX_GROUP; j = lay->next_member[j])
+        members[count++] = g->nodes[j];
+    char name[128];
+    symbol_name(name, sizeof name, lay->plan->n_steps, "fused");
+    cg_kernel k;
+    if (cg_emit_group(m, members, count, name, &k, st) != GR_OK)
+        return gr_status_prefix(st, "fused group ending at node '%s': ", g->nodes[root]->name);
+    return add_step(lay->plan, lay, &k, st);
+}
+
 static gr_code emit_nodes(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
     for (int i = 0; i < g->n_nodes; i++) {
         const gr_node *n = g->nodes[i];
+        if (lay->root_of[i] != i) continue;        /* emitted with its group */
+        if (lay->first_member[i] != i) {           /* root of a group */
+            GR_TRY(emit_group(m, g, lay, i, st));
+            continue;
+        }
         cg_emit_fn emit = cg_emitter(n->op);
         if (!emit)
             return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (%s): no kernel for this op yet",
@@ -289,10 +362,18 @@ static gr_code check_graph(const gr_graph *g, gr_status *st) {
     return GR_OK;
 }
 
+/* LLVM's remarks ("loop not vectorized") are for compiler developers, not
+ * users: errors surface through return codes, everything else is dropped. */
+static void ignore_diagnostic(LLVMDiagnosticInfoRef info, void *ctx) {
+    (void)info;
+    (void)ctx;
+}
+
 static gr_code module_init(cg_module *m, const gr_graph *g, LLVMOrcThreadSafeContextRef tsc) {
     memset(m, 0, sizeof *m);
     m->g = g;
     m->ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+    LLVMContextSetDiagnosticHandler(m->ctx, ignore_diagnostic, NULL);
     m->mod = LLVMModuleCreateWithNameInContext("graft", m->ctx);
     m->b = LLVMCreateBuilderInContext(m->ctx);
     m->t_void = LLVMVoidTypeInContext(m->ctx);
@@ -376,6 +457,13 @@ static gr_code link_kernels(cg_module *m, LLVMOrcThreadSafeContextRef tsc, gr_pl
     return GR_OK;
 }
 
+static void free_layout(layout *lay) {
+    gr_free(lay->buffer_of);
+    gr_free(lay->root_of);
+    gr_free(lay->first_member);
+    gr_free(lay->next_member);
+}
+
 static gr_plan *plan_new(const gr_graph *g) {
     gr_plan *p = gr_calloc(1, sizeof *p);
     if (!p || !(p->arena = gr_arena_new())) {
@@ -401,11 +489,18 @@ gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan *
     double t0 = now_ms();
     init_llvm();
     gr_plan *p = plan_new(g);
-    layout lay = {p, gr_calloc((size_t)g->n_values + 1, sizeof(int))};
-    if (!p || !lay.buffer_of) {
+    size_t nn = (size_t)g->n_nodes + 1;
+    layout lay = {p, gr_calloc((size_t)g->n_values + 1, sizeof(int)), gr_calloc(nn, sizeof(int)),
+                  gr_calloc(nn, sizeof(int)), gr_calloc(nn, sizeof(int))};
+    if (!p || !lay.buffer_of || !lay.root_of || !lay.first_member || !lay.next_member) {
         gr_plan_free(p);
-        gr_free(lay.buffer_of);
+        free_layout(&lay);
         return gr_fail(st, GR_ERR_NOMEM, "out of memory building the plan");
+    }
+    if (plan_groups(g, &lay, st) != GR_OK) {
+        gr_plan_free(p);
+        free_layout(&lay);
+        return st->code;
     }
     jit_owner *o = gr_calloc(1, sizeof *o);
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
@@ -420,7 +515,7 @@ gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan *
     if (m.mod) LLVMDisposeModule(m.mod);
     module_dispose_strings(&m);
     LLVMOrcDisposeThreadSafeContext(tsc);
-    gr_free(lay.buffer_of);
+    free_layout(&lay);
     p->owner = o;
     p->release = release_jit;
     if (rc != GR_OK) {

@@ -283,6 +283,9 @@ struct gr_node {
     int n_attrs;
     gr_attr *attrs;
     int dead;             /* removed; dropped by gr_graph_compact */
+    int group;            /* fusion group (0: none), set by the "fuse" pass:
+                             nodes of one group compile into one kernel,
+                             emitted where the group's last node stands */
 };
 
 typedef struct {

@@ -248,7 +248,8 @@ static void *light_input(const gr_value *v) {
 static result execute(gr_graph *g, int n_in, gr_tensor *inputs, gr_value **given, int n_out,
                       gr_tensor *expected, char *why, size_t why_size) {
     gr_status st = {0};
-    static const char *const pipeline[] = {"fold", "dce", NULL};
+    static const char *const pipeline[] = {"simplify", "fold_batchnorm", "cse", "fold", "dce",
+                                           "fuse", NULL};
     gr_pass_opts opts = {0};
     gr_plan *plan = NULL;
     gr_session *session = NULL;

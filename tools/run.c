@@ -47,7 +47,8 @@ static const char help[] =
     "exit status: 0 success, 1 unreadable or invalid model or input file,\n"
     "unsupported ops, or unwritable output, 2 bad command line.\n";
 
-static const char *const pipeline[] = {"specialize", "shapes", "fold", "dce", NULL};
+static const char *const pipeline[] = {"specialize", "shapes", "simplify", "fold_batchnorm",
+                                       "cse", "fold", "dce", "fuse", NULL};
 
 typedef struct {
     const char *model, *output_dir;

@@ -1,0 +1,92 @@
+/* fuse.c: groups chains and trees of elementwise nodes so that codegen
+ * compiles each group into one loop: the intermediate values never reach
+ * memory. A group grows backwards from its last node (the root) through
+ * producers whose output has the root's shape and no other use.
+ * Requires: shapes inferred and static. Guarantees: node->group set (0 for
+ * nodes alone); a group's values other than the root's output are used only
+ * inside the group and are not graph outputs; order unchanged. */
+#include <string.h>
+
+#include "passes/gr_passes.h"
+
+#define MAX_MEMBERS 64
+#define MAX_OPERANDS 48 /* external inputs of one group */
+
+/* One output, pure elementwise, and an expression codegen can chain. */
+static int fusable(const gr_node *n) {
+    if (n->op == GR_OP_UNKNOWN || n->n_outputs != 1 || !n->outputs[0]) return 0;
+    if (!(gr_op_info_of(n->op)->flags & GR_OPF_ELEMENTWISE)) return 0;
+    /* Identity is a copy; CastLike reads only its first input; Dropout has
+     * a mask. Their single-node kernels are as good. */
+    if (n->op == GR_OP_IDENTITY || n->op == GR_OP_CAST_LIKE || n->op == GR_OP_DROPOUT) return 0;
+    return gr_shape_is_static(&n->outputs[0]->shape);
+}
+
+/* Distinct values feeding the group from outside. */
+static int count_operands(const gr_node *const *members, int n_members) {
+    const gr_value *seen[MAX_MEMBERS * 8];
+    int count = 0;
+    for (int i = 0; i < n_members; i++)
+        for (int j = 0; j < members[i]->n_inputs; j++) {
+            const gr_value *v = members[i]->inputs[j];
+            int internal = 0, dup = 0;
+            if (!v) continue;
+            for (int k = 0; k < n_members && !internal; k++) internal = v->producer == members[k];
+            for (int k = 0; k < count && !dup; k++) dup = seen[k] == v;
+            if (!internal && !dup && count < MAX_MEMBERS * 8) seen[count++] = v;
+        }
+    return count;
+}
+
+static int is_graph_output(const gr_graph *g, const gr_value *v) {
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v) return 1;
+    return 0;
+}
+
+/* Absorbs producers of the group's inputs while they qualify. */
+static int grow(gr_graph *g, const int *uses, gr_node **members, int n_members, int id) {
+    const gr_shape *shape = &members[0]->outputs[0]->shape;
+    for (int m = 0; m < n_members; m++) {
+        gr_node *n = members[m];
+        for (int j = 0; j < n->n_inputs && n_members < MAX_MEMBERS; j++) {
+            gr_value *v = n->inputs[j];
+            gr_node *p = v ? v->producer : NULL;
+            if (!p || p->group || !fusable(p) || uses[v->id] != 1 || is_graph_output(g, v) ||
+                !gr_shape_equal(&p->outputs[0]->shape, shape))
+                continue;
+            members[n_members] = p;
+            if (count_operands((const gr_node *const *)members, n_members + 1) > MAX_OPERANDS)
+                continue;
+            p->group = id;
+            n_members++;
+        }
+    }
+    return n_members;
+}
+
+gr_code gr_pass_fuse(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
+    (void)opts;
+    int *uses = gr_calloc((size_t)g->n_values + 1, sizeof(int));
+    gr_node **members = gr_calloc(MAX_MEMBERS + 1, sizeof(gr_node *));
+    if (!uses || !members) {
+        gr_free(uses);
+        gr_free(members);
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory fusing");
+    }
+    gr_graph_count_uses(g, uses);
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->group = 0;
+    int next_id = 1;
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        gr_node *root = g->nodes[i];
+        if (root->dead || root->group || !fusable(root)) continue;
+        root->group = next_id;
+        members[0] = root;
+        int n = grow(g, uses, members, 1, next_id);
+        if (n == 1) root->group = 0; /* alone: an ordinary kernel */
+        else next_id++;
+    }
+    gr_free(uses);
+    gr_free(members);
+    return GR_OK;
+}
