@@ -21,15 +21,16 @@ static gr_code operand_strides(const gr_shape *out, const gr_value *v, int64_t *
     int64_t own[GR_MAX_RANK];
     gr_shape_strides(&v->shape, own);
     int off = out->rank - v->shape.rank;
-    if (off < 0)
-        return gr_fail(st, GR_ERR_INTERNAL, "operand '%s' has a higher rank than the output",
-                       v->name);
+    for (int i = 0; i < -off; i++) /* extra leading dims must be 1 (PRelu slope [1], X []) */
+        if (v->shape.dims[i] != 1)
+            return gr_fail(st, GR_ERR_BAD_MODEL, "operand '%s' has a higher rank than the output",
+                           v->name);
     for (int i = 0; i < out->rank; i++) {
         int od = i - off;
         if (od < 0 || v->shape.dims[od] == 1) s[i] = 0;
         else if (v->shape.dims[od] == out->dims[i]) s[i] = own[od];
         else
-            return gr_fail(st, GR_ERR_INTERNAL, "operand '%s' does not broadcast to the output",
+            return gr_fail(st, GR_ERR_BAD_MODEL, "operand '%s' does not broadcast to the output",
                            v->name);
     }
     return GR_OK;

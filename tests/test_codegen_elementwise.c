@@ -631,6 +631,14 @@ static void test_prelu_broadcast_slope(void **state) {
     for (int i = 0; i < 12; i++)
         CHECK_CLOSE(((float *)outs[0])[i], x[i] < 0 ? slope[(i / 2) % 3] * x[i] : x[i], 0, 0, i);
     free_outs(g, outs);
+    /* a slope of higher rank with leading 1s: X:[3] slope:[1,3] -> [3] */
+    g = gr_graph_new("t");
+    gr_value *ins2[2] = {input(g, GR_DTYPE_F32, 1, (int64_t[]){3}),
+                         constant(g, GR_DTYPE_F32, 2, (int64_t[]){1, 3}, slope)};
+    node(g, GR_OP_PRELU, 2, ins2, 1);
+    assert_int_equal(run(g, in_data, outs, &st), GR_OK);
+    for (int i = 0; i < 3; i++) CHECK_CLOSE(((float *)outs[0])[i], slope[i] * x[i], 0, 0, i);
+    free_outs(g, outs);
 }
 
 /* ---- Clip, Where ---- */
