@@ -92,18 +92,30 @@ void cg_gemm_if_end(cg_kernel *k, LLVMBasicBlockRef join) {
     LLVMPositionBuilderAtEnd(k->b, join);
 }
 
-void cg_gemm_loop_end(cg_kernel *k, cg_loop *l) {
+/* cg_loop_end with !llvm.loop metadata: unroll.disable (count 0) or
+ * unroll.count. */
+static void loop_end_unroll(cg_kernel *k, cg_loop *l, int count) {
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(k->b);
     cg_loop_end(k, l);
     LLVMContextRef ctx = k->m->ctx;
     LLVMMetadataRef tmp = LLVMTemporaryMDNode(ctx, NULL, 0);
-    LLVMMetadataRef name = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
-    LLVMMetadataRef items[2] = {tmp, LLVMMDNodeInContext2(ctx, &name, 1)};
+    LLVMMetadataRef hint[2];
+    int n_hint = 1;
+    if (count) {
+        hint[0] = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.count", 22);
+        hint[1] = LLVMValueAsMetadata(cg_i32(k, count));
+        n_hint = 2;
+    } else {
+        hint[0] = LLVMMDStringInContext2(ctx, "llvm.loop.unroll.disable", 24);
+    }
+    LLVMMetadataRef items[2] = {tmp, LLVMMDNodeInContext2(ctx, hint, (size_t)n_hint)};
     LLVMMetadataRef loop = LLVMMDNodeInContext2(ctx, items, 2);
     LLVMMetadataReplaceAllUsesWith(tmp, loop);
     LLVMSetMetadata(LLVMGetBasicBlockTerminator(latch),
                     LLVMGetMDKindIDInContext(ctx, "llvm.loop", 9), LLVMMetadataAsValue(ctx, loop));
 }
+
+void cg_gemm_loop_end(cg_kernel *k, cg_loop *l) { loop_end_unroll(k, l, 0); }
 
 static LLVMValueRef add64(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildNSWAdd(k->b, a, b, "");
@@ -277,7 +289,7 @@ static void micro_compute(cg_kernel *k, const cg_gemm *g, const kblock *kb,
         for (int v = 0; v < GEMM_NV; v++)
             cg_loop_next(&l, r * GEMM_NV + v, vfma(k, g, a, bv[v], l.acc[r * GEMM_NV + v]));
     }
-    cg_loop_end(k, &l); /* LLVM may unroll this one */
+    loop_end_unroll(k, &l, 4);
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < GEMM_NV; v++) acc[r][v] = l.acc_out[r * GEMM_NV + v];
 }
