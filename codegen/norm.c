@@ -210,7 +210,7 @@ gr_code cg_emit_lrn(cg_module *m, const gr_node *n, const char *name, cg_kernel 
     gr_dtype at = rd_float_dtype(x->dtype);
     LLVMValueRef xp = cg_arg(k, x), yp = cg_arg(k, n->outputs[0]), ws = k->workspace;
     if (v.outer * v.len * v.inner == 0) return cg_kernel_end(k, st);
-    int64_t ch = v.inner < RD_CHUNK ? v.inner : RD_CHUNK, n_chunks = (v.inner + ch - 1) / ch;
+    int64_t ch = rd_chunk(v.outer * v.len, v.inner), n_chunks = (v.inner + ch - 1) / ch;
     k->n_tasks = v.outer * v.len * n_chunks;
     k->workspace_bytes = (size_t)ch * gr_dtype_size(at);
     cg_loop l, lz, lc, lj, lo;

@@ -130,6 +130,17 @@ LLVMValueRef rd_vec_minmax(cg_kernel *k, gr_dtype at, int is_min, LLVMValueRef x
     return t.acc_out[0];
 }
 
+int64_t rd_chunk(int64_t rows, int64_t len) {
+    const int64_t want = 8; /* tasks */
+    int64_t ch = len < RD_CHUNK ? len : RD_CHUNK;
+    if (rows < want && rows > 0) {
+        int64_t pieces = (want + rows - 1) / rows, small = (len + pieces - 1) / pieces;
+        if (small < 16) small = 16;
+        if (small < ch) ch = small;
+    }
+    return ch < 1 ? 1 : ch;
+}
+
 rd_view rd_view_axis(const gr_shape *s, int axis) {
     rd_view v = {1, 1, 1};
     for (int i = 0; i < s->rank; i++) {
@@ -355,7 +366,7 @@ static void fill_row(cg_kernel *k, gr_dtype at, LLVMValueRef ws, LLVMValueRef jn
  * kept group, length L): y[p*L + j0 .. + jn] accumulated in the workspace. */
 static void emit_rows(rd *r, int64_t n_out) {
     cg_kernel *k = r->k;
-    int64_t len = r->dim[r->n - 1], ch = len < RD_CHUNK ? len : RD_CHUNK;
+    int64_t len = r->dim[r->n - 1], ch = rd_chunk(n_out / len, len);
     int64_t n_chunks = (len + ch - 1) / ch;
     size_t row = (size_t)ch * gr_dtype_size(r->at);
     k->n_tasks = n_out / len * n_chunks;

@@ -54,7 +54,7 @@ static void emit_rows(arg_ctx *a, rd_view v) {
 /* inner > 1: task = (outer row p, chunk of inner); y holds the indices. */
 static void emit_columns(arg_ctx *a, rd_view v) {
     cg_kernel *k = a->k;
-    int64_t ch = v.inner < RD_CHUNK ? v.inner : RD_CHUNK, n_chunks = (v.inner + ch - 1) / ch;
+    int64_t ch = rd_chunk(v.outer, v.inner), n_chunks = (v.inner + ch - 1) / ch;
     k->n_tasks = v.outer * n_chunks;
     k->workspace_bytes = (size_t)ch * gr_dtype_size(a->at);
     LLVMValueRef ws = k->workspace;

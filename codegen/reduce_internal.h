@@ -10,6 +10,10 @@
 /* Elements of an output row chunk a task handles when it accumulates rows
  * in the workspace (the reduced axis is not the innermost). */
 #define RD_CHUNK 1024
+/* Chunk length for rows of len elements, rows of them: at most RD_CHUNK,
+ * and short enough that there are tasks for several threads (>= 16
+ * elements a chunk). */
+int64_t rd_chunk(int64_t rows, int64_t len);
 
 /* Register dtype to compute a float dtype in: f64 for f64, else f32. */
 gr_dtype rd_float_dtype(gr_dtype t);

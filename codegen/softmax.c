@@ -93,7 +93,7 @@ static void fill(cg_kernel *k, gr_dtype at, LLVMValueRef ws, LLVMValueRef jn, LL
 /* inner > 1: task = (outer row p, chunk of inner); ws: max row, sum row. */
 static void emit_columns(sm_ctx *c, rd_view v) {
     cg_kernel *k = c->k;
-    int64_t ch = v.inner < RD_CHUNK ? v.inner : RD_CHUNK, n_chunks = (v.inner + ch - 1) / ch;
+    int64_t ch = rd_chunk(v.outer, v.inner), n_chunks = (v.inner + ch - 1) / ch;
     size_t row = (size_t)ch * gr_dtype_size(c->at);
     k->n_tasks = v.outer * n_chunks;
     k->workspace_bytes = 2 * row;
