@@ -33,22 +33,13 @@ static void evaluate(cg_kernel *k, void *ctx, LLVMValueRef *regs, LLVMValueRef i
         for (int j = 0; j < n->n_inputs && j < CG_MAX_ARGS; j++) {
             const gr_value *v = n->inputs[j];
             int m = member_index(gp, v);
-            operands[j] = !v ? NULL : m >= 0 ? gp->results[m] : regs[operand_index(gp, v)];
+            if (!v || !cg_ew_reads_input(n, j)) operands[j] = NULL;
+            else operands[j] = m >= 0 ? gp->results[m] : regs[operand_index(gp, v)];
         }
         gp->results[i] = cg_ew_apply(k, n, operands);
     }
     const gr_value *y = gp->members[gp->n_members - 1]->outputs[0];
     cg_store(k, y->dtype, cg_arg(k, y), index, gp->results[gp->n_members - 1]);
-}
-
-static int compute_bound(gr_op op) {
-    switch (op) {
-    case GR_OP_EXP: case GR_OP_LOG: case GR_OP_ERF: case GR_OP_TANH: case GR_OP_SIGMOID:
-    case GR_OP_ELU: case GR_OP_SELU: case GR_OP_SOFTPLUS: case GR_OP_GELU:
-        return 1;
-    default:
-        return 0;
-    }
 }
 
 gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st) {
@@ -65,10 +56,12 @@ gr_code cg_emit_group(cg_module *m, const gr_node *const *members, int n_members
     int wide = 0;
     for (int i = 0; i < n_members; i++) {
         const gr_node *n = members[i];
-        wide |= compute_bound(n->op);
+        wide |= cg_ew_compute_bound(n->op);
         for (int j = 0; j < n->n_inputs; j++) {
             gr_value *v = n->inputs[j];
-            if (!v || member_index(&gp, v) >= 0 || operand_index(&gp, v) >= 0) continue;
+            if (!v || !cg_ew_reads_input(n, j) || member_index(&gp, v) >= 0 ||
+                operand_index(&gp, v) >= 0)
+                continue;
             if (gp.n_operands == CG_MAX_ARGS - 1)
                 return gr_fail(st, GR_ERR_UNSUPPORTED, "fusion group needs too many buffers");
             gp.operands[gp.n_operands++] = v;
