@@ -94,6 +94,26 @@ gr_code gr_norm_axis(const gr_node *n, const char *what, int64_t axis, int rank,
     return GR_OK;
 }
 
+gr_shape gr_shape_of_rank(int rank) { return gr_shape_make(rank, NULL); }
+
+void gr_copy_dim(gr_shape *dst, int i, const gr_shape *src, int j) {
+    dst->dims[i] = src->dims[j];
+    dst->syms[i] = src->dims[j] < 0 ? src->syms[j] : NULL;
+}
+
+gr_code gr_mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank,
+                     int *mask, gr_status *st) {
+    for (int64_t i = 0; i < count; i++) {
+        int a;
+        GR_TRY(gr_norm_axis(n, "axis", axes[i], rank, &a, st));
+        if (mask[a])
+            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "axis %lld appears twice in axes",
+                                (long long)axes[i]);
+        mask[a] = 1;
+    }
+    return GR_OK;
+}
+
 gr_code gr_need_input(const gr_node *n, int i, gr_status *st) {
     if (i >= n->n_inputs || !n->inputs[i])
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "input %d is missing", i);

@@ -7,19 +7,6 @@
 #include "ir/gr_ir.h"
 #include "ir/ir_internal.h"
 
-/* A shape of known rank whose dims are all dynamic and anonymous. */
-static gr_shape shape_of_rank(int rank) {
-    gr_shape s = gr_shape_unknown();
-    s.rank = rank;
-    for (int i = 0; i < rank; i++) s.dims[i] = GR_DIM_DYNAMIC;
-    return s;
-}
-
-static void copy_dim(gr_shape *dst, int i, const gr_shape *src, int j) {
-    dst->dims[i] = src->dims[j];
-    dst->syms[i] = src->dims[j] < 0 ? src->syms[j] : NULL;
-}
-
 static gr_code same_dtype(const gr_node *n, int i, int j, gr_status *st) {
     const gr_value *a = n->inputs[i], *b = n->inputs[j];
     if (a && b && a->dtype != b->dtype)
@@ -78,8 +65,8 @@ gr_code gr_shape_rule_matmul(gr_graph *g, gr_node *n, gr_status *st) {
     ba.rank = a->rank > 2 ? a->rank - 2 : 0;
     bb.rank = b->rank > 2 ? b->rank - 2 : 0;
     GR_TRY(gr_shape_broadcast(&ba, &bb, &y, n, st));
-    if (a->rank > 1) copy_dim(&y, y.rank++, a, a->rank - 2);
-    if (b->rank > 1) copy_dim(&y, y.rank++, b, b->rank - 1);
+    if (a->rank > 1) gr_copy_dim(&y, y.rank++, a, a->rank - 2);
+    if (b->rank > 1) gr_copy_dim(&y, y.rank++, b, b->rank - 1);
     gr_set_output(n, 0, t, &y);
     return GR_OK;
 }
@@ -99,14 +86,14 @@ gr_code gr_shape_rule_gemm(gr_graph *g, gr_node *n, gr_status *st) {
                                 i, n->inputs[i]->name, r);
     }
     int ta = gr_node_int(n, "transA", 0) != 0, tb = gr_node_int(n, "transB", 0) != 0;
-    gr_shape y = shape_of_rank(2);
+    gr_shape y = gr_shape_of_rank(2);
     int64_t ka = GR_DIM_DYNAMIC, kb = GR_DIM_DYNAMIC;
     if (a->rank == 2) {
-        copy_dim(&y, 0, a, ta);
+        gr_copy_dim(&y, 0, a, ta);
         ka = a->dims[1 - ta];
     }
     if (b->rank == 2) {
-        copy_dim(&y, 1, b, 1 - tb);
+        gr_copy_dim(&y, 1, b, 1 - tb);
         kb = b->dims[tb];
     }
     if (ka >= 0 && kb >= 0 && ka != kb)
@@ -314,9 +301,9 @@ gr_code gr_shape_rule_conv(gr_graph *g, gr_node *n, gr_status *st) {
     for (int i = 0; i < rank - 2; i++) wk[i] = w->rank >= 0 ? w->dims[2 + i] : GR_DIM_DYNAMIC;
     window win;
     GR_TRY(read_window(n, rank - 2, wk, &win, st));
-    gr_shape y = shape_of_rank(rank);
-    if (x->rank >= 0) copy_dim(&y, 0, x, 0);
-    if (w->rank >= 0) copy_dim(&y, 1, w, 0);
+    gr_shape y = gr_shape_of_rank(rank);
+    if (x->rank >= 0) gr_copy_dim(&y, 0, x, 0);
+    if (w->rank >= 0) gr_copy_dim(&y, 1, w, 0);
     GR_TRY(window_dims(n, &win, x, &y, st));
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -401,8 +388,8 @@ gr_code gr_shape_rule_conv_transpose(gr_graph *g, gr_node *n, gr_status *st) {
     for (int i = 0; i < rank - 2; i++) wk[i] = w->rank >= 0 ? w->dims[2 + i] : GR_DIM_DYNAMIC;
     window win;
     GR_TRY(read_window(n, rank - 2, wk, &win, st));
-    gr_shape y = shape_of_rank(rank);
-    if (x->rank >= 0) copy_dim(&y, 0, x, 0);
+    gr_shape y = gr_shape_of_rank(rank);
+    if (x->rank >= 0) gr_copy_dim(&y, 0, x, 0);
     y.dims[1] = m;
     GR_TRY(conv_transpose_dims(n, &win, x, &y, st));
     gr_set_output(n, 0, t, &y);
@@ -429,9 +416,9 @@ gr_code gr_shape_rule_batchnorm(gr_graph *g, gr_node *n, gr_status *st) {
         GR_TRY(need_vector(n, i, c, msg, st));
     }
     gr_set_output(n, 0, n->inputs[0]->dtype, x);
-    gr_shape s = shape_of_rank(1);
+    gr_shape s = gr_shape_of_rank(1);
     s.dims[0] = c;
-    if (x->rank >= 2) copy_dim(&s, 0, x, 1);
+    if (x->rank >= 2) gr_copy_dim(&s, 0, x, 1);
     gr_set_output(n, 1, n->inputs[3]->dtype, &s);
     gr_set_output(n, 2, n->inputs[4]->dtype, &s);
     return GR_OK;
@@ -508,10 +495,10 @@ gr_code gr_shape_rule_pool(gr_graph *g, gr_node *n, gr_status *st) {
                             x->rank);
     window win;
     GR_TRY(read_window(n, ns, NULL, &win, st));
-    gr_shape y = shape_of_rank(ns + 2);
+    gr_shape y = gr_shape_of_rank(ns + 2);
     if (x->rank >= 0) {
-        copy_dim(&y, 0, x, 0);
-        copy_dim(&y, 1, x, 1);
+        gr_copy_dim(&y, 0, x, 0);
+        gr_copy_dim(&y, 1, x, 1);
     }
     GR_TRY(window_dims(n, &win, x, &y, st));
     gr_set_output(n, 0, n->inputs[0]->dtype, &y);
@@ -550,20 +537,6 @@ gr_code gr_shape_rule_softmax(gr_graph *g, gr_node *n, gr_status *st) {
     return GR_OK;
 }
 
-/* Marks the axes of a reduction in mask[]; fails on duplicates. */
-static gr_code mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank, int *mask,
-                         gr_status *st) {
-    for (int64_t i = 0; i < count; i++) {
-        int a;
-        GR_TRY(gr_norm_axis(n, "axis", axes[i], rank, &a, st));
-        if (mask[a])
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "axis %lld appears twice in axes",
-                                (long long)axes[i]);
-        mask[a] = 1;
-    }
-    return GR_OK;
-}
-
 /* data:[d0..] axes?:i64[k] -> reduced:[d0..] with the axes set to 1
  * (keepdims) or removed. No axes (absent or empty) reduces all axes, or none
  * with noop_with_empty_axes. */
@@ -589,9 +562,9 @@ gr_code gr_shape_rule_reduce(gr_graph *g, gr_node *n, gr_status *st) {
         /* Axes unknown: keepdims keeps the rank, else k axes go. */
         gr_shape y = gr_shape_unknown();
         if (x->rank >= 0 && keep)
-            y = shape_of_rank(x->rank);
+            y = gr_shape_of_rank(x->rank);
         else if (x->rank >= 0 && len > 0 && len <= x->rank)
-            y = shape_of_rank(x->rank - (int)len);
+            y = gr_shape_of_rank(x->rank - (int)len);
         gr_set_output(n, 0, t, &y);
         return GR_OK;
     }
@@ -601,11 +574,11 @@ gr_code gr_shape_rule_reduce(gr_graph *g, gr_node *n, gr_status *st) {
                             (long long)count, x->rank);
     if (len == 0)
         for (int i = 0; i < x->rank; i++) mask[i] = 1;
-    GR_TRY(mark_axes(n, axes, count, x->rank, mask, st));
+    GR_TRY(gr_mark_axes(n, axes, count, x->rank, mask, st));
     gr_shape y = gr_shape_scalar();
     for (int i = 0; i < x->rank; i++) {
         if (!mask[i])
-            copy_dim(&y, y.rank++, x, i);
+            gr_copy_dim(&y, y.rank++, x, i);
         else if (keep)
             y.dims[y.rank++] = 1;
     }
@@ -626,7 +599,7 @@ gr_code gr_shape_rule_argreduce(gr_graph *g, gr_node *n, gr_status *st) {
         y = gr_shape_scalar();
         for (int i = 0; i < x->rank; i++) {
             if (i != axis)
-                copy_dim(&y, y.rank++, x, i);
+                gr_copy_dim(&y, y.rank++, x, i);
             else if (keep)
                 y.dims[y.rank++] = 1;
         }

@@ -12,18 +12,6 @@
 /* Room for pads (2 per axis) and one value past the rank limit. */
 #define MAX_LIST (2 * GR_MAX_RANK + 1)
 
-static gr_shape shape_of_rank(int rank) {
-    gr_shape s = gr_shape_unknown();
-    s.rank = rank;
-    for (int i = 0; i < rank; i++) s.dims[i] = GR_DIM_DYNAMIC;
-    return s;
-}
-
-static void copy_dim(gr_shape *dst, int i, const gr_shape *src, int j) {
-    dst->dims[i] = src->dims[j];
-    dst->syms[i] = src->dims[j] < 0 ? src->syms[j] : NULL;
-}
-
 static void set_dim(gr_shape *s, int i, int64_t d) {
     s->dims[i] = d < 0 ? GR_DIM_DYNAMIC : d;
     s->syms[i] = NULL;
@@ -70,20 +58,6 @@ static gr_code const_list(const gr_node *n, const gr_value *v, int64_t *out, int
     return GR_OK;
 }
 
-/* Normalises and marks axes into mask[rank]; duplicates fail. */
-static gr_code mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank, int *mask,
-                         gr_status *st) {
-    for (int64_t i = 0; i < count; i++) {
-        int a;
-        GR_TRY(gr_norm_axis(n, "axis", axes[i], rank, &a, st));
-        if (mask[a])
-            return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "axis %lld appears twice in axes",
-                                (long long)axes[i]);
-        mask[a] = 1;
-    }
-    return GR_OK;
-}
-
 /* Product of dims [from, to) of s as one dim: exact when known, a single
  * symbolic dim times known 1s keeps its symbol, any known 0 gives 0. */
 static void product_dim(const gr_shape *s, int from, int to, gr_shape *out, int i) {
@@ -106,7 +80,7 @@ static void product_dim(const gr_shape *s, int from, int to, gr_shape *out, int 
     else if (n_dyn == 0)
         set_dim(out, i, p);
     else if (n_dyn == 1 && p == 1 && last_dyn >= 0)
-        copy_dim(out, i, s, last_dyn);
+        gr_copy_dim(out, i, s, last_dyn);
     else
         set_dim(out, i, GR_DIM_DYNAMIC);
 }
@@ -297,7 +271,7 @@ static gr_code resolve_reshape(const gr_node *n, const gr_shape *x, gr_shape *y,
                                 gr_shape_str(y, sy, sizeof sy));
         if (infer >= 0) set_dim(y, infer, a.known / b.known);
     } else if (infer >= 0 && a.n_dyn == 1 && b.n_dyn == 0 && a.known == b.known) {
-        copy_dim(y, infer, x, a.dyn[0]);
+        gr_copy_dim(y, infer, x, a.dyn[0]);
     }
     return GR_OK;
 }
@@ -319,12 +293,12 @@ gr_code gr_shape_rule_reshape(gr_graph *g, gr_node *n, gr_status *st) {
     if (count < 0) {
         int64_t len = list_length(n->inputs[1]);
         GR_TRY(check_rank(n, len, st));
-        gr_shape y = len >= 0 ? shape_of_rank((int)len) : gr_shape_unknown();
+        gr_shape y = len >= 0 ? gr_shape_of_rank((int)len) : gr_shape_unknown();
         gr_set_output(n, 0, t, &y);
         return GR_OK;
     }
     GR_TRY(check_rank(n, count, st));
-    gr_shape y = shape_of_rank((int)count);
+    gr_shape y = gr_shape_of_rank((int)count);
     int infer = -1, has_zero = 0, copied[GR_MAX_RANK] = {0};
     for (int i = 0; i < (int)count; i++) {
         if (v[i] == TRACE_UNKNOWN) {
@@ -334,7 +308,7 @@ gr_code gr_shape_rule_reshape(gr_graph *g, gr_node *n, gr_status *st) {
                 return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                                     "shape[%d] is 0 (copy the input dim) but the input has rank %d",
                                     i, x->rank);
-            if (x->rank >= 0) copy_dim(&y, i, x, i);
+            if (x->rank >= 0) gr_copy_dim(&y, i, x, i);
             copied[i] = 1;
         } else if (v[i] == -1) {
             if (infer >= 0)
@@ -362,7 +336,7 @@ gr_code gr_shape_rule_flatten(gr_graph *g, gr_node *n, gr_status *st) {
     (void)g;
     GR_TRY(gr_need_input(n, 0, st));
     const gr_shape *x = &n->inputs[0]->shape;
-    gr_shape y = shape_of_rank(2);
+    gr_shape y = gr_shape_of_rank(2);
     if (x->rank >= 0) {
         int64_t axis = gr_node_int(n, "axis", 1);
         if (axis < -x->rank || axis > x->rank)
@@ -389,7 +363,7 @@ gr_code gr_shape_rule_transpose(gr_graph *g, gr_node *n, gr_status *st) {
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "perm has %d values, expected %d (the rank)",
                             len, rank);
     GR_TRY(check_rank(n, rank, st));
-    gr_shape y = rank >= 0 ? shape_of_rank(rank) : gr_shape_unknown();
+    gr_shape y = rank >= 0 ? gr_shape_of_rank(rank) : gr_shape_unknown();
     int seen[GR_MAX_RANK] = {0};
     for (int i = 0; i < rank; i++) {
         int64_t p = len >= 0 ? perm[i] : rank - 1 - i;
@@ -398,7 +372,7 @@ gr_code gr_shape_rule_transpose(gr_graph *g, gr_node *n, gr_status *st) {
                                 "perm[%d] is %lld, expected a permutation of 0..%d", i,
                                 (long long)p, rank - 1);
         seen[p] = 1;
-        if (x->rank >= 0) copy_dim(&y, i, x, (int)p);
+        if (x->rank >= 0) gr_copy_dim(&y, i, x, (int)p);
     }
     gr_set_output(n, 0, n->inputs[0]->dtype, &y);
     return GR_OK;
@@ -418,7 +392,7 @@ gr_code gr_shape_rule_squeeze(gr_graph *g, gr_node *n, gr_status *st) {
     gr_shape y = gr_shape_unknown();
     if (x->rank < 0 || count < 0) {
         int64_t len = list_length(av);
-        if (x->rank >= 0 && len >= 0 && len <= x->rank) y = shape_of_rank(x->rank - (int)len);
+        if (x->rank >= 0 && len >= 0 && len <= x->rank) y = gr_shape_of_rank(x->rank - (int)len);
         gr_set_output(n, 0, t, &y);
         return GR_OK;
     }
@@ -432,11 +406,11 @@ gr_code gr_shape_rule_squeeze(gr_graph *g, gr_node *n, gr_status *st) {
             mask[i] = x->dims[i] == 1;
         }
     }
-    GR_TRY(mark_axes(n, axes, count, x->rank, mask, st));
+    GR_TRY(gr_mark_axes(n, axes, count, x->rank, mask, st));
     y = gr_shape_scalar();
     for (int i = 0; i < x->rank; i++) {
         if (!mask[i])
-            copy_dim(&y, y.rank++, x, i);
+            gr_copy_dim(&y, y.rank++, x, i);
         else if (x->dims[i] >= 0 && x->dims[i] != 1)
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                                 "cannot squeeze axis %d of extent %lld, expected 1", i,
@@ -465,18 +439,18 @@ gr_code gr_shape_rule_unsqueeze(gr_graph *g, gr_node *n, gr_status *st) {
     }
     GR_TRY(check_rank(n, x->rank + len, st));
     int rank = x->rank + (int)len;
-    gr_shape y = shape_of_rank(rank);
+    gr_shape y = gr_shape_of_rank(rank);
     if (count < 0) {
         gr_set_output(n, 0, t, &y);
         return GR_OK;
     }
     int mask[GR_MAX_RANK] = {0};
-    GR_TRY(mark_axes(n, axes, count, rank, mask, st));
+    GR_TRY(gr_mark_axes(n, axes, count, rank, mask, st));
     for (int i = 0, j = 0; i < rank; i++) {
         if (mask[i])
             set_dim(&y, i, 1);
         else
-            copy_dim(&y, i, x, j++);
+            gr_copy_dim(&y, i, x, j++);
     }
     gr_set_output(n, 0, t, &y);
     return GR_OK;
@@ -495,7 +469,7 @@ static gr_code merge_dim(const gr_node *n, int k, int i, int axis, gr_shape *y, 
                             k, n->inputs[k]->name, i, (long long)s->dims[i], (long long)y->dims[i],
                             from[i], axis);
     if (y->dims[i] < 0 && (s->dims[i] >= 0 || !y->syms[i])) {
-        copy_dim(y, i, s, i);
+        gr_copy_dim(y, i, s, i);
         from[i] = k;
     }
     return GR_OK;
@@ -524,7 +498,7 @@ gr_code gr_shape_rule_concat(gr_graph *g, gr_node *n, gr_status *st) {
         rank = v->shape.rank;
     }
     gr_dtype t = n->inputs[0]->dtype;
-    gr_shape y = rank >= 0 ? shape_of_rank(rank) : gr_shape_unknown();
+    gr_shape y = rank >= 0 ? gr_shape_of_rank(rank) : gr_shape_unknown();
     if (rank < 0) {
         gr_set_output(n, 0, t, &y);
         return GR_OK;
@@ -544,7 +518,7 @@ gr_code gr_shape_rule_concat(gr_graph *g, gr_node *n, gr_status *st) {
             if (i != axis) GR_TRY(merge_dim(n, k, i, axis, &y, from, st));
     }
     set_dim(&y, axis, sum);
-    if (n->n_inputs == 1) copy_dim(&y, axis, &n->inputs[0]->shape, axis);
+    if (n->n_inputs == 1) gr_copy_dim(&y, axis, &n->inputs[0]->shape, axis);
     gr_set_output(n, 0, t, &y);
     return GR_OK;
 }
@@ -611,7 +585,7 @@ gr_code gr_shape_rule_split(gr_graph *g, gr_node *n, gr_status *st) {
     for (int i = 0; rc == GR_OK && i < n->n_outputs; i++) {
         gr_shape y = *x;
         if (x->rank >= 0) set_dim(&y, axis, parts[i]);
-        if (x->rank >= 0 && n->n_outputs == 1) copy_dim(&y, axis, x, axis);
+        if (x->rank >= 0 && n->n_outputs == 1) gr_copy_dim(&y, axis, x, axis);
         gr_set_output(n, i, t, &y);
     }
     if (parts != parts_buf) gr_free(parts);
@@ -638,9 +612,9 @@ gr_code gr_shape_rule_gather(gr_graph *g, gr_node *n, gr_status *st) {
     if (x->rank >= 0 && idx->rank >= 0) {
         GR_TRY(check_rank(n, x->rank + idx->rank - 1, st));
         y = gr_shape_scalar();
-        for (int i = 0; i < axis; i++) copy_dim(&y, y.rank++, x, i);
-        for (int i = 0; i < idx->rank; i++) copy_dim(&y, y.rank++, idx, i);
-        for (int i = axis + 1; i < x->rank; i++) copy_dim(&y, y.rank++, x, i);
+        for (int i = 0; i < axis; i++) gr_copy_dim(&y, y.rank++, x, i);
+        for (int i = 0; i < idx->rank; i++) gr_copy_dim(&y, y.rank++, idx, i);
+        for (int i = axis + 1; i < x->rank; i++) gr_copy_dim(&y, y.rank++, x, i);
     }
     gr_set_output(n, 0, n->inputs[0]->dtype, &y);
     return GR_OK;
@@ -663,7 +637,7 @@ gr_code gr_shape_rule_expand(gr_graph *g, gr_node *n, gr_status *st) {
     GR_TRY(check_rank(n, len, st));
     gr_shape y = gr_shape_unknown();
     if (count >= 0) {
-        gr_shape s = shape_of_rank((int)count);
+        gr_shape s = gr_shape_of_rank((int)count);
         for (int i = 0; i < count; i++) {
             if (v[i] == TRACE_UNKNOWN) {
                 s.syms[i] = list.sym[i];
@@ -677,7 +651,7 @@ gr_code gr_shape_rule_expand(gr_graph *g, gr_node *n, gr_status *st) {
         GR_TRY(gr_shape_broadcast(x, &s, &y, n, st));
     } else if (x->rank >= 0 && len >= 0) {
         /* Dims of x other than 1 survive; the rest come from the unknown shape. */
-        y = shape_of_rank(x->rank > len ? x->rank : (int)len);
+        y = gr_shape_of_rank(x->rank > len ? x->rank : (int)len);
         for (int i = 0; i < x->rank; i++) {
             int o = y.rank - x->rank + i;
             if (x->dims[i] >= 0 && x->dims[i] != 1) set_dim(&y, o, x->dims[i]);
@@ -703,14 +677,14 @@ gr_code gr_shape_rule_tile(gr_graph *g, gr_node *n, gr_status *st) {
                             x->rank);
     GR_TRY(check_rank(n, len, st));
     int rank = x->rank >= 0 ? x->rank : (int)len;
-    gr_shape y = rank >= 0 ? shape_of_rank(rank) : gr_shape_unknown();
+    gr_shape y = rank >= 0 ? gr_shape_of_rank(rank) : gr_shape_unknown();
     for (int i = 0; count >= 0 && i < rank; i++) {
         if (v[i] < 0)
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "repeats[%d] is %lld, expected >= 0", i,
                                 (long long)v[i]);
         int64_t d = x->rank >= 0 ? x->dims[i] : GR_DIM_DYNAMIC;
         if (v[i] == 1 && x->rank >= 0)
-            copy_dim(&y, i, x, i);
+            gr_copy_dim(&y, i, x, i);
         else if (v[i] == 0 || (d >= 0 && (d == 0 || v[i] <= INT64_MAX / d)))
             set_dim(&y, i, d * v[i]);
     }
@@ -791,12 +765,12 @@ gr_code gr_shape_rule_slice(gr_graph *g, gr_node *n, gr_status *st) {
     GR_TRY(opt_list(n, 4, len, 1, steps, &nst, st));
     gr_shape y = *x;
     if (x->rank < 0 || na < 0) {
-        if (x->rank >= 0) y = shape_of_rank(x->rank);
+        if (x->rank >= 0) y = gr_shape_of_rank(x->rank);
         gr_set_output(n, 0, t, &y);
         return GR_OK;
     }
     int mask[GR_MAX_RANK] = {0};
-    GR_TRY(mark_axes(n, axes, na, x->rank, mask, st));
+    GR_TRY(gr_mark_axes(n, axes, na, x->rank, mask, st));
     int exact = ns >= 0 && ne >= 0 && nst >= 0;
     for (int64_t i = 0; i < na; i++) {
         int a = (int)(axes[i] < 0 ? axes[i] + x->rank : axes[i]);
@@ -849,9 +823,9 @@ gr_code gr_shape_rule_pad(gr_graph *g, gr_node *n, gr_status *st) {
         return gr_node_fail(n, st, GR_ERR_BAD_MODEL,
                             "pads has %lld values, expected %lld (2 per axis)", (long long)len,
                             (long long)(2 * na));
-    if (na < 0) y = shape_of_rank(x->rank);
+    if (na < 0) y = gr_shape_of_rank(x->rank);
     int mask[GR_MAX_RANK] = {0};
-    if (na >= 0) GR_TRY(mark_axes(n, axes, na, x->rank, mask, st));
+    if (na >= 0) GR_TRY(gr_mark_axes(n, axes, na, x->rank, mask, st));
     for (int64_t i = 0; na >= 0 && i < na; i++) {
         int a = (int)(axes[i] < 0 ? axes[i] + x->rank : axes[i]);
         int64_t d = x->dims[a], b = np >= 0 ? pads[i] : 0, e = np >= 0 ? pads[i + na] : 0;
@@ -983,7 +957,7 @@ static gr_code resize_inputs(const gr_node *n, const gr_shape *x, const gr_value
     const int64_t *axes;
     int na = gr_node_ints(n, "axes", &axes);
     int mask[GR_MAX_RANK] = {0};
-    if (na >= 0) GR_TRY(mark_axes(n, axes, na, x->rank, mask, st));
+    if (na >= 0) GR_TRY(gr_mark_axes(n, axes, na, x->rank, mask, st));
     *count = na >= 0 ? na : x->rank;
     for (int i = 0; i < *count; i++)
         axis_of[i] = na >= 0 ? (int)(axes[i] < 0 ? axes[i] + x->rank : axes[i]) : i;
@@ -1004,7 +978,7 @@ gr_code gr_shape_rule_resize(gr_graph *g, gr_node *n, gr_status *st) {
     const gr_value *sv = present(n, 2) ? present(n, 2) : present(n, 3);
     if (xs.rank < 0 && !gr_node_attr(n, "axes") && list_length(sv) >= 0) {
         GR_TRY(check_rank(n, list_length(sv), st));
-        xs = shape_of_rank((int)list_length(sv));
+        xs = gr_shape_of_rank((int)list_length(sv));
     }
     if (xs.rank < 0) {
         gr_set_output(n, 0, t, &xs);
@@ -1032,7 +1006,7 @@ gr_code gr_shape_rule_shape(gr_graph *g, gr_node *n, gr_status *st) {
     (void)g;
     GR_TRY(gr_need_input(n, 0, st));
     int r = n->inputs[0]->shape.rank;
-    gr_shape y = shape_of_rank(1);
+    gr_shape y = gr_shape_of_rank(1);
     if (r >= 0) {
         int64_t start = gr_node_int(n, "start", 0), end = gr_node_int(n, "end", r);
         start = clamp(start < 0 ? start + r : start, 0, r);
@@ -1077,7 +1051,7 @@ gr_code gr_shape_rule_constant(gr_graph *g, gr_node *n, gr_status *st) {
     }
     gr_shape s = gr_shape_scalar();
     if (a->type == GR_ATTR_FLOATS || a->type == GR_ATTR_INTS) {
-        s = shape_of_rank(1);
+        s = gr_shape_of_rank(1);
         set_dim(&s, 0, a->n);
     }
     int is_float = a->type == GR_ATTR_FLOAT || a->type == GR_ATTR_FLOATS;
@@ -1104,7 +1078,7 @@ gr_code gr_shape_rule_constant_of_shape(gr_graph *g, gr_node *n, gr_status *st) 
     const int64_t *v = list.v;
     int64_t count = list.n, len = count >= 0 ? count : list_length(n->inputs[0]);
     GR_TRY(check_rank(n, len, st));
-    gr_shape y = len >= 0 ? shape_of_rank((int)len) : gr_shape_unknown();
+    gr_shape y = len >= 0 ? gr_shape_of_rank((int)len) : gr_shape_unknown();
     for (int64_t i = 0; count >= 0 && i < count; i++) {
         if (v[i] == TRACE_UNKNOWN) {
             y.syms[i] = list.sym[i];
@@ -1175,7 +1149,7 @@ gr_code gr_shape_rule_range(gr_graph *g, gr_node *n, gr_status *st) {
                                 gr_shape_str(&v->shape, s, sizeof s));
         }
     }
-    gr_shape y = shape_of_rank(1);
+    gr_shape y = gr_shape_of_rank(1);
     if (gr_dtype_is_float(n->inputs[0]->dtype)) {
         int64_t count = GR_DIM_DYNAMIC;
         GR_TRY(range_count_float(n, &count, st));
