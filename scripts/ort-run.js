@@ -1,11 +1,12 @@
 // ort-run.js MODEL [OUT_DIR] [NAME=FILE.npy]... [--threads N] [--bench N]
-//            [--make-inputs DIR --batch N]
+//            [--make-inputs DIR --batch N [--dims CxHxW]]
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node@1.30.0,
 // installed with --ignore-scripts) on float32/int64 .npy inputs and writes
 // every output as OUT_DIR/<name>.npy; with --bench N prints the median and
 // minimum latency of N runs after one warm-up. --make-inputs DIR writes an
 // input per model input instead of reading them: arange(n)/n in the input's
-// shape, dynamic dims taken as --batch (dim 0) or 1, and prints graft's
+// shape, dynamic dims taken as --batch (dim 0) or 1 (or [batch, --dims]
+// for every input), and prints graft's
 // --input arguments for them. Reference tool only: graft's build and tests
 // do not need Node.js (its outputs are committed).
 'use strict';
@@ -49,13 +50,14 @@ function writeNpy(file, tensor) {
 
 async function main() {
   const args = process.argv.slice(2);
-  let threads = 1, bench = 0, makeInputs = null, batch = 1;
+  let threads = 1, bench = 0, makeInputs = null, batch = 1, dimsOverride = null;
   const feeds = {}, rest = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--threads') threads = Number(args[++i]);
     else if (args[i] === '--bench') bench = Number(args[++i]);
     else if (args[i] === '--make-inputs') makeInputs = args[++i];
     else if (args[i] === '--batch') batch = Number(args[++i]);
+    else if (args[i] === '--dims') dimsOverride = args[++i].split('x').map(Number);
     else if (args[i].includes('=')) {
       const [name, file] = args[i].split('=');
       feeds[name] = readNpy(file);
@@ -69,7 +71,8 @@ async function main() {
     fs.mkdirSync(makeInputs, { recursive: true });
     const flags = [];
     for (const meta of session.inputMetadata) {
-      const dims = meta.shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? batch : 1));
+      let dims = meta.shape.map((d, i) => (typeof d === 'number' && d >= 0 ? d : i === 0 ? batch : 1));
+      if (dimsOverride) dims = [batch, ...dimsOverride];
       const n = dims.reduce((a, b) => a * b, 1);
       const data = new Float32Array(n);
       for (let i = 0; i < n; i++) data[i] = i / n;
