@@ -64,7 +64,8 @@ static void run_both(gr_graph *g, void *const *inputs, void *const *outputs) {
     if (gr_graph_infer_shapes(g, &st) != GR_OK) fail_msg("shapes: %s", st.msg);
     if (gr_codegen_jit(g, &opts, &p, &st) != GR_OK) fail_msg("compile: %s", st.msg);
     run_plan(p, inputs, outputs, 1);
-    void *copies[8];
+    void *copies[16];
+    assert_true(g->n_outputs <= 16);
     for (int i = 0; i < g->n_outputs; i++) {
         size_t nb = (size_t)gr_value_numel(g->outputs[i]) * gr_dtype_size(g->outputs[i]->dtype);
         copies[i] = calloc(1, nb + 1);
