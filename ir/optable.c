@@ -104,7 +104,7 @@ void gr_copy_dim(gr_shape *dst, int i, const gr_shape *src, int j) {
 gr_code gr_mark_axes(const gr_node *n, const int64_t *axes, int64_t count, int rank,
                      int *mask, gr_status *st) {
     for (int64_t i = 0; i < count; i++) {
-        int a;
+        int a = 0;
         GR_TRY(gr_norm_axis(n, "axis", axes[i], rank, &a, st));
         if (mask[a])
             return gr_node_fail(n, st, GR_ERR_BAD_MODEL, "axis %lld appears twice in axes",
