@@ -273,8 +273,8 @@ static LLVMValueRef safe_shift(const rd *r, LLVMValueRef m) {
     return LLVMBuildSelect(k->b, inf, cg_const(k, r->at, 0), m, "");
 }
 
-/* Input offset of output element o of the kept groups listed (first n_kept
- * groups of r, skipping reduced ones; last_kept excludes the final group). */
+/* Input offset of element o of the kept groups among the first n_groups
+ * groups (row-major over those kept groups; reduced groups contribute 0). */
 static LLVMValueRef kept_offset(const rd *r, LLVMValueRef o, int n_groups) {
     cg_kernel *k = r->k;
     LLVMValueRef off = cg_i64(k, 0);
