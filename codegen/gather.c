@@ -50,11 +50,5 @@ gr_code cg_emit_gather(cg_module *m, const gr_node *n, const char *name, cg_kern
         for (int j = i + 1; j < r; j++) s *= x->shape.dims[j];
         mv_add_affine(&v, x->shape.dims[i], s, xs[i]);
     }
-    gr_code rc = cg_kernel_begin_node(m, k, name, n, st);
-    if (rc != GR_OK) {
-        mv_views_free(&v, 1);
-        return rc;
-    }
-    GR_TRY(mv_emit(k, &v, 1, st));
-    return cg_kernel_end(k, st);
+    return mv_emit_node(m, n, name, k, &v, 1, st);
 }

@@ -6,8 +6,8 @@
 
 #include "codegen/movement_internal.h"
 
-static gr_code emit_views(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
-                          mv_view *views, int n_views, gr_status *st) {
+gr_code mv_emit_node(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                     mv_view *views, int n_views, gr_status *st) {
     gr_code rc = cg_kernel_begin_node(m, k, name, n, st);
     if (rc != GR_OK) {
         mv_views_free(views, n_views);
@@ -34,7 +34,7 @@ gr_code cg_emit_transpose(cg_module *m, const gr_node *n, const char *name, cg_k
         if (p < 0 || p >= r) return gr_fail(st, GR_ERR_BAD_MODEL, "perm[%d] is %lld", i, (long long)p);
         mv_add_affine(&v, y->shape.dims[i], ys[i], xs[p]);
     }
-    return emit_views(m, n, name, k, &v, 1, st);
+    return mv_emit_node(m, n, name, k, &v, 1, st);
 }
 
 /* Reads an optional constant integer list input (axes/steps), or fills the
@@ -82,7 +82,7 @@ gr_code cg_emit_slice(cg_module *m, const gr_node *n, const char *name, cg_kerne
         v.in_base += y->shape.dims[i] ? start[i] * xs[i] : 0;
         mv_add_affine(&v, y->shape.dims[i], ys[i], step[i] * xs[i]);
     }
-    return emit_views(m, n, name, k, &v, 1, st);
+    return mv_emit_node(m, n, name, k, &v, 1, st);
 }
 
 /* input:[d..] -> broadcast to y's shape (right-aligned; extent-1 dims repeat) */
@@ -101,7 +101,7 @@ gr_code cg_emit_expand(cg_module *m, const gr_node *n, const char *name, cg_kern
         int64_t s = j >= 0 && x->shape.dims[j] != 1 ? xs[j] : 0;
         mv_add_affine(&v, y->shape.dims[i], ys[i], s);
     }
-    return emit_views(m, n, name, k, &v, 1, st);
+    return mv_emit_node(m, n, name, k, &v, 1, st);
 }
 
 /* input:[d_i] repeats:[r_i] -> [r_i * d_i]: output dim i is the pair
@@ -121,7 +121,7 @@ gr_code cg_emit_tile(cg_module *m, const gr_node *n, const char *name, cg_kernel
         mv_add_affine(&v, reps, ys[i] * d, 0);
         mv_add_affine(&v, d, ys[i], xs[i]);
     }
-    return emit_views(m, n, name, k, &v, 1, st);
+    return mv_emit_node(m, n, name, k, &v, 1, st);
 }
 
 /* inputs:[.., a_k, ..] -> [.., sum a_k, ..]: one view per input writing its
@@ -143,7 +143,7 @@ gr_code cg_emit_concat(cg_module *m, const gr_node *n, const char *name, cg_kern
         for (int d = 0; d < r; d++) mv_add_affine(&views[i], x->shape.dims[d], ys[d], xs[d]);
         offset += x->shape.dims[axis];
     }
-    gr_code rc = emit_views(m, n, name, k, views, n->n_inputs, st);
+    gr_code rc = mv_emit_node(m, n, name, k, views, n->n_inputs, st);
     gr_free(views);
     return rc;
 }
@@ -184,7 +184,7 @@ gr_code cg_emit_split(cg_module *m, const gr_node *n, const char *name, cg_kerne
         }
         offset += part;
     }
-    gr_code rc = emit_views(m, n, name, k, views, n_views, st);
+    gr_code rc = mv_emit_node(m, n, name, k, views, n_views, st);
     gr_free(views);
     return rc;
 }

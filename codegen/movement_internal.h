@@ -51,6 +51,10 @@ void mv_views_free(mv_view *views, int n_views);
  * which must have been begun with every value the views name, and sets
  * k->n_tasks. Frees the views' tables. */
 gr_code mv_emit(cg_kernel *k, mv_view *views, int n_views, gr_status *st);
+/* A whole kernel for node n made of views: begins it over n's values, emits
+ * the views (freeing their tables, also on failure) and ends it. */
+gr_code mv_emit_node(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                     mv_view *views, int n_views, gr_status *st);
 
 /* Row-major strides of a static shape (elements). */
 void mv_strides(const gr_shape *s, int64_t *strides);

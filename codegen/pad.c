@@ -112,11 +112,5 @@ gr_code cg_emit_pad(cg_module *m, const gr_node *n, const char *name, cg_kernel 
         mv_add_table(&v, od, ys[i], table);
     }
     if (empty) mv_add_affine(&v, gr_value_numel(y), 1, 0);
-    gr_code rc = cg_kernel_begin_node(m, k, name, n, st);
-    if (rc != GR_OK) {
-        mv_views_free(&v, 1);
-        return rc;
-    }
-    GR_TRY(mv_emit(k, &v, 1, st));
-    return cg_kernel_end(k, st);
+    return mv_emit_node(m, n, name, k, &v, 1, st);
 }

@@ -47,13 +47,7 @@ static gr_code emit_nearest(cg_module *m, const gr_node *n, const char *name, cg
         rs_axis_free(&ax);
         mv_add_table(&v, out_w, ys[a], table);
     }
-    gr_code rc = cg_kernel_begin_node(m, k, name, n, st);
-    if (rc != GR_OK) {
-        mv_views_free(&v, 1);
-        return rc;
-    }
-    GR_TRY(mv_emit(k, &v, 1, st));
-    return cg_kernel_end(k, st);
+    return mv_emit_node(m, n, name, k, &v, 1, st);
 }
 
 /* ------------------------------------------------------ linear and cubic */
