@@ -273,21 +273,28 @@ static gr_code check_channels(const gr_node *n, int64_t c, int64_t wc, int64_t g
     return GR_OK;
 }
 
-/* X:[N,C,D1..Dn] W:[M,C/group,k1..kn] B:[M]? -> Y:[N,M,o1..on] */
-gr_code gr_shape_rule_conv(gr_graph *g, gr_node *n, gr_status *st) {
-    (void)g;
+/* What Conv and ConvTranspose check first: X and W typed alike and the
+ * spatial rank; *rank < 0 means it is unknown, and so is the output (set). */
+static gr_code conv_start(gr_node *n, int *rank, gr_status *st) {
     GR_TRY(gr_need_input(n, 0, st));
     GR_TRY(gr_need_input(n, 1, st));
     GR_TRY(same_dtype(n, 0, 1, st));
-    const gr_shape *x = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;
-    int rank;
-    GR_TRY(conv_rank(n, &rank, st));
-    gr_dtype t = n->inputs[0]->dtype;
-    if (rank < 0) {
+    GR_TRY(conv_rank(n, rank, st));
+    if (*rank < 0) {
         gr_shape u = gr_shape_unknown();
-        gr_set_output(n, 0, t, &u);
-        return GR_OK;
+        gr_set_output(n, 0, n->inputs[0]->dtype, &u);
     }
+    return GR_OK;
+}
+
+/* X:[N,C,D1..Dn] W:[M,C/group,k1..kn] B:[M]? -> Y:[N,M,o1..on] */
+gr_code gr_shape_rule_conv(gr_graph *g, gr_node *n, gr_status *st) {
+    (void)g;
+    int rank;
+    GR_TRY(conv_start(n, &rank, st));
+    if (rank < 0) return GR_OK;
+    const gr_shape *x = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;
+    gr_dtype t = n->inputs[0]->dtype;
     int64_t group = gr_node_int(n, "group", 1);
     int64_t c = x->rank >= 0 ? x->dims[1] : GR_DIM_DYNAMIC;
     int64_t m = w->rank >= 0 ? w->dims[0] : GR_DIM_DYNAMIC;
@@ -359,18 +366,11 @@ static gr_code conv_transpose_dims(const gr_node *n, const window *w, const gr_s
 /* X:[N,C,D1..Dn] W:[C,M/group,k1..kn] B:[M]? -> Y:[N,M,o1..on] */
 gr_code gr_shape_rule_conv_transpose(gr_graph *g, gr_node *n, gr_status *st) {
     (void)g;
-    GR_TRY(gr_need_input(n, 0, st));
-    GR_TRY(gr_need_input(n, 1, st));
-    GR_TRY(same_dtype(n, 0, 1, st));
-    const gr_shape *x = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;
     int rank;
-    GR_TRY(conv_rank(n, &rank, st));
+    GR_TRY(conv_start(n, &rank, st));
+    if (rank < 0) return GR_OK;
+    const gr_shape *x = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;
     gr_dtype t = n->inputs[0]->dtype;
-    if (rank < 0) {
-        gr_shape u = gr_shape_unknown();
-        gr_set_output(n, 0, t, &u);
-        return GR_OK;
-    }
     int64_t group = gr_node_int(n, "group", 1);
     int64_t c = x->rank >= 0 ? x->dims[1] : GR_DIM_DYNAMIC;
     int64_t wc = w->rank >= 0 ? w->dims[0] : GR_DIM_DYNAMIC;
