@@ -35,6 +35,7 @@ static void run_plan(const gr_plan *p, char *arena, char *ws, void **args, float
             case GR_BUF_CONST: args[i] = (char *)p->consts + buf->offset; break;
             case GR_BUF_INPUT: args[i] = ins[buf->index]; break;
             case GR_BUF_OUTPUT: args[i] = c; break;
+            case GR_BUF_STATE: args[i] = (char *)p->state_init + buf->offset; break;
             }
         }
         args[step->n_args] = ws;

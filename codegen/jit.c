@@ -206,6 +206,8 @@ static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
     for (int i = 0; i < g->n_nodes; i++)
         for (int j = 0; j < g->nodes[i]->n_inputs; j++)
             if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = lay->root_of[i];
+    for (int i = 0; i < g->n_updates; i++) /* copied into the state at the end */
+        last[g->updates[i].next->id] = g->n_nodes;
     int n_free = 0;
     size_t top = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -224,6 +226,38 @@ static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
     p->arena_bytes = top;
     gr_free(last);
     gr_free(free_list);
+    return GR_OK;
+}
+
+/* Updates (training graphs): next is computed straight into its state's
+ * buffer when that is safe: next comes from an elementwise kernel (which
+ * reads element i before writing element i) that runs after every other
+ * reader of the state. Otherwise next keeps its own buffer, live to the
+ * end, and a copy step after the last kernel moves it into the state. */
+static int update_in_place(const gr_graph *g, const layout *lay, const gr_update *u) {
+    const gr_node *p = u->next->producer;
+    if (u->next->kind != GR_VALUE_NODE || !p || lay->buffer_of[u->next->id] >= 0 ||
+        !(gr_op_info_of(p->op)->flags & GR_OPF_ELEMENTWISE) ||
+        !gr_shape_equal(&u->next->shape, &u->state->shape))
+        return 0;
+    int root = lay->root_of[p->id];
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j] == u->state && lay->root_of[i] > root) return 0;
+    for (int k = 0; k < g->n_updates; k++) /* one writer per state */
+        if (&g->updates[k] != u && g->updates[k].state == u->state) return 0;
+    return 1;
+}
+
+static gr_code place_updates(const gr_graph *g, layout *lay, gr_status *st) {
+    for (int i = 0; i < g->n_updates; i++) {
+        const gr_update *u = &g->updates[i];
+        int b = lay->buffer_of[u->state->id];
+        if (b < 0 || lay->plan->buffers[b].kind != GR_BUF_STATE)
+            return gr_fail(st, GR_ERR_INTERNAL, "update of '%s': not a variable parameter",
+                           u->state->name);
+        if (update_in_place(g, lay, u)) lay->buffer_of[u->next->id] = b;
+    }
     return GR_OK;
 }
 
@@ -252,14 +286,30 @@ static gr_code assign_buffers(const gr_graph *g, layout *lay, gr_status *st) {
         lay->buffer_of[v->id] = b;
     }
     p->const_bytes = consts;
+    size_t state = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        const gr_value *v = g->values[i];
+        if (v->kind != GR_VALUE_PARAM || !v->variable) continue;
+        int b = add_buffer(p, v, GR_BUF_STATE, 0);
+        p->buffers[b].offset = state;
+        state += align64(v->nbytes);
+        lay->buffer_of[v->id] = b;
+    }
+    p->state_bytes = state;
     p->consts = gr_malloc(consts ? consts : 64);
-    if (!p->consts) return gr_fail(st, GR_ERR_NOMEM, "out of memory for %zu bytes of weights", consts);
+    p->state_init = gr_calloc(1, state ? state : 64);
+    if (!p->consts || !p->state_init)
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory for %zu bytes of weights", consts + state);
     for (int i = 0; i < g->n_values; i++) {
         const gr_value *v = g->values[i];
         int b = lay->buffer_of[v->id];
-        if (b >= 0 && p->buffers[b].kind == GR_BUF_CONST && v->nbytes)
+        if (b < 0 || !v->nbytes || !v->data) continue;
+        if (p->buffers[b].kind == GR_BUF_CONST)
             memcpy((char *)p->consts + p->buffers[b].offset, v->data, v->nbytes);
+        else if (p->buffers[b].kind == GR_BUF_STATE)
+            memcpy((char *)p->state_init + p->buffers[b].offset, v->data, v->nbytes);
     }
+    GR_TRY(place_updates(g, lay, st));
     return plan_arena(g, lay, st);
 }
 
@@ -324,25 +374,42 @@ static gr_code emit_nodes(cg_module *m, const gr_graph *g, layout *lay, gr_statu
 
 /* Graph outputs that no node writes directly (inputs, constants, or a value
  * listed twice) are copied into place. */
+static gr_code emit_copy(cg_module *m, gr_plan *p, const gr_value *v, int src, int dst,
+                         gr_status *st) {
+    char name[128];
+    symbol_name(name, sizeof name, p->n_steps, "copy");
+    cg_kernel k;
+    GR_TRY(cg_emit_copy_buffers(m, name, v, &k, st));
+    gr_step *s = &p->steps[p->n_steps];
+    s->name = gr_arena_strdup(p->arena, name);
+    s->args = gr_arena_alloc(p->arena, sizeof(int) * 2);
+    if (!s->name || !s->args) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    s->n_args = 2;
+    s->args[0] = src;
+    s->args[1] = dst;
+    s->n_tasks = k.n_tasks;
+    p->n_steps++;
+    return GR_OK;
+}
+
+/* Updates not computed in place (see place_updates): next -> state. They
+ * run after the output copies, which may read a state's old value. */
+static gr_code emit_update_copies(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
+    for (int i = 0; i < g->n_updates; i++) {
+        const gr_update *u = &g->updates[i];
+        int src = lay->buffer_of[u->next->id], dst = lay->buffer_of[u->state->id];
+        if (src != dst) GR_TRY(emit_copy(m, lay->plan, u->next, src, dst, st));
+    }
+    return GR_OK;
+}
+
 static gr_code emit_output_copies(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
     gr_plan *p = lay->plan;
     for (int i = 0; i < g->n_outputs; i++) {
         const gr_value *v = g->outputs[i];
         int src = lay->buffer_of[v->id];
         if (src == p->outputs[i]) continue;
-        char name[128];
-        symbol_name(name, sizeof name, p->n_steps, "output_copy");
-        cg_kernel k;
-        GR_TRY(cg_emit_copy_buffers(m, name, v, &k, st));
-        gr_step *s = &p->steps[p->n_steps];
-        s->name = gr_arena_strdup(p->arena, name);
-        s->args = gr_arena_alloc(p->arena, sizeof(int) * 2);
-        if (!s->name || !s->args) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
-        s->n_args = 2;
-        s->args[0] = src;
-        s->args[1] = p->outputs[i];
-        s->n_tasks = k.n_tasks;
-        p->n_steps++;
+        GR_TRY(emit_copy(m, p, v, src, p->outputs[i], st));
     }
     return GR_OK;
 }
@@ -470,7 +537,7 @@ static gr_plan *plan_new(const gr_graph *g) {
         gr_free(p);
         return NULL;
     }
-    int max_steps = g->n_nodes + g->n_outputs + 1;
+    int max_steps = g->n_nodes + g->n_outputs + g->n_updates + 1;
     p->buffers = gr_arena_alloc(p->arena, sizeof(gr_buffer) * (size_t)(g->n_values + g->n_outputs + 1));
     p->steps = gr_arena_alloc(p->arena, sizeof(gr_step) * (size_t)max_steps);
     p->inputs = gr_arena_alloc(p->arena, sizeof(int) * (size_t)(g->n_inputs + 1));
@@ -510,6 +577,7 @@ gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan *
     if (rc == GR_OK) rc = assign_buffers(g, &lay, st);
     if (rc == GR_OK) rc = emit_nodes(&m, g, &lay, st);
     if (rc == GR_OK) rc = emit_output_copies(&m, g, &lay, st);
+    if (rc == GR_OK) rc = emit_update_copies(&m, g, &lay, st);
     if (rc == GR_OK) rc = optimise(&m, opts, st);
     if (rc == GR_OK) rc = link_kernels(&m, tsc, p, o, st);
     if (m.mod) LLVMDisposeModule(m.mod);

@@ -88,6 +88,22 @@ char *gr_arena_printf(gr_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 size_t gr_arena_bytes(const gr_arena *a); /* bytes reserved from the system */
 
+/* ------------------------------------------------------------------ random */
+
+/* xoshiro256** (ir/rng.c). The state is plain data: copy it to save it. */
+typedef struct {
+    uint64_t s[4];
+} gr_rng;
+
+void gr_rng_seed(gr_rng *r, uint64_t seed);
+uint64_t gr_rng_next(gr_rng *r);
+double gr_rng_uniform(gr_rng *r);                   /* [0, 1), 53 bits */
+uint64_t gr_rng_below(gr_rng *r, uint64_t n);       /* [0, n), unbiased */
+void gr_rng_shuffle(gr_rng *r, int64_t *v, int64_t n); /* Fisher-Yates */
+/* A stateless 64-bit mix (splitmix64's finaliser): counter-based random
+ * numbers, e.g. dropout masks indexed by (seed, element). */
+uint64_t gr_hash64(uint64_t x);
+
 /* ------------------------------------------------------------------ dtypes */
 
 /* Numbered as ONNX's TensorProto.DataType so conversion is the identity. */
@@ -179,7 +195,12 @@ enum {
     GR_OPF_REDUCE = 1 << 2,      /* reduces axes (ReduceX) */
     GR_OPF_SHAPE_ONLY = 1 << 3,  /* moves data; no arithmetic (Reshape...) */
     GR_OPF_COMPARE = 1 << 4,     /* produces bool */
+    GR_OPF_INTERNAL = 1 << 5,    /* graft's own op (domain "ai.graft"), built by
+                                    the training passes, never imported */
 };
+
+#define GR_INTERNAL_DOMAIN "ai.graft"
+
 
 typedef enum {
     GR_ATTR_UNDEFINED = 0,
@@ -261,6 +282,11 @@ struct gr_value {
     void *data;          /* PARAM/CONST: dense data, nbytes long */
     size_t nbytes;
     int trainable;       /* PARAM: may be trained */
+    /* PARAM: data is only the initial value; the value changes from run to
+     * run (a weight being trained, optimizer state, BatchNorm running
+     * statistics). Not constant: passes never fold it, and codegen gives
+     * it a state buffer that persists across runs (gr_session_state). */
+    int variable;
     /* Type the model declared for this value (graph outputs, value_info),
      * checked against inference; has_declared is 0 when none was given. */
     int has_declared;
@@ -298,6 +324,17 @@ typedef struct {
     const char *value;
 } gr_metadata;
 
+/* Training graphs (built by the training passes). */
+typedef struct {
+    gr_value *param; /* a trainable variable PARAM */
+    gr_value *grad;  /* d loss / d param, same dtype and shape */
+} gr_grad;
+
+typedef struct {
+    gr_value *state; /* a variable PARAM */
+    gr_value *next;  /* its value after each run (same dtype and shape) */
+} gr_update;
+
 struct gr_graph {
     gr_arena *arena;
     const char *name;
@@ -320,6 +357,15 @@ struct gr_graph {
     gr_value **inputs;             /* runtime inputs, in model order */
     int n_outputs, cap_outputs;
     gr_value **outputs;
+    /* Training (zero for inference graphs). The loss, the gradients and
+     * the updates' next values are roots: dead-code elimination keeps
+     * what computes them. After a run, every update's state takes the
+     * value of next, as if all were assigned at once. */
+    gr_value *loss;                /* scalar f32 that autodiff differentiates */
+    int n_grads, cap_grads;
+    gr_grad *grads;
+    int n_updates, cap_updates;
+    gr_update *updates;
     void *name_index;              /* private: value lookup by name */
     int name_counter;              /* private: unique-name generator */
 };
@@ -389,7 +435,19 @@ const char *gr_node_string(const gr_node *n, const char *name,
 /* INTS attribute: returns count (-1 if absent), *v points into the graph. */
 int gr_node_ints(const gr_node *n, const char *name, const int64_t **v);
 
-/* Constant inputs. A value has constant data if it is PARAM or CONST. */
+/* Training: records a gradient / an update (see gr_graph). */
+gr_code gr_graph_add_grad(gr_graph *g, gr_value *param, gr_value *grad);
+gr_code gr_graph_add_update(gr_graph *g, gr_value *state, gr_value *next);
+/* The gradient recorded for param, or NULL. */
+gr_value *gr_graph_grad_of(const gr_graph *g, const gr_value *param);
+
+/* A deep copy of g (values, nodes, attributes, data, training fields), in
+ * a new arena; NULL on allocation failure. Node and value ids and order
+ * are kept. */
+gr_graph *gr_graph_clone(const gr_graph *g);
+
+/* Constant inputs. A value has constant data if it is a CONST or a PARAM
+ * that is not variable. */
 int gr_value_is_constant(const gr_value *v);
 /* Reads up to max elements of an integer constant as int64; returns the
  * count, or -1 if v is NULL, not constant or not an integer tensor. */
@@ -475,13 +533,16 @@ typedef enum {
     GR_BUF_CONST,   /* weight or constant, at offset in plan->consts */
     GR_BUF_INPUT,   /* caller's input number index */
     GR_BUF_OUTPUT,  /* caller's output number index */
+    GR_BUF_STATE,   /* variable parameter, at offset in the session's state
+                       (which starts as a copy of plan->state_init) and
+                       persists from run to run */
 } gr_buffer_kind;
 
 typedef struct {
     const char *name;
     gr_buffer_kind kind;
     int index;          /* INPUT/OUTPUT: position among the graph's */
-    size_t offset;      /* ARENA/CONST: byte offset */
+    size_t offset;      /* ARENA/CONST/STATE: byte offset */
     size_t nbytes;
     gr_dtype dtype;
     gr_shape shape;     /* static */
@@ -505,6 +566,9 @@ typedef struct gr_plan {
     size_t arena_bytes;     /* size of the run-time arena */
     size_t const_bytes;
     void *consts;           /* weights and constants, 64-byte aligned */
+    size_t state_bytes;
+    void *state_init;       /* initial state (variable parameters), 64-byte
+                               aligned; a session copies it */
     int n_inputs, n_outputs;
     int *inputs, *outputs;  /* buffer ids in the graph's order */
     double compile_ms;      /* time spent in codegen */
@@ -514,5 +578,8 @@ typedef struct gr_plan {
 
 /* Releases the plan, its constants and (through release) its code. */
 void gr_plan_free(gr_plan *p);
+/* The id of the buffer of that name (a graph input, output or variable
+ * parameter keeps its value's name), or -1. */
+int gr_plan_find_buffer(const gr_plan *p, const char *name);
 
 #endif /* GR_IR_H */

@@ -115,6 +115,8 @@ void gr_graph_free(gr_graph *g) {
     gr_free(g->nodes);
     gr_free(g->inputs);
     gr_free(g->outputs);
+    gr_free(g->grads);
+    gr_free(g->updates);
     gr_arena_free(g->arena);
     gr_free(g);
 }
@@ -217,7 +219,8 @@ gr_node *gr_node_add(gr_graph *g, gr_op op, const char *name, int n_inputs,
     n->name = nn;
     n->op = op;
     n->op_type = op == GR_OP_UNKNOWN ? "" : gr_op_name(op);
-    n->domain = "";
+    n->domain = op != GR_OP_UNKNOWN && (gr_op_info_of(op)->flags & GR_OPF_INTERNAL)
+                    ? GR_INTERNAL_DOMAIN : "";
     n->n_inputs = n_inputs;
     n->n_outputs = n_outputs;
     n->inputs = gr_arena_alloc(g->arena, sizeof(gr_value *) * (size_t)(n_inputs + 1));
@@ -262,6 +265,11 @@ void gr_value_replace_uses(gr_graph *g, gr_value *old_value, gr_value *new_value
     }
     for (int i = 0; i < g->n_outputs; i++)
         if (g->outputs[i] == old_value) g->outputs[i] = new_value;
+    if (g->loss == old_value) g->loss = new_value;
+    for (int i = 0; i < g->n_grads; i++)
+        if (g->grads[i].grad == old_value) g->grads[i].grad = new_value;
+    for (int i = 0; i < g->n_updates; i++)
+        if (g->updates[i].next == old_value) g->updates[i].next = new_value;
 }
 
 void gr_graph_count_uses(const gr_graph *g, int *counts) {
@@ -273,6 +281,41 @@ void gr_graph_count_uses(const gr_graph *g, int *counts) {
             if (n->inputs[j]) counts[n->inputs[j]->id]++;
     }
     for (int i = 0; i < g->n_outputs; i++) counts[g->outputs[i]->id]++;
+    /* Training roots count as uses, like graph outputs. */
+    if (g->loss) counts[g->loss->id]++;
+    for (int i = 0; i < g->n_grads; i++) counts[g->grads[i].grad->id]++;
+    for (int i = 0; i < g->n_updates; i++) {
+        counts[g->updates[i].state->id]++;
+        counts[g->updates[i].next->id]++;
+    }
+}
+
+static gr_code grow(void **items, int *n, int *cap, size_t size) {
+    if (*n < *cap) return GR_OK;
+    int ncap = *cap ? *cap * 2 : 16;
+    void *p = gr_realloc(*items, (size_t)ncap * size);
+    if (!p) return GR_ERR_NOMEM;
+    *items = p;
+    *cap = ncap;
+    return GR_OK;
+}
+
+gr_code gr_graph_add_grad(gr_graph *g, gr_value *param, gr_value *grad) {
+    GR_TRY(grow((void **)&g->grads, &g->n_grads, &g->cap_grads, sizeof(gr_grad)));
+    g->grads[g->n_grads++] = (gr_grad){param, grad};
+    return GR_OK;
+}
+
+gr_code gr_graph_add_update(gr_graph *g, gr_value *state, gr_value *next) {
+    GR_TRY(grow((void **)&g->updates, &g->n_updates, &g->cap_updates, sizeof(gr_update)));
+    g->updates[g->n_updates++] = (gr_update){state, next};
+    return GR_OK;
+}
+
+gr_value *gr_graph_grad_of(const gr_graph *g, const gr_value *param) {
+    for (int i = 0; i < g->n_grads; i++)
+        if (g->grads[i].param == param) return g->grads[i].grad;
+    return NULL;
 }
 
 void gr_graph_compact(gr_graph *g) {
@@ -296,6 +339,11 @@ void gr_graph_compact(gr_graph *g) {
     }
     for (int i = 0; i < g->n_inputs; i++) keep[g->inputs[i]->id] = 1;
     for (int i = 0; i < g->n_outputs; i++) keep[g->outputs[i]->id] = 1;
+    if (g->loss) keep[g->loss->id] = 1;
+    for (int i = 0; i < g->n_grads; i++)
+        keep[g->grads[i].param->id] = keep[g->grads[i].grad->id] = 1;
+    for (int i = 0; i < g->n_updates; i++)
+        keep[g->updates[i].state->id] = keep[g->updates[i].next->id] = 1;
     kept = 0;
     for (int i = 0; i < g->n_values; i++)
         if (keep[i]) g->values[kept++] = g->values[i];
@@ -408,7 +456,7 @@ done:
 }
 
 int gr_value_is_constant(const gr_value *v) {
-    return v && (v->kind == GR_VALUE_PARAM || v->kind == GR_VALUE_CONST);
+    return v && (v->kind == GR_VALUE_CONST || (v->kind == GR_VALUE_PARAM && !v->variable));
 }
 
 int64_t gr_value_numel(const gr_value *v) { return gr_shape_numel(&v->shape); }
@@ -516,4 +564,155 @@ gr_code gr_graph_bind_input(gr_graph *g, gr_value *v, const gr_tensor *t,
             sizeof(gr_value *) * (size_t)(g->n_inputs - index - 1));
     g->n_inputs--;
     return GR_OK;
+}
+
+/* --- cloning --- */
+
+static const char *dup_str(gr_graph *g, const char *s) {
+    return s ? gr_arena_strdup(g->arena, s) : NULL;
+}
+
+static int clone_shape(gr_graph *g, gr_shape *dst, const gr_shape *src) {
+    *dst = *src;
+    for (int i = 0; i < GR_MAX_RANK; i++)
+        if (src->syms[i] && !(dst->syms[i] = dup_str(g, src->syms[i]))) return 0;
+    return 1;
+}
+
+static void *dup_bytes(gr_graph *g, const void *p, size_t n) {
+    if (!p || !n) return NULL;
+    void *q = gr_arena_alloc(g->arena, n);
+    if (q) memcpy(q, p, n);
+    return q;
+}
+
+static int clone_attr(gr_graph *g, gr_attr *d, const gr_attr *s) {
+    *d = *s;
+    d->name = dup_str(g, s->name);
+    if (!d->name || (s->s && !(d->s = dup_str(g, s->s)))) return 0;
+    if (s->ints && !(d->ints = dup_bytes(g, s->ints, sizeof(int64_t) * (size_t)s->n))) return 0;
+    if (s->floats && !(d->floats = dup_bytes(g, s->floats, sizeof(double) * (size_t)s->n)))
+        return 0;
+    if (s->strings) {
+        d->strings = gr_arena_alloc(g->arena, sizeof(char *) * (size_t)(s->n + 1));
+        if (!d->strings) return 0;
+        for (int i = 0; i < s->n; i++)
+            if (!(d->strings[i] = dup_str(g, s->strings[i]))) return 0;
+    }
+    if (s->tensor) {
+        d->tensor = gr_arena_alloc(g->arena, sizeof(gr_tensor));
+        if (!d->tensor || !clone_shape(g, &d->tensor->shape, &s->tensor->shape)) return 0;
+        d->tensor->dtype = s->tensor->dtype;
+        d->tensor->nbytes = s->tensor->nbytes;
+        d->tensor->data = dup_bytes(g, s->tensor->data, s->tensor->nbytes);
+        if (s->tensor->nbytes && !d->tensor->data) return 0;
+    }
+    return 1;
+}
+
+static gr_node *clone_node(gr_graph *g, const gr_node *s) {
+    gr_node *n = gr_arena_alloc(g->arena, sizeof *n);
+    if (!n) return NULL;
+    *n = *s;
+    n->name = dup_str(g, s->name);
+    n->op_type = dup_str(g, s->op_type);
+    n->domain = dup_str(g, s->domain);
+    n->inputs = gr_arena_alloc(g->arena, sizeof(gr_value *) * (size_t)(s->n_inputs + 1));
+    n->outputs = gr_arena_alloc(g->arena, sizeof(gr_value *) * (size_t)(s->n_outputs + 1));
+    n->attrs = s->n_attrs ? gr_arena_alloc(g->arena, sizeof(gr_attr) * (size_t)s->n_attrs) : NULL;
+    if (!n->name || !n->op_type || !n->domain || !n->inputs || !n->outputs ||
+        (s->n_attrs && !n->attrs))
+        return NULL;
+    for (int i = 0; i < s->n_inputs; i++) n->inputs[i] = s->inputs[i] ? g->values[s->inputs[i]->id] : NULL;
+    for (int i = 0; i < s->n_outputs; i++) {
+        n->outputs[i] = s->outputs[i] ? g->values[s->outputs[i]->id] : NULL;
+        if (n->outputs[i]) n->outputs[i]->producer = n;
+    }
+    for (int i = 0; i < s->n_attrs; i++)
+        if (!clone_attr(g, &n->attrs[i], &s->attrs[i])) return NULL;
+    return n;
+}
+
+static int clone_value(gr_graph *g, gr_value *d, const gr_value *s) {
+    d->dtype = s->dtype;
+    d->producer_output = s->producer_output;
+    d->nbytes = s->nbytes;
+    d->trainable = s->trainable;
+    d->variable = s->variable;
+    d->has_declared = s->has_declared;
+    d->declared_dtype = s->declared_dtype;
+    if (!clone_shape(g, &d->shape, &s->shape) ||
+        !clone_shape(g, &d->declared_shape, &s->declared_shape))
+        return 0;
+    d->data = dup_bytes(g, s->data, s->nbytes);
+    return !s->nbytes || d->data;
+}
+
+static int clone_into(gr_graph *g, const gr_graph *s) {
+    g->ir_version = s->ir_version;
+    g->model_version = s->model_version;
+    g->opset = s->opset;
+    g->n_constants_lifted = s->n_constants_lifted;
+    g->name_counter = s->name_counter;
+    if ((s->producer_name && !(g->producer_name = dup_str(g, s->producer_name))) ||
+        (s->producer_version && !(g->producer_version = dup_str(g, s->producer_version))) ||
+        (s->domain && !(g->domain = dup_str(g, s->domain))) ||
+        (s->doc && !(g->doc = dup_str(g, s->doc))))
+        return 0;
+    g->n_opsets = s->n_opsets;
+    g->opsets = s->n_opsets ? gr_arena_alloc(g->arena, sizeof(gr_opset) * (size_t)s->n_opsets) : NULL;
+    if (s->n_opsets && !g->opsets) return 0;
+    for (int i = 0; i < s->n_opsets; i++) {
+        g->opsets[i].version = s->opsets[i].version;
+        if (!(g->opsets[i].domain = dup_str(g, s->opsets[i].domain))) return 0;
+    }
+    g->n_metadata = s->n_metadata;
+    g->metadata = s->n_metadata ? gr_arena_alloc(g->arena, sizeof(gr_metadata) * (size_t)s->n_metadata) : NULL;
+    if (s->n_metadata && !g->metadata) return 0;
+    for (int i = 0; i < s->n_metadata; i++)
+        if (!(g->metadata[i].key = dup_str(g, s->metadata[i].key)) ||
+            !(g->metadata[i].value = dup_str(g, s->metadata[i].value)))
+            return 0;
+    /* Values first, in order, so ids match; then nodes. */
+    for (int i = 0; i < s->n_values; i++) {
+        gr_value *v = gr_graph_add_value(g, s->values[i]->name, s->values[i]->kind);
+        if (!v || !clone_value(g, v, s->values[i])) return 0;
+    }
+    for (int i = 0; i < s->n_nodes; i++) {
+        gr_node *n = clone_node(g, s->nodes[i]);
+        if (!n || !push((void ***)&g->nodes, &g->n_nodes, &g->cap_nodes, n) ||
+            !map_put(&index_of(g)->nodes, n->name, n))
+            return 0;
+    }
+    for (int i = 0; i < s->n_inputs; i++)
+        if (!push((void ***)&g->inputs, &g->n_inputs, &g->cap_inputs, g->values[s->inputs[i]->id]))
+            return 0;
+    for (int i = 0; i < s->n_outputs; i++)
+        if (!push((void ***)&g->outputs, &g->n_outputs, &g->cap_outputs, g->values[s->outputs[i]->id]))
+            return 0;
+    g->loss = s->loss ? g->values[s->loss->id] : NULL;
+    for (int i = 0; i < s->n_grads; i++)
+        if (gr_graph_add_grad(g, g->values[s->grads[i].param->id], g->values[s->grads[i].grad->id]))
+            return 0;
+    for (int i = 0; i < s->n_updates; i++)
+        if (gr_graph_add_update(g, g->values[s->updates[i].state->id], g->values[s->updates[i].next->id]))
+            return 0;
+    return 1;
+}
+
+gr_graph *gr_graph_clone(const gr_graph *s) {
+    gr_graph *g = gr_graph_new(s->name);
+    if (!g) return NULL;
+    /* Value ids are positions (gr_graph_compact renumbers); clone_node
+     * maps inputs through them. */
+    for (int i = 0; i < s->n_values; i++)
+        if (s->values[i]->id != i) {
+            gr_graph_free(g);
+            return NULL;
+        }
+    if (!clone_into(g, s)) {
+        gr_graph_free(g);
+        return NULL;
+    }
+    return g;
 }

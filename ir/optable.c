@@ -56,7 +56,8 @@ const char *gr_op_name(gr_op op) {
 gr_op gr_op_from_name(const char *name) {
     if (!name) return GR_OP_UNKNOWN;
     for (int i = 0; i < GR_OP_COUNT_; i++)
-        if (!strcmp(table[i].name, name)) return (gr_op)i;
+        if (!(table[i].flags & GR_OPF_INTERNAL) && !strcmp(table[i].name, name))
+            return (gr_op)i;
     return GR_OP_UNKNOWN;
 }
 

@@ -47,6 +47,15 @@ gr_code gr_session_run(gr_session *s, void *const *inputs,
 
 int gr_session_threads(const gr_session *s); /* threads a run uses */
 
+/* State buffers (GR_BUF_STATE: weights being trained, optimizer state,
+ * running statistics) persist across runs; a session starts them as a copy
+ * of plan->state_init. Returns the session's memory for that buffer
+ * (buffers[buffer].nbytes, read or write between runs), or NULL if the
+ * buffer is not state. Find buffers by name with gr_plan_find_buffer. */
+void *gr_session_state(gr_session *s, int buffer);
+/* Restores every state buffer to plan->state_init. */
+void gr_session_reset_state(gr_session *s);
+
 /* Per-step timing (for --verbose). While on, every run adds the wall time
  * of each step (from the end of the previous step's barrier to the end of
  * its own) to that step's total. */
@@ -73,5 +82,182 @@ gr_code gr_npy_write(const char *path, const gr_tensor *t, gr_status *st);
 
 /* 1 if the first bytes of buf (len of them) are the .npy magic. */
 int gr_npy_is_npy(const void *buf, size_t len);
+
+/* --------------------------------------------------------------- data sets */
+
+/* Training data for `graft train` (runtime/data*.c).
+ *
+ *     gr_dataset *d = NULL;
+ *     if (gr_dataset_load("train-images-idx3-ubyte.gz", NULL, &d, &st) != GR_OK ||
+ *         gr_dataset_set_labels(d, "train-labels-idx1-ubyte.gz", &st) != GR_OK) ...;
+ *     int64_t *train, *val, n_train, n_val;
+ *     gr_data_split(gr_dataset_count(d), 0.1, seed, &train, &n_train, &val, &n_val, &st);
+ *     gr_data_iter it;
+ *     gr_data_iter_init(&it, seed, 64, 1, 0);              // shuffle, keep last batch
+ *     gr_data_epoch_order(&it, train, n_train, order);      // order: n_train entries
+ *     int64_t first, n;
+ *     while ((n = gr_data_iter_next(&it, n_train, &first)) > 0)
+ *         gr_dataset_batch(d, order + first, n, &pp, GR_DTYPE_F32, x,
+ *                          GR_DTYPE_I64, y, &st);
+ *     gr_data_iter_next_epoch(&it);
+ *     ...
+ *     gr_free(train); gr_free(val); gr_dataset_free(d);
+ *
+ * Formats are recognised from the content, never from the file name:
+ *  - a directory: an image folder, one sub-folder per class (class ids are
+ *    the sorted sub-folder names, 0..K-1); every non-hidden file in a class
+ *    folder must be an image stb_image reads (PNG, JPEG, BMP, GIF, ...).
+ *    Images are decoded per batch, so they may differ in size.
+ *  - NPY (any numeric dtype): the first dim counts the samples.
+ *  - IDX (MNIST style, type codes 0x08-0x0E), plain or gzip-compressed.
+ *  - CSV of numbers (gzip allowed), comma-separated, optional header row.
+ * Float data holding NaN or Inf is rejected at load, naming the sample.
+ * All errors name the file and the problem; on failure nothing leaks. */
+
+typedef struct gr_dataset gr_dataset;
+
+typedef enum {
+    GR_DATA_FORMAT_NPY,
+    GR_DATA_FORMAT_IDX,
+    GR_DATA_FORMAT_CSV,
+    GR_DATA_FORMAT_IMAGES,
+} gr_data_format;
+
+/* Load options; NULL or all-zero means the defaults. */
+typedef struct {
+    /* CSV label column: a header name or a 0-based index ("3"). NULL: the
+     * column a header names "label", "target" or "class", else the last. */
+    const char *label_column;
+    int no_labels; /* CSV: every column is a feature (labels come elsewhere) */
+    int header;    /* CSV: 0 auto (a first row with a non-number), 1 yes, -1 no */
+} gr_data_opts;
+
+/* Loads path. On failure *out stays NULL. */
+gr_code gr_dataset_load(const char *path, const gr_data_opts *opts, gr_dataset **out,
+                        gr_status *st);
+void gr_dataset_free(gr_dataset *d); /* accepts NULL */
+
+int64_t gr_dataset_count(const gr_dataset *d);
+gr_data_format gr_dataset_format(const gr_dataset *d);
+/* Element type of the samples (u8 for images, f32 for CSV). */
+gr_dtype gr_dataset_dtype(const gr_dataset *d);
+/* Shape of sample i without the sample dim: [28,28] for MNIST, [H,W,C]
+ * for an image (as decoded, C = its channel count). */
+gr_shape gr_dataset_sample_shape(const gr_dataset *d, int64_t i);
+/* "IDX u8 [10000,28,28] from 'x.gz'" into buf; returns buf. */
+char *gr_dataset_describe(const gr_dataset *d, char *buf, size_t size);
+
+/* Takes the labels from a second file (IDX, NPY of ints or floats, CSV
+ * without a label column): one value per sample (class id or scalar
+ * target) or several (a target vector). Replaces any labels the data
+ * carried. The counts must match (GR_ERR_BAD_ARG naming both files). */
+gr_code gr_dataset_set_labels(gr_dataset *d, const char *path, gr_status *st);
+int gr_dataset_has_labels(const gr_dataset *d);
+/* Values per sample's label (1 for class ids); 0 without labels. */
+int64_t gr_dataset_label_width(const gr_dataset *d);
+/* Number of sub-folders for image folders; otherwise the largest label + 1
+ * when every label is a non-negative integer; 0 when the labels are not
+ * class ids (fractions, negative, vectors) or there are none. */
+int64_t gr_dataset_n_classes(const gr_dataset *d);
+/* Class name k of an image folder (borrowed), NULL for other formats. */
+const char *gr_dataset_class_name(const gr_dataset *d, int64_t k);
+/* Checks every label is a class id in [0, n_classes): GR_ERR_BAD_ARG
+ * naming the label file, the sample and the value otherwise. */
+gr_code gr_dataset_check_labels(const gr_dataset *d, int64_t n_classes, gr_status *st);
+
+/* ----- preprocessing: done per batch, into the model's input */
+
+#define GR_DATA_MAX_CHANNELS 4
+
+typedef enum {
+    GR_DATA_LAYOUT_NCHW = 0, /* input [C,H,W] (the default) */
+    GR_DATA_LAYOUT_NHWC,     /* input [H,W,C] */
+} gr_data_layout;
+
+typedef enum {
+    /* Bilinear, half-pixel centres (align_corners=False): what PyTorch's
+     * F.interpolate(mode='bilinear', align_corners=False, antialias=False)
+     * computes: src = (dst + 0.5) * in/out - 0.5, clamped below at 0. */
+    GR_DATA_FIT_RESIZE = 0,
+    /* Centred: zero-pads (raw value 0, normalised like any pixel) where the
+     * sample is smaller, crops where it is larger; the odd extra pixel goes
+     * to the bottom/right. */
+    GR_DATA_FIT_PAD,
+} gr_data_fit;
+
+typedef struct {
+    /* Model input per sample, without the batch dim: [C,H,W] or [H,W,C]
+     * (as layout says), [H,W] (one channel), or [D] (flat). */
+    gr_shape input;
+    gr_data_layout layout;
+    gr_data_fit fit;   /* when the sample's H,W differ from the input's */
+    double scale;      /* raw * scale first; 0: 1/255 for u8 data, else 1 */
+    /* Then (x - mean[c]) / std[c]; n_norm 0: none, 1: the same for every
+     * channel, else one per channel of the input. */
+    int n_norm;
+    float mean[GR_DATA_MAX_CHANNELS], std[GR_DATA_MAX_CHANNELS];
+} gr_preprocess;
+
+/* Writes samples indices[0..n) of d into out, n * numel(pp->input)
+ * elements of input_dtype, and their labels into labels_out.
+ *
+ * Samples: a sample whose element count equals the input's and that is
+ * not an image needing a layout change is converted as is ([784] into
+ * [784] or [1,28,28]; [28,28] into [1,28,28]). Otherwise both sides are
+ * taken as images: rank-2 samples are grey [H,W]; rank-3 samples are
+ * [C,H,W] when the first dim is 1, 3 or 4 and the last is not, [H,W,C]
+ * when the last is (image folders always), else as pp->layout. Channels
+ * are converted (grey -> copies, RGBA -> RGB, grey+alpha -> grey, RGB ->
+ * grey by luma), then the scaled planes are fitted (pp->fit) to the
+ * input's H,W, normalised and written in pp->layout.
+ * Integer data into an integer input_dtype (token ids) is copied as
+ * integers without scaling; the element counts must match.
+ * Float input dtypes: f32, f64, f16, bf16.
+ *
+ * Labels (labels_out NULL or label_dtype UNDEFINED: none written): an
+ * integer label_dtype writes n class ids (every label must be a
+ * non-negative integer of width 1); a float one writes n * label_width
+ * targets. Samples are processed in parallel (OpenMP), each independently,
+ * so the result is bit-identical for any thread count. Errors name the
+ * file (the image for image folders) and the sample. */
+gr_code gr_dataset_batch(const gr_dataset *d, const int64_t *indices, int64_t n,
+                         const gr_preprocess *pp, gr_dtype input_dtype, void *out,
+                         gr_dtype label_dtype, void *labels_out, gr_status *st);
+
+/* ----- splits and epochs */
+
+/* One permutation of 0..n-1 seeded by seed: its first round(n * val_fraction)
+ * entries (at least 1 when val_fraction > 0) are the validation set, the
+ * rest the training set; both returned sorted ascending (gr_malloc'd, the
+ * caller gr_frees them; NULL when empty). val_fraction in [0, 1), and the
+ * training set must not be empty (GR_ERR_BAD_ARG). */
+gr_code gr_data_split(int64_t n, double val_fraction, uint64_t seed, int64_t **train,
+                      int64_t *n_train, int64_t **val, int64_t *n_val, gr_status *st);
+
+/* Where training stands in the data: plain data (a checkpoint copies it).
+ * The order of epoch e is a function of (seed, e) alone, so a resumed run
+ * rebuilds it with gr_data_epoch_order and continues at position. */
+typedef struct {
+    uint64_t seed;
+    int64_t batch_size;
+    int shuffle;       /* 0: sequential order (--no-shuffle) */
+    int drop_last;     /* 1: skip a final batch smaller than batch_size */
+    int64_t epoch;     /* 0-based */
+    int64_t position;  /* index into the epoch order of the next batch */
+} gr_data_iter;
+
+void gr_data_iter_init(gr_data_iter *it, uint64_t seed, int64_t batch_size, int shuffle,
+                       int drop_last);
+/* order[i] = pool[p[i]] for this epoch's permutation p of 0..n-1 (the
+ * identity without shuffle). pool and order hold n entries. */
+void gr_data_epoch_order(const gr_data_iter *it, const int64_t *pool, int64_t n,
+                         int64_t *order);
+/* The next batch of the epoch over n samples: *first gets its start in the
+ * order; returns its size (the last may be smaller, unless drop_last), or 0
+ * when the epoch is over. */
+int64_t gr_data_iter_next(gr_data_iter *it, int64_t n, int64_t *first);
+/* Batches per epoch over n samples. */
+int64_t gr_data_iter_batches(const gr_data_iter *it, int64_t n);
+void gr_data_iter_next_epoch(gr_data_iter *it); /* epoch + 1, position 0 */
 
 #endif /* GR_RUNTIME_H */

@@ -21,6 +21,7 @@ struct gr_session {
     void *arena_block;   /* as allocated */
     char *arena;         /* 64-byte aligned inside arena_block */
     void **buffers;      /* plan->n_buffers resolved pointers */
+    void *state;         /* plan->state_bytes, 64-byte aligned */
     void **args;         /* per thread: every step's arguments, back to back,
                             each step's followed by the thread's workspace */
     size_t args_per_thread;
@@ -38,13 +39,19 @@ static gr_code check_buffer(const gr_plan *p, int id, gr_status *st) {
     const char *name = b->name ? b->name : "";
     switch (b->kind) {
     case GR_BUF_ARENA:
-    case GR_BUF_CONST: {
-        size_t limit = b->kind == GR_BUF_ARENA ? p->arena_bytes : p->const_bytes;
+    case GR_BUF_CONST:
+    case GR_BUF_STATE: {
+        size_t limit = b->kind == GR_BUF_ARENA ? p->arena_bytes
+                       : b->kind == GR_BUF_CONST ? p->const_bytes : p->state_bytes;
         if (b->offset > limit || b->nbytes > limit - b->offset)
             return gr_fail(st, GR_ERR_INTERNAL,
                            "plan: buffer %d '%s' [%zu, +%zu) lies outside its %s of %zu bytes",
                            id, name, b->offset, b->nbytes,
-                           b->kind == GR_BUF_ARENA ? "arena" : "constants", limit);
+                           b->kind == GR_BUF_ARENA ? "arena"
+                           : b->kind == GR_BUF_CONST ? "constants" : "state", limit);
+        if (b->kind == GR_BUF_STATE && b->nbytes && !p->state_init)
+            return gr_fail(st, GR_ERR_INTERNAL, "plan: buffer %d '%s' is state "
+                           "but the plan has no initial state", id, name);
         if (b->kind == GR_BUF_CONST && b->nbytes && !p->consts)
             return gr_fail(st, GR_ERR_INTERNAL, "plan: buffer %d '%s' is a constant "
                            "but the plan has no constant data", id, name);
@@ -134,10 +141,18 @@ static gr_code alloc_session(gr_session *s, gr_status *st) {
         return gr_fail(st, GR_ERR_NOMEM, "out of memory for a run-time arena of %zu bytes",
                        p->arena_bytes);
     s->arena = (char *)(((uintptr_t)s->arena_block + 63) & ~(uintptr_t)63);
+    if (p->state_bytes) {
+        s->state = gr_malloc(p->state_bytes);
+        if (!s->state)
+            return gr_fail(st, GR_ERR_NOMEM, "out of memory for %zu bytes of training state",
+                           p->state_bytes);
+        memcpy(s->state, p->state_init, p->state_bytes);
+    }
     for (int i = 0; i < p->n_buffers; i++) {
         const gr_buffer *b = &p->buffers[i];
         if (b->kind == GR_BUF_ARENA) s->buffers[i] = s->arena + b->offset;
         else if (b->kind == GR_BUF_CONST) s->buffers[i] = (char *)p->consts + b->offset;
+        else if (b->kind == GR_BUF_STATE) s->buffers[i] = (char *)s->state + b->offset;
     }
     int at = 0;
     char *ws_base = (char *)(((uintptr_t)s->workspace_block + 63) & ~(uintptr_t)63);
@@ -180,6 +195,7 @@ void gr_session_free(gr_session *s) {
     if (!s) return;
     gr_free(s->arena_block);
     gr_free(s->buffers);
+    gr_free(s->state);
     gr_free(s->args);
     gr_free(s->workspace_block);
     gr_free(s->arg_start);
@@ -188,6 +204,17 @@ void gr_session_free(gr_session *s) {
 }
 
 int gr_session_threads(const gr_session *s) { return s ? s->n_threads : 0; }
+
+void *gr_session_state(gr_session *s, int buffer) {
+    if (!s || buffer < 0 || buffer >= s->plan->n_buffers ||
+        s->plan->buffers[buffer].kind != GR_BUF_STATE)
+        return NULL;
+    return s->buffers[buffer];
+}
+
+void gr_session_reset_state(gr_session *s) {
+    if (s && s->plan->state_bytes) memcpy(s->state, s->plan->state_init, s->plan->state_bytes);
+}
 
 void gr_session_profile(gr_session *s, int on) {
     if (s) s->profiling = on != 0;

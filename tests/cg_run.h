@@ -30,6 +30,7 @@ static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const 
             switch (b->kind) {
             case GR_BUF_ARENA: args[a] = arena + b->offset; break;
             case GR_BUF_CONST: args[a] = (char *)p->consts + b->offset; break;
+            case GR_BUF_STATE: args[a] = (char *)p->state_init + b->offset; break;
             case GR_BUF_INPUT: args[a] = inputs[b->index]; break;
             case GR_BUF_OUTPUT: args[a] = outputs[b->index]; break;
             }
