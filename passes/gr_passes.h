@@ -19,6 +19,85 @@ typedef struct {
     gr_shape shape;
 } gr_input_shape;
 
+/* ---------------------------------------------------------------- training
+ *
+ * Fine-tuning is a pipeline of passes too. tools/train.c runs, on the
+ * imported model:
+ *     "head"     (--head) replace the final classifier          } model edits,
+ *     "train"    mark trainable / frozen parameters             } also exported
+ * then, on a clone specialised to the batch size:
+ *     "specialize", "shapes",
+ *     "train_mode"  BatchNormalization on batch statistics (running
+ *                   statistics updated), Dropout with a seeded mask
+ *     "loss"        the loss on a model output (g->loss)
+ *     "autodiff"    gradients of every trainable parameter (g->grads)
+ *     "optimizer"   clipping, accumulation, update rules (g->updates)
+ *     "cse", "fold", "dce", "fuse"
+ * and for evaluation the same without "train_mode", "autodiff" and
+ * "optimizer" (opts.train->eval = 1).
+ *
+ * The compiled training step's contract (scripts and tools rely on it):
+ *   inputs   the model's inputs, then GR_TRAIN_LABELS (i64 [N] class ids
+ *            for ce; f32 of the output's shape for mse, l1, bce), then the
+ *            run-time scalars the graph uses, each f32 [] unless noted:
+ *              "graft.lr"         learning rate of this step
+ *              "graft.damp"       SGD: 1 on the first step, else 1-dampening
+ *                                 (PyTorch's momentum buffer starts as g)
+ *              "graft.step_size"  Adam/AdamW: lr / (1 - beta1^t)
+ *              "graft.bc2_sqrt"   Adam/AdamW: sqrt(1 - beta2^t)
+ *              "graft.seed"       i64 []: dropout masks of this step
+ *              "graft.apply"      bool []: accumulation: 1 on the micro-step
+ *                                 that applies the summed gradient
+ *            A graph has only the ones it uses (look them up by name).
+ *   outputs  GR_TRAIN_LOSS (f32 [], the mean loss of the batch), then the
+ *            model output the loss is attached to (for accuracy).
+ *   state    every trainable parameter under its own name, optimizer
+ *            state as NAME.momentum / NAME.m / NAME.v, accumulated
+ *            gradients as NAME.grad_sum, BatchNorm running statistics under
+ *            their ONNX names: gr_plan_find_buffer + gr_session_state.
+ */
+#define GR_TRAIN_LABELS "graft.labels"
+#define GR_TRAIN_LOSS "graft.loss"
+
+typedef enum { GR_LOSS_CE, GR_LOSS_MSE, GR_LOSS_L1, GR_LOSS_BCE } gr_loss_kind;
+typedef enum { GR_OPTIMIZER_SGD, GR_OPTIMIZER_ADAM, GR_OPTIMIZER_ADAMW } gr_optimizer_kind;
+
+typedef struct {
+    int eval;                 /* 1: build the evaluation graph (loss only) */
+    /* train: parameters whose names match a freeze glob (fnmatch) are
+     * frozen; if any train_only glob is given, only matching parameters
+     * train; freeze_until freezes everything feeding that node (and the
+     * node's own parameters). Frozen parameters become constants. */
+    int n_freeze;
+    const char *const *freeze;
+    int n_train_only;
+    const char *const *train_only;
+    const char *freeze_until;
+    /* head: > 0 replaces the final Gemm/MatMul(+Add) classifier (or the one
+     * at head_node) by a new one with head_classes outputs, initialised
+     * like PyTorch's nn.Linear from seed. */
+    int64_t head_classes;
+    const char *head_node;
+    uint64_t seed;
+    /* loss */
+    gr_loss_kind loss;
+    const char *loss_output;  /* model output (NULL: the first) */
+    double label_smoothing;   /* ce */
+    int n_class_weights;      /* ce: 0 or one per class */
+    const float *class_weights;
+    /* optimizer (PyTorch semantics) */
+    gr_optimizer_kind optimizer;
+    double momentum, dampening, weight_decay;
+    int nesterov;
+    double beta1, beta2, eps; /* Adam/AdamW */
+    double clip_norm;         /* > 0: clip the global gradient norm */
+    int accumulate;           /* > 1: sum gradients over that many batches */
+} gr_train_opts;
+
+/* PyTorch's defaults: SGD, no momentum, Adam betas (0.9, 0.999), eps 1e-8,
+ * ce loss, accumulate 1. */
+void gr_train_opts_default(gr_train_opts *o);
+
 typedef struct {
     /* specialize: > 0 fixes the first dim of every input whose first dim
      * is dynamic (--batch N). */
@@ -30,6 +109,9 @@ typedef struct {
      * pass) to dump (stderr if NULL). */
     const char *dump_after;
     FILE *dump;
+    /* Training passes (head, train, train_mode, loss, optimizer); NULL for
+     * inference pipelines. */
+    const gr_train_opts *train;
 } gr_pass_opts;
 
 typedef gr_code (*gr_pass_fn)(gr_graph *g, const gr_pass_opts *opts,
