@@ -180,8 +180,8 @@ typedef enum {
      * computes: src = (dst + 0.5) * in/out - 0.5, clamped below at 0. */
     GR_DATA_FIT_RESIZE = 0,
     /* Centred: zero-pads (raw value 0, normalised like any pixel) where the
-     * sample is smaller, crops where it is larger; the odd extra pixel goes
-     * to the bottom/right. */
+     * sample is smaller, crops where it is larger; an odd extra row/column
+     * is padded at the bottom/right, or cropped from the top/left. */
     GR_DATA_FIT_PAD,
 } gr_data_fit;
 
@@ -199,7 +199,8 @@ typedef struct {
 } gr_preprocess;
 
 /* Writes samples indices[0..n) of d into out, n * numel(pp->input)
- * elements of input_dtype, and their labels into labels_out.
+ * elements of input_dtype, and their labels into labels_out. out NULL:
+ * labels only (pp may then be NULL).
  *
  * Samples: a sample whose element count equals the input's and that is
  * not an image needing a layout change is converted as is ([784] into
