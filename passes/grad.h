@@ -79,6 +79,9 @@ gr_value *grad_reduce_sum(gr_grad_ctx *c, gr_value *x, int n_axes, const int64_t
 /* Sums g (a gradient of a broadcast result) back to like's shape: over the
  * leading axes broadcasting added and the axes where like has extent 1. */
 gr_value *grad_unbroadcast(gr_grad_ctx *c, gr_value *g, const gr_value *like, gr_status *st);
+/* Reductions (grad_reduce.c): dy of reduction n reshaped to n's input
+ * shape with the reduced axes kept as extent 1. */
+gr_value *grad_keepdims(gr_grad_ctx *c, const gr_node *n, gr_value *dy, gr_status *st);
 /* Broadcasts x to like's shape (Expand). */
 gr_value *grad_expand(gr_grad_ctx *c, gr_value *x, const gr_value *like, gr_status *st);
 
