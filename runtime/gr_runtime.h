@@ -144,7 +144,7 @@ gr_dtype gr_dataset_dtype(const gr_dataset *d);
 /* Shape of sample i without the sample dim: [28,28] for MNIST, [H,W,C]
  * for an image (as decoded, C = its channel count). */
 gr_shape gr_dataset_sample_shape(const gr_dataset *d, int64_t i);
-/* "IDX u8 [10000,28,28] from 'x.gz'" into buf; returns buf. */
+/* "IDX u8[10000,28,28] from 'x.gz'" into buf; returns buf. */
 char *gr_dataset_describe(const gr_dataset *d, char *buf, size_t size);
 
 /* Takes the labels from a second file (IDX, NPY of ints or floats, CSV
