@@ -45,6 +45,7 @@ typedef struct {
  *                                 (PyTorch's momentum buffer starts as g)
  *              "graft.step_size"  Adam/AdamW: lr / (1 - beta1^t)
  *              "graft.bc2_sqrt"   Adam/AdamW: sqrt(1 - beta2^t)
+ *              "graft.decay"      AdamW: 1 - lr * weight_decay
  *              "graft.seed"       i64 []: dropout masks of this step
  *              "graft.apply"      bool []: accumulation: 1 on the micro-step
  *                                 that applies the summed gradient
