@@ -1,0 +1,190 @@
+/* train_pool.c: MaxPoolGrad and AveragePoolGrad over 1-3 spatial dims
+ * (seen as 3-D with leading extents of 1), explicit pads, strides,
+ * dilations; dY's shape already says how many windows there are (ceil_mode).
+ * A task owns one (n, c) plane of dX: it zeroes it, then visits the windows
+ * in order and adds each window's gradient, so overlapping windows
+ * accumulate in a fixed order. MaxPoolGrad recomputes the window's first
+ * maximum from X (a NaN wins, as in PyTorch; padding never does);
+ * AveragePoolGrad spreads dY/count with the forward kernel's count (pool.c). */
+#include <string.h>
+
+#include "codegen/reduce_internal.h"
+
+typedef struct {
+    cg_kernel *k;
+    int is_max, include_pad;
+    gr_dtype dt, at;
+    LLVMValueRef dy, x, dx;
+    int64_t in[3], out[3], kern[3], str[3], dil[3], pb[3], pe[3];
+} pg_ctx;
+
+/* Kernel positions [k0, k1) of a window that fall inside the input in dim
+ * d; cnt: how many count towards the average (see pool.c window_at). */
+typedef struct {
+    LLVMValueRef start, k0, k1, cnt;
+} pg_win;
+
+static LLVMValueRef ceil_div(cg_kernel *k, LLVMValueRef a, int64_t b) {
+    return LLVMBuildSDiv(k->b, rd_add(k, a, cg_i64(k, b - 1)), cg_i64(k, b), "");
+}
+
+static pg_win window_at(const pg_ctx *p, int d, LLVMValueRef o) {
+    cg_kernel *k = p->k;
+    pg_win w;
+    w.start = LLVMBuildSub(k->b, rd_mul(k, o, cg_i64(k, p->str[d])), cg_i64(k, p->pb[d]), "");
+    LLVMValueRef zero = cg_i64(k, 0), kn = cg_i64(k, p->kern[d]);
+    LLVMValueRef before = rd_max64(k, zero, LLVMBuildNeg(k->b, w.start, ""));
+    w.k0 = rd_min64(k, kn, ceil_div(k, before, p->dil[d]));
+    LLVMValueRef room = rd_max64(k, zero, LLVMBuildSub(k->b, cg_i64(k, p->in[d]), w.start, ""));
+    w.k1 = rd_max64(k, w.k0, rd_min64(k, kn, ceil_div(k, room, p->dil[d])));
+    if (p->include_pad) {
+        LLVMValueRef proom = LLVMBuildSub(k->b, cg_i64(k, p->in[d] + p->pe[d]), w.start, "");
+        w.cnt = rd_min64(k, kn, ceil_div(k, rd_max64(k, zero, proom), p->dil[d]));
+    } else {
+        w.cnt = LLVMBuildSub(k->b, w.k1, w.k0, "");
+    }
+    return w;
+}
+
+/* Input position of kernel position kk of window w in dim d. */
+static LLVMValueRef pos_at(const pg_ctx *p, const pg_win *w, int d, LLVMValueRef kk) {
+    return rd_add(p->k, w->start, rd_mul(p->k, kk, cg_i64(p->k, p->dil[d])));
+}
+
+/* The spatial offset of the first position inside all three windows. */
+static LLVMValueRef first_offset(const pg_ctx *p, const pg_win *w) {
+    LLVMValueRef off = cg_i64(p->k, 0);
+    for (int d = 0; d < 3; d++)
+        off = rd_add(p->k, rd_mul(p->k, off, cg_i64(p->k, p->in[d])), pos_at(p, &w[d], d, w[d].k0));
+    return off;
+}
+
+/* Visits the window's positions in scan order. Max: acc = {max, offset}
+ * carried through; avg: adds g at each position of dX. */
+static void nest(const pg_ctx *p, const pg_win *w, LLVMValueRef plane, int d, LLVMValueRef off,
+                 LLVMValueRef *acc, LLVMValueRef g) {
+    cg_kernel *k = p->k;
+    cg_loop l;
+    LLVMValueRef kk = cg_loop_begin(k, &l, w[d].k0, w[d].k1, 1);
+    LLVMValueRef a[2] = {NULL, NULL};
+    if (p->is_max)
+        for (int i = 0; i < 2; i++) a[i] = cg_loop_acc(k, &l, acc[i]);
+    LLVMValueRef o = rd_add(k, rd_mul(k, off, cg_i64(k, p->in[d])), pos_at(p, &w[d], d, kk));
+    if (d < 2) {
+        nest(p, w, plane, d + 1, o, a, g);
+    } else if (p->is_max) {
+        LLVMValueRef x = rd_load(k, p->dt, p->x, rd_add(k, plane, o), p->at);
+        LLVMValueRef c = LLVMBuildOr(k->b, LLVMBuildFCmp(k->b, LLVMRealOGT, x, a[0], ""),
+                                     LLVMBuildFCmp(k->b, LLVMRealUNO, x, x, ""), "");
+        a[0] = LLVMBuildSelect(k->b, c, x, a[0], "");
+        a[1] = LLVMBuildSelect(k->b, c, o, a[1], "");
+    } else {
+        LLVMValueRef i = rd_add(k, plane, o);
+        rd_store(k, p->dt, p->dx, i, p->at,
+                 LLVMBuildFAdd(k->b, rd_load(k, p->dt, p->dx, i, p->at), g, ""));
+    }
+    if (p->is_max) {
+        for (int i = 0; i < 2; i++) cg_loop_next(&l, i, a[i]);
+        cg_loop_end(k, &l);
+        for (int i = 0; i < 2; i++) acc[i] = l.acc_out[i];
+    } else {
+        cg_loop_end(k, &l);
+    }
+}
+
+/* Task t = plane (n, c): dX[plane] = 0, then every window of the plane. */
+static void emit_planes(pg_ctx *p, int64_t planes) {
+    cg_kernel *k = p->k;
+    int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
+    k->n_tasks = planes;
+    cg_loop lt, lz, lo[3];
+    LLVMValueRef t = cg_loop_begin(k, &lt, k->begin, k->end, 1);
+    LLVMValueRef plane = rd_mul(k, t, cg_i64(k, in_plane));
+    LLVMValueRef z = cg_loop_begin(k, &lz, cg_i64(k, 0), cg_i64(k, in_plane), 1);
+    rd_store(k, p->dt, p->dx, rd_add(k, plane, z), p->at, cg_const(k, p->at, 0));
+    cg_loop_end(k, &lz);
+    pg_win w[3];
+    LLVMValueRef yi = t; /* ((t*out0 + od)*out1 + oh)*out2 + ow */
+    for (int d = 0; d < 3; d++) {
+        LLVMValueRef o = cg_loop_begin(k, &lo[d], cg_i64(k, 0), cg_i64(k, p->out[d]), 1);
+        yi = rd_add(k, rd_mul(k, yi, cg_i64(k, p->out[d])), o);
+        w[d] = window_at(p, d, o);
+    }
+    LLVMValueRef g = rd_load(k, p->dt, p->dy, yi, p->at);
+    if (p->is_max) {
+        LLVMValueRef nonempty = NULL;
+        for (int d = 0; d < 3; d++) {
+            LLVMValueRef c = LLVMBuildICmp(k->b, LLVMIntSLT, w[d].k0, w[d].k1, "");
+            nonempty = nonempty ? LLVMBuildAnd(k->b, nonempty, c, "") : c;
+        }
+        LLVMValueRef acc[2] = {rd_lowest(k, p->at), first_offset(p, w)};
+        nest(p, w, plane, 0, cg_i64(k, 0), acc, NULL);
+        LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(k->b));
+        LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(k->m->ctx, fn, "scatter");
+        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(k->m->ctx, fn, "next");
+        LLVMBuildCondBr(k->b, nonempty, then, join);
+        LLVMPositionBuilderAtEnd(k->b, then);
+        LLVMValueRef i = rd_add(k, plane, acc[1]);
+        rd_store(k, p->dt, p->dx, i, p->at,
+                 LLVMBuildFAdd(k->b, rd_load(k, p->dt, p->dx, i, p->at), g, ""));
+        LLVMBuildBr(k->b, join);
+        LLVMPositionBuilderAtEnd(k->b, join);
+    } else {
+        LLVMValueRef cnt = rd_mul(k, rd_mul(k, w[0].cnt, w[1].cnt), w[2].cnt);
+        LLVMValueRef fc = LLVMBuildSIToFP(k->b, rd_max64(k, cnt, cg_i64(k, 1)),
+                                          cg_reg_type(k->m, p->at), "");
+        nest(p, w, plane, 0, cg_i64(k, 0), NULL, LLVMBuildFDiv(k->b, g, fc, ""));
+    }
+    for (int d = 2; d >= 0; d--) cg_loop_end(k, &lo[d]);
+    cg_loop_end(k, &lt);
+}
+
+static gr_code read_window(const gr_node *n, const gr_value *x, const gr_value *dy, pg_ctx *p,
+                           gr_status *st) {
+    int ns = x->shape.rank - 2, lead = 3 - ns;
+    const int64_t *ks, *ss, *ds, *ps;
+    if (ns < 1 || ns > 3 || dy->shape.rank != x->shape.rank ||
+        gr_node_ints(n, "kernel_shape", &ks) != ns)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "%s over %d spatial dims is not compiled",
+                       n->op_type, ns);
+    int n_s = gr_node_ints(n, "strides", &ss), n_d = gr_node_ints(n, "dilations", &ds);
+    int n_p = gr_node_ints(n, "pads", &ps);
+    for (int d = 0; d < 3; d++) {
+        int i = d - lead;
+        p->in[d] = i >= 0 ? x->shape.dims[2 + i] : 1;
+        p->out[d] = i >= 0 ? dy->shape.dims[2 + i] : 1;
+        p->kern[d] = i >= 0 ? ks[i] : 1;
+        p->str[d] = i >= 0 && n_s == ns ? ss[i] : 1;
+        p->dil[d] = i >= 0 && n_d == ns ? ds[i] : 1;
+        p->pb[d] = i >= 0 && n_p == 2 * ns ? ps[i] : 0;
+        p->pe[d] = i >= 0 && n_p == 2 * ns ? ps[i + ns] : 0;
+        if (p->kern[d] < 1 || p->str[d] < 1 || p->dil[d] < 1 || p->pb[d] < 0 || p->pe[d] < 0)
+            return gr_fail(st, GR_ERR_BAD_MODEL, "bad window attributes in spatial dim %d", i);
+    }
+    return GR_OK;
+}
+
+/* dY [N,C,o...], X [N,C,i...] -> dX [N,C,i...] */
+gr_code cg_emit_pool_grad(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                          gr_status *st) {
+    const gr_value *dy = n->inputs[0], *x = n->inputs[1], *dx = n->outputs[0];
+    pg_ctx p;
+    memset(&p, 0, sizeof p);
+    p.is_max = n->op == GR_OP_MAX_POOL_GRAD;
+    if (!gr_dtype_is_float(dy->dtype) || dx->dtype != dy->dtype ||
+        (p.is_max && x->dtype != dy->dtype))
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "%s of %s is not compiled", n->op_type,
+                       gr_dtype_name(dy->dtype));
+    GR_TRY(read_window(n, x, dy, &p, st));
+    p.include_pad = gr_node_int(n, "count_include_pad", 0) != 0;
+    p.dt = dy->dtype;
+    p.at = rd_float_dtype(dy->dtype);
+    GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
+    p.k = k;
+    p.dy = cg_arg(k, dy);
+    p.x = cg_arg(k, x);
+    p.dx = cg_arg(k, dx);
+    int64_t planes = x->shape.dims[0] * x->shape.dims[1];
+    if (gr_value_numel(dx) > 0) emit_planes(&p, planes);
+    return cg_kernel_end(k, st);
+}
