@@ -184,6 +184,148 @@ static void test_cross_entropy_skips_rows_with_bad_labels(void **state) {
     check_ce(y, 1, 0.1, ce_bad_loss, ce_ws_probs, ce_bad_dx);
 }
 
+/* ------------------------------------------------------------ ConvGradWeight */
+
+/* torch: W = zeros (requires grad), conv(X, W).backward(dY) with
+ * X[i] = ((37 i) % 11 - 5)/4 and dY[i] = ((13 i) % 7 - 3)/2 (exact in f32). */
+/* c1d: X [2, 4, 9], W [6, 2, 3], {'groups': 2, 'stride': 2, 'padding': 1} -> dY [2, 6, 5] */
+static const double cw_c1d_dw[] = {-2, 3.625, -0.625, -0.5, -0.75, -1.5, 3.375, 3, 0.375, 0.125, -0.375, 1.75, 2.625, -4.625, -1.25, -1, 0, 2.375, 2.75, -1.375, 2.375, -0.125, 1.375, -0.25, -2.375, -0.75, -4.5, 2.25, -1.25, -2.25, 0.375, -0.125, 0.875, -2.375, 0.5, 2.75};
+/* c2d: X [1, 4, 6, 6], W [8, 4, 3, 3], {'stride': 1, 'padding': 1, 'dilation': 2} -> dY [1, 8, 4, 4] */
+static const double cw_c2d_dw[] = {-3.25, 4.125, -1.75, 2.25, -0.25, -0.25, 3, -3.5, -4.5, -3.875, 1, -2.125, -0.375, -8.5, -0.375, -2.125, 1, -3.875, -4.5, -3.5, 3, -0.25, -0.25, 2.25, -1.75, 4.125, -3.25, 3.125, -1.125, 2.625, 5.375, -0.25, 2.125, 0, 4.5, -4, 0.75, -4.625, 3.625, -0.5, 6.125, -4.875, -2.5, 4, -0.625, 4.125, -4.5, 3.625, 2.875, 3.75, -4.5, -2.625, 1.25, -0.5, 4.75, -5.75, -4.625, 3.5, -1.375, 4.125, -2.75, -2.875, 2.375, -0.125, 2.625, -4.625, -4.125, 1.75, 4.5, 1.25, -2.875, 3.875, 1.25, -0.25, 1.125, -4.125, -4.125, 3.625, -0.125, 1.875, 1.5, -2.75, 3.125, 1.5, 3.5, -1.5, 3.625, 4.75, 1.5, 1.125, -2.625, 5.125, -0.875, 2.875, -1.625, -1.875, 4.125, -0.25, -3.375, -2.5, 0.25, -0.5, -0.5, -5.875, -1.875, 0.75, -0.625, 0.375, 0, 0.625, -0.5, 5.375, -5.625, -4.5, 3.125, -1.125, 3.625, -1.75, -4.125, -0.625, -0.25, 2, -4.875, -4.5, 1.75, 3.625, -2.125, -0.625, 2, -0.375, 6.875, -5.25, -3.875, 3.25, 2.25, 3, -1.25, 1.875, 2.25, 4.875, -5.625, -3.25, 3.375, -0.5, 2.25, 3.25, -3.875, -5.25, 6.875, -0.375, 2, -0.625, -2.125, 3.625, 1.75, -4.5, -4.875, 2, -0.25, -0.625, -4.125, -1.75, 3.625, -1.125, 3.125, -4.5, -5.625, 5.375, -0.5, 0.625, 0, -4.625, 4.25, 2.5, 4.125, -3.625, 5.5, 2.375, 1.25, 0.375, -3.375, -0.25, 4.125, -1.875, -1.625, 2.875, -0.875, 5.125, -2.625, 1.125, 1.5, 4.75, 3.625, -1.5, 3.5, 1.5, 3.125, -2.75, 1.5, 1.875, -0.125, 3.625, -4.125, -4.125, 1.125, -0.25, 1.25, -0.875, -6, 0.5, -1.875, 0.125, -3.5, -3.375, -0.875, 3.875, 2.375, -2.875, -2.75, 4.125, -1.375, 3.5, -4.625, -5.75, 4.75, -0.5, 1.25, -2.625, -4.5, 3.75, 2.875, 3.625, -4.5, 4.125, -0.625, 4, -2.5, -4.875, 6.125, -0.5, 3.625, -4.625, 0.75, 2, 1.25, -2.375, -5.25, 3, -1.125, 2.25, -4.75, -4, -3.25, 4.125, -1.75, 2.25, -0.25, -0.25, 3, -3.5, -4.5, -3.875, 1, -2.125, -0.375, -8.5, -0.375, -2.125, 1, -3.875, -4.5, -3.5, 3, -0.25, -0.25, 2.25, -1.75, 4.125, -3.25, 3.125, -1.125, 2.625, 5.375, -0.25, 2.125, 0, 4.5, -4};
+/* c3d: X [1, 2, 4, 4, 3], W [4, 1, 2, 2, 2], {'groups': 2, 'stride': (1, 2, 1), 'padding': (0, 1, 1)} -> dY [1, 4, 3, 3, 4] */
+static const double cw_c3d_dw[] = {-3.125, -3.375, -3.375, 0.875, 3.25, 6.375, -1.5, 1.25, 5.875, -3.125, 2.875, -3.375, -6.875, 3.25, -6.875, -1.5, 0.75, -6.625, 0.75, -3.125, -3, 1.25, 0.75, 6.375, 2.875, 0.75, 6.375, 0.75, 0.625, -3, -3.125, 0.75};
+/* dw: X [2, 3, 5, 5], W [3, 1, 3, 3], {'groups': 3, 'stride': 2, 'padding': 1} -> dY [2, 3, 3, 3] */
+static const double cw_dw_dw[] = {-2.25, 4, -2.625, -6.25, 14.5, -4.25, -1.625, -1.625, 4.125, 4.375, -4.25, 7.125, 1, -4, 4.875, -3.125, 4.5, -3, -3.125, 8.75, -3, -1.375, -3.375, 4.875, -1, -5.5, 6.125};
+
+typedef struct {
+    int ns;
+    int64_t N, C, M, G, in[3], ker[3], str[3], pads[6], dil[3];
+} cw_case;
+
+static int64_t cw_out(const cw_case *c, int d) {
+    int64_t dk = (c->ker[d] - 1) * c->dil[d] + 1;
+    return (c->in[d] + c->pads[d] + c->pads[d + c->ns] - dk) / c->str[d] + 1;
+}
+
+/* Runs ConvGradWeight on x, dy (rounded to f32 in place); returns dW. */
+static float *run_cw(const cw_case *c, double *x, double *dy) {
+    int64_t xd[5] = {c->N, c->C}, yd[5] = {c->N, c->M};
+    for (int d = 0; d < c->ns; d++) {
+        xd[2 + d] = c->in[d];
+        yd[2 + d] = cw_out(c, d);
+    }
+    tgraph t;
+    tg_init(&t);
+    gr_value *in[2] = {tg_f32(&t, "x", c->ns + 2, xd, x), tg_f32(&t, "dy", c->ns + 2, yd, dy)};
+    gr_node *nd = gr_node_add(t.g, GR_OP_CONV_GRAD_WEIGHT, "cw", 2, in, 1, NULL);
+    gr_node_set_ints(t.g, nd, "kernel_shape", c->ns, c->ker);
+    gr_node_set_ints(t.g, nd, "strides", c->ns, c->str);
+    gr_node_set_ints(t.g, nd, "pads", 2 * c->ns, c->pads);
+    gr_node_set_ints(t.g, nd, "dilations", c->ns, c->dil);
+    gr_node_set_int(t.g, nd, "group", c->G);
+    float *out[1];
+    tg_run(&t, nd, out);
+    return out[0];
+}
+
+static int64_t cw_sizes(const cw_case *c, int64_t *n_x, int64_t *n_y) {
+    *n_x = c->N * c->C;
+    *n_y = c->N * c->M;
+    int64_t n_w = c->M * (c->C / c->G);
+    for (int d = 0; d < c->ns; d++) {
+        *n_x *= c->in[d];
+        *n_y *= cw_out(c, d);
+        n_w *= c->ker[d];
+    }
+    return n_w;
+}
+
+static void check_cw_torch(const cw_case *c, const double *dw_ref) {
+    int64_t n_x, n_y, n_w = cw_sizes(c, &n_x, &n_y);
+    double *x = malloc((size_t)n_x * sizeof *x), *dy = malloc((size_t)n_y * sizeof *dy);
+    for (int64_t i = 0; i < n_x; i++) x[i] = (double)((i * 37) % 11 - 5) / 4;
+    for (int64_t i = 0; i < n_y; i++) dy[i] = (double)((i * 13) % 7 - 3) / 2;
+    float *dw = run_cw(c, x, dy);
+    expect_near("dW", dw, dw_ref, n_w, 1e-6, 1e-5);
+    free(dw);
+    free(x);
+    free(dy);
+}
+
+static void test_conv_grad_weight_1d_groups_matches_torch(void **state) {
+    (void)state;
+    cw_case c = {1, 2, 4, 6, 2, {9}, {3}, {2}, {1, 1}, {1}};
+    check_cw_torch(&c, cw_c1d_dw);
+}
+
+static void test_conv_grad_weight_2d_dilated_matches_torch(void **state) {
+    (void)state;
+    cw_case c = {2, 1, 4, 8, 1, {6, 6}, {3, 3}, {1, 1}, {1, 1, 1, 1}, {2, 2}};
+    check_cw_torch(&c, cw_c2d_dw);
+}
+
+static void test_conv_grad_weight_3d_groups_matches_torch(void **state) {
+    (void)state;
+    cw_case c = {3, 1, 2, 4, 2, {4, 4, 3}, {2, 2, 2}, {1, 2, 1}, {0, 1, 1, 0, 1, 1}, {1, 1, 1}};
+    check_cw_torch(&c, cw_c3d_dw);
+}
+
+static void test_conv_grad_weight_depthwise_matches_torch(void **state) {
+    (void)state;
+    cw_case c = {2, 2, 3, 3, 3, {5, 5}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}};
+    check_cw_torch(&c, cw_dw_dw);
+}
+
+/* Larger random 2-D cases (GEMM and direct paths, asymmetric pads) against
+ * a naive double loop. */
+static void check_cw_naive(const cw_case *c) {
+    int64_t n_x, n_y, n_w = cw_sizes(c, &n_x, &n_y);
+    double *x = malloc((size_t)n_x * sizeof *x), *dy = malloc((size_t)n_y * sizeof *dy);
+    for (int64_t i = 0; i < n_x; i++) x[i] = rnd();
+    for (int64_t i = 0; i < n_y; i++) dy[i] = rnd();
+    float *dw = run_cw(c, x, dy);
+    int64_t H = c->in[0], W = c->in[1], OH = cw_out(c, 0), OW = cw_out(c, 1);
+    int64_t Cg = c->C / c->G, Mg = c->M / c->G, KH = c->ker[0], KW = c->ker[1];
+    double *ref = calloc((size_t)n_w, sizeof *ref);
+    for (int64_t m = 0; m < c->M; m++)
+        for (int64_t ci = 0; ci < Cg; ci++)
+            for (int64_t kh = 0; kh < KH; kh++)
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    double s = 0;
+                    int64_t xc = (m / Mg) * Cg + ci;
+                    for (int64_t n = 0; n < c->N; n++)
+                        for (int64_t oh = 0; oh < OH; oh++)
+                            for (int64_t ow = 0; ow < OW; ow++) {
+                                int64_t h = oh * c->str[0] - c->pads[0] + kh * c->dil[0];
+                                int64_t w = ow * c->str[1] - c->pads[1] + kw * c->dil[1];
+                                if (h < 0 || h >= H || w < 0 || w >= W) continue;
+                                s += dy[((n * c->M + m) * OH + oh) * OW + ow] *
+                                     x[((n * c->C + xc) * H + h) * W + w];
+                            }
+                    ref[((m * Cg + ci) * KH + kh) * KW + kw] = s;
+                }
+    expect_near("dW", dw, ref, n_w, 1e-5, 1e-5 * (double)(c->N * OH * OW));
+    free(ref);
+    free(dw);
+    free(x);
+    free(dy);
+}
+
+static void test_conv_grad_weight_matches_loop_on_larger_shapes(void **state) {
+    (void)state;
+    int64_t groups[3] = {1, 2, 8};
+    for (int i = 0; i < 3; i++) {
+        cw_case c = {2, 2, 8, 16, groups[i], {9, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}};
+        check_cw_naive(&c);
+    }
+    cw_case asym = {2, 3, 16, 24, 1, {11, 7}, {3, 2}, {1, 2}, {2, 0, 1, 1}, {1, 2}};
+    check_cw_naive(&asym);
+    cw_case dw = {2, 2, 16, 16, 16, {10, 10}, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}};
+    check_cw_naive(&dw);
+    cw_case big = {2, 2, 8, 12, 1, {24, 24}, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}}; /* K blocks */
+    check_cw_naive(&big);
+}
+
 /* ------------------------------------------------------------ pooling */
 
 /* torch (seed 2): X = randint(-3, 4, [1,2,5,6]) (many ties), 2-D pools,
@@ -347,6 +489,11 @@ int main(void) {
         cmocka_unit_test(test_cross_entropy_matches_torch),
         cmocka_unit_test(test_cross_entropy_weights_and_smoothing_match_torch),
         cmocka_unit_test(test_cross_entropy_skips_rows_with_bad_labels),
+        cmocka_unit_test(test_conv_grad_weight_1d_groups_matches_torch),
+        cmocka_unit_test(test_conv_grad_weight_2d_dilated_matches_torch),
+        cmocka_unit_test(test_conv_grad_weight_3d_groups_matches_torch),
+        cmocka_unit_test(test_conv_grad_weight_depthwise_matches_torch),
+        cmocka_unit_test(test_conv_grad_weight_matches_loop_on_larger_shapes),
         cmocka_unit_test(test_max_pool_grad_overlapping_windows_match_torch),
         cmocka_unit_test(test_max_pool_grad_ceil_mode_matches_torch),
         cmocka_unit_test(test_max_pool_grad_dilation_matches_torch),

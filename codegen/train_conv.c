@@ -1,0 +1,305 @@
+/* train_conv.c: ConvGradWeight, Conv's weight gradient over 1-3 spatial
+ * dims (seen as 3-D, leading extents 1), groups, strides, explicit pads,
+ * dilations:  dW[m, c, t] = sum_n sum_o dY[n, m, o] * X[n, g*Cg + c, o*s - p + t*d].
+ * With >= 8 output and >= 8 im2col channels per group it runs the packed
+ * GEMM per (group, tile of dW_g[Mg, Cg*taps]): for each image n in order,
+ * dY_n[Mg, P] · im2col(X_n)^T[P, Cg*taps] (the B panels gathered straight
+ * from X) into the workspace, then added to the tile of dW. Otherwise
+ * (depthwise, small groups) a direct kernel, one task per (m, c). Either
+ * way a task owns its slice of dW and sums over n and o in a fixed order. */
+#include <stdint.h>
+#include <string.h>
+
+#include "codegen/gemm.h"
+
+typedef struct {
+    gr_dtype dt;
+    int64_t N, C, M, G, Cg, Mg;
+    int64_t in[3], out[3], ker[3], str[3], dil[3], pad[3];
+    int64_t taps, Kg, in_plane, out_plane;
+} gw_geom;
+
+static gr_code read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
+                          int64_t *out3, int mult, gr_status *st) {
+    const int64_t *v;
+    int len = gr_node_ints(n, name, &v);
+    for (int i = 0; i < 3 * mult; i++) out3[i] = fallback;
+    if (len < 0) return GR_OK;
+    if (len != ns * mult)
+        return gr_fail(st, GR_ERR_BAD_MODEL, "attribute '%s' has %d values, expected %d", name,
+                       len, ns * mult);
+    for (int m = 0; m < mult; m++)
+        for (int i = 0; i < ns; i++) out3[m * 3 + 3 - ns + i] = v[m * ns + i];
+    return GR_OK;
+}
+
+static gr_code geom(const gr_node *n, gw_geom *c, gr_status *st) {
+    const gr_value *X = n->inputs[0], *dY = n->inputs[1], *dW = n->outputs[0];
+    memset(c, 0, sizeof *c);
+    int rank = X->shape.rank, ns = rank - 2;
+    if (rank < 3 || rank > 5 || dY->shape.rank != rank || dW->shape.rank != rank)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "ConvGradWeight over %d spatial dims", ns);
+    c->dt = dW->dtype;
+    c->N = X->shape.dims[0];
+    c->C = X->shape.dims[1];
+    c->M = dY->shape.dims[1];
+    c->G = gr_node_int(n, "group", 1);
+    if (c->G < 1 || c->C % c->G || c->M % c->G)
+        return gr_fail(st, GR_ERR_BAD_MODEL, "group %lld does not divide channels",
+                       (long long)c->G);
+    c->Cg = c->C / c->G;
+    c->Mg = c->M / c->G;
+    int64_t pads[6];
+    GR_TRY(read_attr3(n, "strides", ns, 1, c->str, 1, st));
+    GR_TRY(read_attr3(n, "dilations", ns, 1, c->dil, 1, st));
+    GR_TRY(read_attr3(n, "pads", ns, 0, pads, 2, st));
+    c->taps = c->in_plane = c->out_plane = 1;
+    for (int i = 0; i < 3; i++) {
+        int d = i - (3 - ns);
+        c->in[i] = d >= 0 ? X->shape.dims[2 + d] : 1;
+        c->out[i] = d >= 0 ? dY->shape.dims[2 + d] : 1;
+        c->ker[i] = d >= 0 ? dW->shape.dims[2 + d] : 1;
+        c->pad[i] = pads[i];
+        if (c->str[i] < 1 || c->dil[i] < 1)
+            return gr_fail(st, GR_ERR_BAD_MODEL, "strides and dilations must be >= 1");
+        c->taps *= c->ker[i];
+        c->in_plane *= c->in[i];
+        c->out_plane *= c->out[i];
+    }
+    c->Kg = c->Cg * c->taps;
+    return GR_OK;
+}
+
+static LLVMValueRef i64c(cg_kernel *k, int64_t v) { return cg_i64(k, v); }
+
+static LLVMValueRef mul(cg_kernel *k, LLVMValueRef a, int64_t c) {
+    return c == 1 ? a : LLVMBuildNSWMul(k->b, a, i64c(k, c), "");
+}
+
+static LLVMValueRef add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildNSWAdd(k->b, a, b, "");
+}
+
+/* --- GEMM path --- */
+
+static LLVMValueRef vsplat(cg_kernel *k, int vl, LLVMValueRef s) {
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)vl);
+    LLVMValueRef v = LLVMBuildInsertElement(k->b, LLVMGetUndef(vt), s, cg_i32(k, 0), "");
+    return LLVMBuildShuffleVector(k->b, v, LLVMGetUndef(vt),
+                                  LLVMConstNull(LLVMVectorType(k->m->t_i32, (unsigned)vl)), "");
+}
+
+static LLVMValueRef vconst(cg_kernel *k, int vl, int64_t c) {
+    return vsplat(k, vl, cg_i32(k, (int32_t)c));
+}
+
+/* dst[kk][jj] = X_n[ci, o(p)*s - pad + tap*dil] for p = k0 + kk and column
+ * col0 + jj = (ci, tap), zero outside X and past `cols`. Per panel, the
+ * columns' channel offsets and tap shifts are <VL x i32> vectors; per row p
+ * the window origin is added and one masked gather per vector loads it. */
+static void grad_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMValueRef k0,
+                       LLVMValueRef kc, LLVMValueRef col0, int cols) {
+    const gw_geom *c = g->user;
+    LLVMBuilderRef b = k->b;
+    int vl = g->vl, nv = g->nr / vl;
+    LLVMValueRef shift[4][3], coff[4], live[4];
+    LLVMValueRef c32 = LLVMBuildTrunc(b, col0, k->m->t_i32, "");
+    int64_t instride[3] = {c->in[1] * c->in[2], c->in[2], 1};
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef lanes[32], bits[32];
+        for (int i = 0; i < vl; i++) {
+            lanes[i] = cg_i32(k, v * vl + i);
+            bits[i] = LLVMConstInt(k->m->t_i1, v * vl + i < cols, 0);
+        }
+        live[v] = LLVMConstVector(bits, (unsigned)vl);
+        LLVMValueRef j = LLVMBuildAdd(b, vsplat(k, vl, c32), LLVMConstVector(lanes, (unsigned)vl), "");
+        LLVMValueRef ci = LLVMBuildUDiv(b, j, vconst(k, vl, c->taps), "");
+        LLVMValueRef t = LLVMBuildURem(b, j, vconst(k, vl, c->taps), "");
+        LLVMValueRef tap[3];
+        tap[0] = LLVMBuildUDiv(b, t, vconst(k, vl, c->ker[1] * c->ker[2]), "");
+        t = LLVMBuildURem(b, t, vconst(k, vl, c->ker[1] * c->ker[2]), "");
+        tap[1] = LLVMBuildUDiv(b, t, vconst(k, vl, c->ker[2]), "");
+        tap[2] = LLVMBuildURem(b, t, vconst(k, vl, c->ker[2]), "");
+        coff[v] = LLVMBuildMul(b, ci, vconst(k, vl, c->in_plane), "");
+        for (int d = 0; d < 3; d++) {
+            shift[v][d] = LLVMBuildMul(b, tap[d], vconst(k, vl, c->dil[d]), "");
+            coff[v] = LLVMBuildAdd(b, coff[v], LLVMBuildMul(b, shift[v][d],
+                                                            vconst(k, vl, instride[d]), ""), "");
+        }
+    }
+    cg_loop lk;
+    LLVMValueRef kk = cg_loop_begin(k, &lk, i64c(k, 0), kc, 1);
+    LLVMValueRef p = LLVMBuildTrunc(b, add(k, k0, kk), k->m->t_i32, ""), o[3];
+    o[0] = LLVMBuildUDiv(b, p, cg_i32(k, (int32_t)(c->out[1] * c->out[2])), "");
+    LLVMValueRef r = LLVMBuildURem(b, p, cg_i32(k, (int32_t)(c->out[1] * c->out[2])), "");
+    o[1] = LLVMBuildUDiv(b, r, cg_i32(k, (int32_t)c->out[2]), "");
+    o[2] = LLVMBuildURem(b, r, cg_i32(k, (int32_t)c->out[2]), "");
+    LLVMValueRef origin[3], rowoff = cg_i32(k, 0);
+    for (int d = 0; d < 3; d++) {
+        origin[d] = LLVMBuildSub(b, LLVMBuildMul(b, o[d], cg_i32(k, (int32_t)c->str[d]), ""),
+                                 cg_i32(k, (int32_t)c->pad[d]), "");
+        rowoff = LLVMBuildAdd(b, rowoff, LLVMBuildMul(b, origin[d], cg_i32(k, (int32_t)instride[d]),
+                                                      ""), "");
+        origin[d] = vsplat(k, vl, origin[d]);
+    }
+    rowoff = vsplat(k, vl, rowoff);
+    LLVMValueRef drow = cg_gep(k, c->dt, dst, mul(k, kk, g->nr));
+    LLVMTypeRef et = cg_mem_type(k->m, c->dt), vt = LLVMVectorType(et, (unsigned)vl);
+    LLVMTypeRef pvt = LLVMVectorType(k->m->t_ptr, (unsigned)vl);
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+    LLVMTypeRef types[2] = {vt, pvt};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->m->mod, id, types, 2);
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef ok = live[v];
+        for (int d = 0; d < 3; d++) {
+            if (c->in[d] == 1 && c->ker[d] == 1 && c->pad[d] == 0) continue;
+            LLVMValueRef pos = LLVMBuildAdd(b, origin[d], shift[v][d], "");
+            ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULT, pos, vconst(k, vl, c->in[d]), ""), "");
+        }
+        LLVMValueRef idx = LLVMBuildAdd(b, rowoff, coff[v], "");
+        idx = LLVMBuildSelect(b, ok, idx, LLVMConstNull(LLVMTypeOf(idx)), "");
+        LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, et, g->b, &idx, 1, "");
+        LLVMValueRef args[4] = {ptrs, cg_i32(k, (int32_t)gr_dtype_size(c->dt)), ok,
+                                LLVMConstNull(vt)};
+        LLVMValueRef x = LLVMBuildCall2(b, LLVMIntrinsicGetType(k->m->ctx, id, types, 2), fn,
+                                        args, 4, "");
+        LLVMValueRef s = LLVMBuildStore(b, x, cg_gep(k, c->dt, drow, i64c(k, v * vl)));
+        LLVMSetAlignment(s, (unsigned)gr_dtype_size(c->dt));
+    }
+    cg_gemm_loop_end(k, &lk);
+}
+
+static void grad_pack(cg_kernel *k, const cg_gemm *g, LLVMValueRef bp, LLVMValueRef k0,
+                      LLVMValueRef kc, LLVMValueRef n0, LLVMValueRef nc) {
+    cg_gemm_pack_panels(k, g, bp, k0, kc, n0, nc, grad_panel);
+}
+
+/* i32 offsets in the panels: the group's input block and the columns fit. */
+static int gemm_fits(const gw_geom *c, int nr) {
+    int64_t span = c->Cg * c->in_plane + c->in_plane;
+    return span < INT32_MAX / 4 && c->Kg + nr < INT32_MAX / 4 && c->out_plane < INT32_MAX / 4;
+}
+
+/* Task t = (group gi, tile of dW_g): for n in order, ws = dY_n,g · B_n (the
+ * tile), then dW tile (+)= ws tile. */
+static void emit_gemm(cg_kernel *k, const gr_node *n, const gw_geom *c, cg_gemm *g) {
+    int64_t tiles = cg_gemm_n_tiles(g), tiles_n = (g->N + g->nc - 1) / g->nc;
+    size_t gemm_ws = (cg_gemm_workspace_bytes(g) + 63) / 64 * 64;
+    k->n_tasks = c->G * tiles;
+    k->workspace_bytes = gemm_ws + (size_t)(c->Mg * c->Kg) * gr_dtype_size(c->dt);
+    k->wide = g->wide;
+    LLVMValueRef x = cg_arg(k, n->inputs[0]), dy = cg_arg(k, n->inputs[1]);
+    LLVMValueRef dw = cg_arg(k, n->outputs[0]);
+    LLVMValueRef wsc = cg_gep(k, GR_DTYPE_U8, k->workspace, i64c(k, (int64_t)gemm_ws));
+    cg_loop lt, ln, li, lj;
+    LLVMValueRef t = cg_loop_begin(k, &lt, k->begin, k->end, 1);
+    LLVMValueRef gi = LLVMBuildSDiv(k->b, t, i64c(k, tiles), "");
+    LLVMValueRef tile = LLVMBuildSRem(k->b, t, i64c(k, tiles), "");
+    /* the tile's rows and columns, as cg_gemm_emit_tile numbers them */
+    LLVMValueRef m0 = mul(k, LLVMBuildSDiv(k->b, tile, i64c(k, tiles_n), ""), g->mc);
+    LLVMValueRef j0 = mul(k, LLVMBuildSRem(k->b, tile, i64c(k, tiles_n), ""), g->nc);
+    LLVMValueRef m1 = cg_gemm_min(k, add(k, m0, i64c(k, g->mc)), i64c(k, g->M));
+    LLVMValueRef j1 = cg_gemm_min(k, add(k, j0, i64c(k, g->nc)), i64c(k, g->N));
+    LLVMValueRef dwg = cg_gep(k, c->dt, dw, mul(k, gi, c->Mg * c->Kg));
+    LLVMValueRef img = cg_loop_begin(k, &ln, i64c(k, 0), i64c(k, c->N), 1);
+    g->a = cg_gep(k, c->dt, dy, add(k, mul(k, img, c->M * c->out_plane),
+                                    mul(k, gi, c->Mg * c->out_plane)));
+    g->b = cg_gep(k, c->dt, x, add(k, mul(k, img, c->C * c->in_plane),
+                                   mul(k, gi, c->Cg * c->in_plane)));
+    g->c = wsc;
+    cg_gemm_emit_tile(k, g, tile);
+    LLVMValueRef first = LLVMBuildICmp(k->b, LLVMIntEQ, img, i64c(k, 0), "");
+    LLVMValueRef i = cg_loop_begin(k, &li, m0, m1, 1);
+    LLVMValueRef row = mul(k, i, c->Kg);
+    LLVMValueRef j = cg_loop_begin(k, &lj, j0, j1, 1);
+    LLVMValueRef at = add(k, row, j), v = cg_load(k, c->dt, wsc, at);
+    LLVMValueRef sum = LLVMBuildFAdd(k->b, cg_load(k, c->dt, dwg, at), v, "");
+    cg_store(k, c->dt, dwg, at, LLVMBuildSelect(k->b, first, v, sum, ""));
+    cg_loop_end(k, &lj);
+    cg_gemm_loop_end(k, &li);
+    cg_gemm_loop_end(k, &ln);
+    cg_gemm_loop_end(k, &lt);
+}
+
+/* --- direct path --- */
+
+/* Task t = (m, ci): dW[m, ci, tap] for every tap, each a sum over n, od,
+ * oh, ow (innermost, vectorised) with out-of-range positions masked. */
+static void emit_direct(cg_kernel *k, const gr_node *n, const gw_geom *c) {
+    LLVMBuilderRef b = k->b;
+    k->n_tasks = c->M * c->Cg;
+    LLVMValueRef x = cg_arg(k, n->inputs[0]), dy = cg_arg(k, n->inputs[1]);
+    LLVMValueRef dw = cg_arg(k, n->outputs[0]);
+    gr_dtype at = c->dt;
+    cg_loop lt, lk, ln, ld, lh, lw;
+    LLVMValueRef t = cg_loop_begin(k, &lt, k->begin, k->end, 1);
+    LLVMValueRef m = LLVMBuildSDiv(b, t, i64c(k, c->Cg), "");
+    LLVMValueRef ci = LLVMBuildSRem(b, t, i64c(k, c->Cg), "");
+    LLVMValueRef xc = add(k, mul(k, LLVMBuildSDiv(b, m, i64c(k, c->Mg), ""), c->Cg), ci);
+    LLVMValueRef tp = cg_loop_begin(k, &lk, i64c(k, 0), i64c(k, c->taps), 1);
+    LLVMValueRef tap[3], r = tp;
+    tap[0] = LLVMBuildSDiv(b, r, i64c(k, c->ker[1] * c->ker[2]), "");
+    r = LLVMBuildSRem(b, r, i64c(k, c->ker[1] * c->ker[2]), "");
+    tap[1] = LLVMBuildSDiv(b, r, i64c(k, c->ker[2]), "");
+    tap[2] = LLVMBuildSRem(b, r, i64c(k, c->ker[2]), "");
+    LLVMValueRef img = cg_loop_begin(k, &ln, i64c(k, 0), i64c(k, c->N), 1);
+    cg_loop_acc(k, &ln, cg_const(k, at, 0));
+    LLVMValueRef xplane = mul(k, add(k, mul(k, img, c->C), xc), c->in_plane);
+    LLVMValueRef yplane = mul(k, add(k, mul(k, img, c->M), m), c->out_plane);
+    LLVMValueRef o[3], pos[3];
+    cg_loop *lo[3] = {&ld, &lh, &lw};
+    LLVMValueRef acc = ln.acc[0];
+    for (int d = 0; d < 3; d++) {
+        o[d] = cg_loop_begin(k, lo[d], i64c(k, 0), i64c(k, c->out[d]), 1);
+        lo[d]->vectorize = d == 2;
+        acc = cg_loop_acc(k, lo[d], acc);
+        pos[d] = add(k, add(k, mul(k, o[d], c->str[d]), mul(k, tap[d], c->dil[d])),
+                     i64c(k, -c->pad[d]));
+    }
+    LLVMValueRef ok = NULL, xi = xplane, yi = yplane;
+    for (int d = 0; d < 3; d++) {
+        LLVMValueRef in = LLVMBuildICmp(b, LLVMIntULT, pos[d], i64c(k, c->in[d]), "");
+        ok = ok ? LLVMBuildAnd(b, ok, in, "") : in;
+        xi = add(k, xi, mul(k, pos[d], d == 0 ? c->in[1] * c->in[2] : d == 1 ? c->in[2] : 1));
+        yi = add(k, yi, mul(k, o[d], d == 0 ? c->out[1] * c->out[2] : d == 1 ? c->out[2] : 1));
+    }
+    xi = LLVMBuildSelect(b, ok, xi, xplane, "");
+    LLVMValueRef xv = LLVMBuildSelect(b, ok, cg_load(k, c->dt, x, xi), cg_const(k, at, 0), "");
+    LLVMValueRef args[3] = {cg_load(k, c->dt, dy, yi), xv, acc};
+    LLVMValueRef next = cg_intrinsic(k, "llvm.fmuladd", NULL, 3, args);
+    for (int d = 2; d >= 0; d--) {
+        cg_loop_next(lo[d], 0, next);
+        cg_loop_end(k, lo[d]);
+        next = lo[d]->acc_out[0];
+    }
+    cg_loop_next(&ln, 0, next);
+    cg_loop_end(k, &ln);
+    cg_store(k, c->dt, dw, add(k, mul(k, t, c->taps), tp), ln.acc_out[0]);
+    cg_loop_end(k, &lk);
+    cg_loop_end(k, &lt);
+}
+
+/* X:[N,C,in...] dY:[N,M,out...] -> dW:[M,C/group,k...] */
+gr_code cg_emit_conv_grad_weight(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                                 gr_status *st) {
+    gw_geom c;
+    GR_TRY(geom(n, &c, st));
+    if (c.dt != GR_DTYPE_F32 && c.dt != GR_DTYPE_F64)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "ConvGradWeight of %s is not compiled",
+                       gr_dtype_name(c.dt));
+    GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
+    if (c.M * c.Kg > 0) {
+        cg_gemm g;
+        cg_gemm_init(&g, c.dt, c.Mg, c.Kg, c.out_plane);
+        g.a_rs = c.out_plane;
+        g.c_rs = c.Kg;
+        g.user = &c;
+        g.pack = grad_pack;
+        cg_gemm_plan(m, &g, c.G);
+        if (c.Mg >= 8 && c.Kg >= 8 && c.N > 0 && c.out_plane > 0 && gemm_fits(&c, g.nr))
+            emit_gemm(k, n, &c, &g);
+        else
+            emit_direct(k, n, &c);
+    }
+    return cg_kernel_end(k, st);
+}
