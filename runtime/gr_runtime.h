@@ -83,6 +83,140 @@ gr_code gr_npy_write(const char *path, const gr_tensor *t, gr_status *st);
 /* 1 if the first bytes of buf (len of them) are the .npy magic. */
 int gr_npy_is_npy(const void *buf, size_t len);
 
+/* ----------------------------------------------------------- training loop */
+
+/* The loop of `graft train` (runtime/train.c) over a compiled training
+ * step: a plan with the contract of passes/gr_passes.h (model input,
+ * "graft.labels", run-time scalars "graft.*" in; "graft.loss" and the model
+ * output out; parameters and optimizer state as named state buffers).
+ * Checkpoints, --init and export copies go by buffer name
+ * (runtime/checkpoint.c).
+ *
+ *     gr_train_step *step = NULL, *eval = NULL;
+ *     gr_train_step_new(train_plan, 0, &step, &st);
+ *     gr_train_step_new(eval_plan, 0, &eval, &st);
+ *     gr_train_config c = {.train = step, .eval = eval, .data = d, ...};
+ *     gr_train_result r;
+ *     if (gr_train_run(&c, &r, &st) != GR_OK) ...;
+ *     gr_graph_store_state(export_graph, step, &st);   // trained weights
+ *
+ * Schedule (PyTorch semantics; t = 0-based optimizer step, T = optimizer
+ * steps of the whole run, e = 0-based epoch):
+ *   constant  lr
+ *   step:E:G  lr * G^floor(e / E)                  (StepLR per epoch)
+ *   cosine    lr * (1 + cos(pi * t / T)) / 2       (CosineAnnealingLR, eta_min 0)
+ * then warm-up N > 0 multiplies by t / N while t < N (linear from 0, as
+ * transformers' get_*_schedule_with_warmup).
+ * One "step" is one batch; with --accumulate K the optimizer steps on every
+ * K-th batch ("graft.apply"), so t = batches / K. Scalars per batch:
+ * "graft.lr", "graft.damp" (1 on the first optimizer step, else
+ * 1 - dampening), "graft.step_size" = lr / (1 - beta1^(t+1)),
+ * "graft.bc2_sqrt" = sqrt(1 - beta2^(t+1)), "graft.seed" =
+ * gr_hash64(seed ^ gr_hash64(batch)).
+ * The training step has a fixed batch size: a final partial batch of an
+ * epoch is dropped (drop_last); evaluation runs every sample (a second
+ * plan at the remainder's batch size, if given). */
+
+typedef struct gr_dataset gr_dataset;
+struct gr_preprocess;
+
+typedef enum { GR_LR_CONSTANT, GR_LR_STEP, GR_LR_COSINE } gr_lr_kind;
+
+typedef struct {
+    gr_lr_kind kind;
+    double lr;
+    int64_t step_epochs; /* GR_LR_STEP: E */
+    double gamma;        /* GR_LR_STEP: G */
+    int64_t warmup;      /* optimizer steps of linear warm-up (0: none) */
+} gr_lr_schedule;
+
+/* Learning rate of optimizer step t (0-based) in epoch e of a run of total
+ * optimizer steps. */
+double gr_lr_at(const gr_lr_schedule *s, int64_t t, int64_t epoch, int64_t total);
+
+/* A compiled step and its session, with its inputs and outputs found by
+ * name: the model input (the one input not named "graft.*"; more are
+ * GR_ERR_UNSUPPORTED), "graft.labels" (optional), the scalars, "graft.loss"
+ * and the model output (the other output, optional). The plan is borrowed
+ * and must outlive the step. On failure *out stays NULL. */
+typedef struct gr_train_step gr_train_step;
+gr_code gr_train_step_new(const gr_plan *plan, int n_threads, gr_train_step **out,
+                          gr_status *st);
+void gr_train_step_free(gr_train_step *s); /* accepts NULL */
+int64_t gr_train_step_batch(const gr_train_step *s);  /* model input dim 0 */
+/* Classes of the model output ([N,K]: K; [N]: 1), 0 without one. */
+int64_t gr_train_step_classes(const gr_train_step *s);
+gr_session *gr_train_step_session(gr_train_step *s);
+const gr_plan *gr_train_step_plan(const gr_train_step *s);
+
+typedef struct {
+    gr_train_step *train;             /* required */
+    gr_train_step *eval, *eval_tail;  /* validation: batch size, remainder (or NULL) */
+    const gr_dataset *data;
+    const int64_t *train_idx;         /* samples of data to train on */
+    int64_t n_train;
+    const gr_dataset *val_data;       /* NULL: no validation */
+    const int64_t *val_idx;           /* NULL: every sample of val_data */
+    int64_t n_val;
+    const struct gr_preprocess *pp;   /* into the model input */
+    int64_t epochs;                   /* > 0: stop after that many epochs */
+    int64_t steps;                    /* > 0: stop after that many batches */
+    gr_lr_schedule lr;
+    int adam;                         /* Adam/AdamW scalars (else SGD's) */
+    double dampening, beta1, beta2;
+    int64_t accumulate;               /* >= 1 */
+    uint64_t seed;
+    int shuffle;
+    FILE *log;                        /* JSON lines (ARCHITECTURE.md), or NULL */
+    const char *checkpoint;           /* directory, or NULL */
+    const char *resume;               /* checkpoint to continue from, or NULL */
+    const char *options_json;         /* a JSON object kept in state.json */
+    int progress;                     /* 0 none, 1 bar redrawn (TTY), 2 lines */
+    FILE *out;                        /* progress and summaries (stdout if NULL) */
+} gr_train_config;
+
+typedef struct {
+    int64_t steps, epochs;            /* batches and epochs done in total */
+    double loss;                      /* mean training loss of the last epoch */
+    int has_val, has_acc;
+    double val_loss, val_acc;         /* last evaluation */
+    double seconds_per_epoch;         /* this run's mean */
+} gr_train_result;
+
+/* Trains as configured; NaN or Inf loss stops with GR_ERR_NUMERIC (the
+ * last checkpoint written stays). */
+gr_code gr_train_run(const gr_train_config *c, gr_train_result *r, gr_status *st);
+
+/* Evaluates samples idx[0..n) of d (idx NULL: 0..n-1) with full (batch
+ * size B) and tail (batch n % B, or NULL: those samples are skipped).
+ * *loss: mean over samples; *acc: accuracy of the argmax of the output
+ * for class-id labels, else NaN; confusion (if not NULL): k*k counts,
+ * [label][predicted]. *n_done: samples evaluated. */
+gr_code gr_evaluate(gr_train_step *full, gr_train_step *tail, const gr_dataset *d,
+                    const int64_t *idx, int64_t n, const struct gr_preprocess *pp,
+                    double *loss, double *acc, int64_t *confusion, int64_t k,
+                    int64_t *n_done, gr_status *st);
+
+/* ----- checkpoints and named tensors (runtime/checkpoint.c) */
+
+/* Copies every state buffer of src that dst has (same name and size). */
+void gr_train_step_copy_state(gr_train_step *dst, gr_train_step *src);
+/* Loads every DIR/NAME.npy into g's PARAM of that name (the export graph,
+ * before cloning): unknown names, dtype or shape mismatches are
+ * GR_ERR_BAD_ARG naming the file. *n_loaded gets the count. */
+gr_code gr_graph_load_params(gr_graph *g, const char *dir, int *n_loaded, gr_status *st);
+/* Copies the step's state into g's PARAMs of the same names and sizes
+ * (trained weights, BN running statistics; optimizer state has no PARAM). */
+gr_code gr_graph_store_state(gr_graph *g, gr_train_step *s, gr_status *st);
+/* Writes DIR: one NAME.npy per state buffer and state.json (json, a JSON
+ * object), into DIR.tmp, then renamed over DIR (the old one renamed to
+ * DIR.old first, then removed). */
+gr_code gr_checkpoint_write(const char *dir, gr_train_step *s, const char *json,
+                            gr_status *st);
+/* Restores every state buffer from DIR (all must be there, same dtype and
+ * shape) and returns state.json in *json (gr_malloc'd). */
+gr_code gr_checkpoint_read(const char *dir, gr_train_step *s, char **json, gr_status *st);
+
 /* --------------------------------------------------------------- data sets */
 
 /* Training data for `graft train` (runtime/data*.c).
@@ -185,7 +319,7 @@ typedef enum {
     GR_DATA_FIT_PAD,
 } gr_data_fit;
 
-typedef struct {
+typedef struct gr_preprocess {
     /* Model input per sample, without the batch dim: [C,H,W] or [H,W,C]
      * (as layout says), [H,W] (one channel), or [D] (flat). */
     gr_shape input;

@@ -4,6 +4,9 @@
 
 #include "tools/cli.h"
 
+int cmd_train(int argc, char **argv); /* tools/train.c */
+int cmd_eval(int argc, char **argv);  /* tools/eval.c */
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -13,6 +16,8 @@ typedef struct {
 static const command commands[] = {
     {"inspect", cmd_inspect, "describe a model: inputs, outputs, ops, parameters"},
     {"run", cmd_run, "compile a model and run it on input tensors (.npy, .pb)"},
+    {"train", cmd_train, "fine-tune a model on a data set; checkpoints, export"},
+    {"eval", cmd_eval, "loss and accuracy of a model on a labelled data set"},
 };
 
 static void usage(FILE *out) {

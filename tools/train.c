@@ -1,0 +1,584 @@
+/* train.c: `graft train MODEL --data X ...`. Wires the modules: imports the
+ * model, runs "head" and "train" on it (the graph that is exported), clones
+ * it into a training step and an evaluation step (passes, JIT), loads the
+ * data and hands everything to the runtime's training loop
+ * (runtime/train.c); at the end copies the trained state into the export
+ * graph and writes it. The first dim of the model input is the batch:
+ * --batch replaces it, also in a --shape. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codegen/gr_codegen.h"
+#include "frontend/gr_frontend.h"
+#include "runtime/gr_runtime.h"
+#include "tools/cli.h"
+#include "tools/train_common.h"
+
+static const char help[] =
+    "usage: graft train MODEL.onnx --data X [--labels Y] [options]\n"
+    "\n"
+    "Fine-tune an ONNX model on the CPU. X and Y are .npy, IDX (MNIST), CSV or\n"
+    "an image folder (one sub-folder per class), recognised by content.\n"
+    "\n"
+    "data:\n"
+    "  --data X             training samples (required)\n"
+    "  --labels Y           labels, one per sample (default: those X carries)\n"
+    "  --val-data X         validation samples (with --val-labels)\n"
+    "  --val-labels Y       validation labels\n"
+    "  --val-split F        hold out fraction F of the training data (default 0)\n"
+    "  --shape NAME=DIMS    model input shape, e.g. x=1x3x32x32 (dim 0 becomes --batch)\n"
+    "  --fit resize|pad     fit images to the input's H,W (default resize)\n"
+    "  --normalize M,S      (x - M) / S after scaling u8 data to [0,1]; per channel:\n"
+    "                       M1,M2,M3,S1,S2,S3 (default: none)\n"
+    "  --no-shuffle         train in data order (default: shuffled every epoch)\n"
+    "length:\n"
+    "  --epochs N           epochs (default 1 unless --steps)\n"
+    "  --steps N            stop after N batches in total (default: --epochs)\n"
+    "  --batch N            batch size (default: the model's fixed batch, else 32);\n"
+    "                       a final partial batch of an epoch is skipped\n"
+    "  --accumulate K       sum gradients over K batches per update (default 1)\n"
+    "optimizer:\n"
+    "  --optimizer NAME     sgd, adam or adamw (default sgd)\n"
+    "  --lr F               learning rate (default 0.01 for sgd, 0.001 for adam/adamw)\n"
+    "  --momentum F         SGD momentum (default 0)\n"
+    "  --nesterov           Nesterov momentum (default off)\n"
+    "  --weight-decay F     L2 (sgd, adam) or decoupled (adamw) decay (default 0;\n"
+    "                       0.01 for adamw)\n"
+    "  --clip-norm F        clip the global gradient norm to F (default: no clipping)\n"
+    "  --schedule S         constant, step:E:G (lr * G every E epochs) or cosine\n"
+    "                       (to 0 over the run) (default constant)\n"
+    "  --warmup N           linear warm-up from 0 over N optimizer steps (default 0)\n"
+    "loss:\n"
+    "  --loss NAME          ce, mse, l1 or bce (default ce)\n"
+    "  --label-smoothing F  ce label smoothing (default 0)\n"
+    "model:\n"
+    "  --freeze GLOB        freeze parameters matching GLOB (repeatable)\n"
+    "  --train-only GLOB    train only parameters matching GLOB (repeatable)\n"
+    "  --freeze-until NODE  freeze everything up to and including node NODE\n"
+    "  --head [NODE:]N      replace the final classifier (or NODE) by one with N\n"
+    "                       outputs\n"
+    "  --init DIR           load NAME.npy files of DIR over the initial parameters\n"
+    "  --seed N             seed of shuffling, new heads and dropout (default 0)\n"
+    "output:\n"
+    "  -o OUT.onnx          write the fine-tuned model (default: not written)\n"
+    "  --log FILE           JSON lines: per step and per epoch (default: none)\n"
+    "  --checkpoint DIR     checkpoint after every epoch and at the end (default: none)\n"
+    "  --resume DIR         continue from a checkpoint exactly (same options)\n"
+    "  --threads N          OpenMP threads (default: all cores)\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "exit status: 0 success, 1 unreadable model or data, unsupported model,\n"
+    "non-finite loss or unwritable output, 2 bad command line or arguments.\n";
+
+typedef struct {
+    const char *model, *data, *labels, *val_data, *val_labels, *log, *checkpoint, *resume;
+    const char *output, *init, *optimizer, *schedule, *loss, *fit, *normalize, *head;
+    double val_split, lr, momentum, weight_decay, clip_norm, label_smoothing;
+    int64_t epochs, steps, batch, accumulate, warmup, seed, threads;
+    int nesterov, no_shuffle, lr_given, wd_given;
+    int n_freeze, n_train_only;
+    const char **freeze, **train_only;
+    const char *freeze_until;
+    gr_pass_opts shapes;   /* --shape */
+    int argc;
+    char **argv;
+} train_args;
+
+/* ------------------------------------------------------------ command line */
+
+static int parse_double(const char *option, const char *text, double min, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < min)
+        return cli_usage_error("train", "%s expects a number >= %g, got '%s'", option, min,
+                               text);
+    *out = v;
+    return 0;
+}
+
+static int parse_string(int argc, char **argv, int *i, train_args *a, int *rc) {
+    static const struct { const char *name; size_t offset; } strings[] = {
+#define S(opt, field) {opt, offsetof(train_args, field)}
+        S("--data", data), S("--labels", labels), S("--val-data", val_data),
+        S("--val-labels", val_labels), S("--log", log), S("--checkpoint", checkpoint),
+        S("--resume", resume), S("-o", output), S("--init", init),
+        S("--optimizer", optimizer), S("--schedule", schedule), S("--loss", loss),
+        S("--fit", fit), S("--normalize", normalize), S("--head", head),
+        S("--freeze-until", freeze_until),
+#undef S
+    };
+    const char *value;
+    for (size_t k = 0; k < sizeof strings / sizeof *strings; k++) {
+        int m = cli_option(argc, argv, i, strings[k].name, &value);
+        if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+        if (m > 0) *(const char **)((char *)a + strings[k].offset) = value;
+        if (m) return 1;
+    }
+    return 0;
+}
+
+static int parse_number(int argc, char **argv, int *i, train_args *a, int *rc) {
+    static const struct { const char *name; size_t offset; int integer; double min; } nums[] = {
+#define D(opt, field, min) {opt, offsetof(train_args, field), 0, min}
+#define I(opt, field) {opt, offsetof(train_args, field), 1, 1}
+        D("--val-split", val_split, 0), D("--lr", lr, 0), D("--momentum", momentum, 0),
+        D("--weight-decay", weight_decay, 0), D("--clip-norm", clip_norm, 0),
+        D("--label-smoothing", label_smoothing, 0), I("--epochs", epochs),
+        I("--steps", steps), I("--batch", batch), I("--accumulate", accumulate),
+        I("--threads", threads), {"--warmup", offsetof(train_args, warmup), 1, 0},
+        {"--seed", offsetof(train_args, seed), 1, 0},
+#undef D
+#undef I
+    };
+    const char *value;
+    for (size_t k = 0; k < sizeof nums / sizeof *nums; k++) {
+        int m = cli_option(argc, argv, i, nums[k].name, &value);
+        if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+        if (m <= 0) {
+            if (m) return 1;
+            continue;
+        }
+        void *field = (char *)a + nums[k].offset;
+        if (!nums[k].integer) {
+            *rc = parse_double(nums[k].name, value, nums[k].min, field);
+        } else if (nums[k].min > 0) {
+            *rc = cli_parse_positive("train", nums[k].name, value, field);
+        } else {
+            char *end;
+            errno = 0;
+            long long v = strtoll(value, &end, 10);
+            if (errno || end == value || *end || v < 0)
+                *rc = cli_usage_error("train", "%s expects an integer >= 0, got '%s'",
+                                      nums[k].name, value);
+            *(int64_t *)field = v;
+        }
+        if (!strcmp(nums[k].name, "--lr")) a->lr_given = 1;
+        if (!strcmp(nums[k].name, "--weight-decay")) a->wd_given = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_repeated(int argc, char **argv, int *i, train_args *a, int *rc) {
+    const char *value;
+    int m;
+    if ((m = cli_option(argc, argv, i, "--freeze", &value)) > 0)
+        a->freeze[a->n_freeze++] = value;
+    else if (m == 0 && (m = cli_option(argc, argv, i, "--train-only", &value)) > 0)
+        a->train_only[a->n_train_only++] = value;
+    else if (m == 0 && (m = cli_option(argc, argv, i, "--shape", &value)) > 0)
+        *rc = cli_add_shape("train", value, &a->shapes);
+    if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+    return m != 0;
+}
+
+static int check_choice(const char *option, const char *value, const char *const *choices) {
+    if (!value) return 0;
+    for (int k = 0; choices[k]; k++)
+        if (!strcmp(value, choices[k])) return 0;
+    return cli_usage_error("train", "%s: unknown value '%s'", option, value);
+}
+
+static int check_args(train_args *a) {
+    static const char *const optimizers[] = {"sgd", "adam", "adamw", NULL};
+    static const char *const losses[] = {"ce", "mse", "l1", "bce", NULL};
+    static const char *const fits[] = {"resize", "pad", NULL};
+    if (!a->model) return cli_usage_error("train", "no model given");
+    if (!a->data) return cli_usage_error("train", "no training data given (--data X)");
+    if (check_choice("--optimizer", a->optimizer, optimizers)) return EXIT_USAGE;
+    if (check_choice("--loss", a->loss, losses)) return EXIT_USAGE;
+    if (check_choice("--fit", a->fit, fits)) return EXIT_USAGE;
+    if (a->val_split >= 1) return cli_usage_error("train", "--val-split must be below 1");
+    if (a->val_split > 0 && a->val_data)
+        return cli_usage_error("train", "--val-split and --val-data exclude each other");
+    if (a->val_labels && !a->val_data)
+        return cli_usage_error("train", "--val-labels needs --val-data");
+    if (a->threads > 4096) return cli_usage_error("train", "--threads: at most 4096");
+    if (a->resume) {
+        struct stat sb;
+        if (stat(a->resume, &sb) || !S_ISDIR(sb.st_mode))
+            return cli_usage_error("train", "--resume %s: no such checkpoint directory",
+                                   a->resume);
+    }
+    if (a->schedule && strcmp(a->schedule, "constant") && strcmp(a->schedule, "cosine")) {
+        long long e;
+        double g;
+        char tail;
+        if (sscanf(a->schedule, "step:%lld:%lf%c", &e, &g, &tail) != 2 || e <= 0 || g < 0)
+            return cli_usage_error("train", "--schedule: expected constant, cosine or "
+                                   "step:E:G (E epochs > 0, G >= 0), got '%s'", a->schedule);
+    }
+    return -1;
+}
+
+/* Returns -1 to go on, else the exit status (after --help: EXIT_OK). */
+static int parse_args(int argc, char **argv, train_args *a) {
+    a->freeze = calloc((size_t)argc, sizeof *a->freeze);
+    a->train_only = calloc((size_t)argc, sizeof *a->train_only);
+    if (!a->freeze || !a->train_only) {
+        fputs("graft: error: out of memory\n", stderr);
+        return EXIT_ERROR;
+    }
+    a->argc = argc, a->argv = argv;
+    for (int i = 1; i < argc;) {
+        int rc = 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(help, stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--nesterov")) {
+            a->nesterov = 1, i++;
+        } else if (!strcmp(argv[i], "--no-shuffle")) {
+            a->no_shuffle = 1, i++;
+        } else if (parse_string(argc, argv, &i, a, &rc) || parse_number(argc, argv, &i, a, &rc) ||
+                   parse_repeated(argc, argv, &i, a, &rc)) {
+            if (rc) return rc;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("train", "unknown option '%s'", argv[i]);
+        } else if (a->model) {
+            return cli_usage_error("train", "more than one model given ('%s', '%s')", a->model,
+                                   argv[i]);
+        } else {
+            a->model = argv[i++];
+        }
+    }
+    return check_args(a);
+}
+
+/* ----------------------------------------------------------------- options */
+
+static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *st) {
+    gr_train_opts_default(o);
+    o->n_freeze = a->n_freeze, o->freeze = a->freeze;
+    o->n_train_only = a->n_train_only, o->train_only = a->train_only;
+    o->freeze_until = a->freeze_until;
+    o->seed = (uint64_t)a->seed;
+    if (a->head) GR_TRY(tc_parse_head(a->head, o, st));
+    if (a->loss) GR_TRY(tc_parse_loss(a->loss, &o->loss, st));
+    o->label_smoothing = a->label_smoothing;
+    const char *opt = a->optimizer ? a->optimizer : "sgd";
+    o->optimizer = !strcmp(opt, "adam") ? GR_OPTIMIZER_ADAM
+                   : !strcmp(opt, "adamw") ? GR_OPTIMIZER_ADAMW : GR_OPTIMIZER_SGD;
+    o->momentum = a->momentum;
+    o->nesterov = a->nesterov;
+    o->weight_decay = a->wd_given ? a->weight_decay
+                      : o->optimizer == GR_OPTIMIZER_ADAMW ? 0.01 : 0;
+    o->clip_norm = a->clip_norm;
+    o->accumulate = a->accumulate ? (int)a->accumulate : 1;
+    if (o->nesterov && (o->momentum <= 0 || o->optimizer != GR_OPTIMIZER_SGD))
+        return gr_fail(st, GR_ERR_BAD_ARG, "--nesterov needs --optimizer sgd and --momentum > 0");
+    return GR_OK;
+}
+
+static void lr_schedule(const train_args *a, const gr_train_opts *o, gr_lr_schedule *s) {
+    memset(s, 0, sizeof *s);
+    s->lr = a->lr_given ? a->lr : o->optimizer == GR_OPTIMIZER_SGD ? 0.01 : 0.001;
+    s->warmup = a->warmup;
+    if (a->schedule && !strcmp(a->schedule, "cosine")) s->kind = GR_LR_COSINE;
+    long long e;
+    double g;
+    if (a->schedule && sscanf(a->schedule, "step:%lld:%lf", &e, &g) == 2)
+        s->kind = GR_LR_STEP, s->step_epochs = e, s->gamma = g;
+}
+
+/* The command line as {"argv":[...]} for state.json. */
+static char *options_json(int argc, char **argv) {
+    size_t size = 16;
+    for (int i = 1; i < argc; i++) size += 2 * strlen(argv[i]) + 4;
+    char *json = malloc(size), *p = json;
+    if (!json) return NULL;
+    p += sprintf(p, "{\"argv\":[");
+    for (int i = 1; i < argc; i++) {
+        if (i > 1) *p++ = ',';
+        *p++ = '"';
+        for (const char *c = argv[i]; *c; c++) {
+            if (*c == '"' || *c == '\\') *p++ = '\\';
+            *p++ = (unsigned char)*c < 0x20 ? ' ' : *c;
+        }
+        *p++ = '"';
+    }
+    strcpy(p, "]}");
+    return json;
+}
+
+/* ------------------------------------------------------------------- data */
+
+typedef struct {
+    gr_dataset *train, *val;
+    int64_t *train_idx, *val_idx, n_train, n_val;
+} data_sets;
+
+static gr_code load_data(const train_args *a, data_sets *d, gr_status *st) {
+    GR_TRY(gr_dataset_load(a->data, NULL, &d->train, st));
+    if (a->labels) GR_TRY(gr_dataset_set_labels(d->train, a->labels, st));
+    if (a->val_data) {
+        GR_TRY(gr_dataset_load(a->val_data, NULL, &d->val, st));
+        if (a->val_labels) GR_TRY(gr_dataset_set_labels(d->val, a->val_labels, st));
+        d->n_val = gr_dataset_count(d->val);
+    }
+    GR_TRY(gr_data_split(gr_dataset_count(d->train), a->val_split, (uint64_t)a->seed,
+                         &d->train_idx, &d->n_train, &d->val_idx, &d->n_val, st));
+    if (a->val_data) d->n_val = gr_dataset_count(d->val);
+    return GR_OK;
+}
+
+static void free_data(data_sets *d) {
+    gr_dataset_free(d->train);
+    gr_dataset_free(d->val);
+    gr_free(d->train_idx);
+    gr_free(d->val_idx);
+}
+
+/* ------------------------------------------------------------------- train */
+
+typedef struct {
+    gr_graph *model;             /* the export graph */
+    tc_step train, eval, eval_tail;
+    data_sets data;
+    gr_preprocess pp;
+    char *options;
+} session;
+
+static void free_session(session *s) {
+    tc_step_free(&s->train);
+    tc_step_free(&s->eval);
+    tc_step_free(&s->eval_tail);
+    free_data(&s->data);
+    gr_graph_free(s->model);
+    free(s->options);
+}
+
+/* Model edits ("head", "train"), --init, then the compiled steps. */
+static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
+                     gr_status *st) {
+    GR_TRY(gr_import_file(a->model, &s->model, st));
+    GR_TRY(gr_graph_check_supported(s->model, st));
+    gr_pass_opts popts = {.train = o};
+    static const char *const edits[] = {"head", "train", NULL};
+    GR_TRY(gr_passes_run(s->model, edits, &popts, st));
+    int n_loaded = 0;
+    if (a->init && gr_graph_load_params(s->model, a->init, &n_loaded, st) != GR_OK)
+        return gr_status_prefix(st, "--init: ");
+    int64_t batch = 0;
+    GR_TRY(tc_batch(s->model, a->batch, &batch, st));
+    GR_TRY(tc_compile(s->model, o, &a->shapes, batch, 0, (int)a->threads, &s->train, st));
+    int64_t n_val = s->data.n_val;
+    if (!n_val) return GR_OK;
+    gr_train_opts eo = *o;
+    eo.eval = 1;
+    GR_TRY(tc_compile(s->model, &eo, &a->shapes, batch, 1, (int)a->threads, &s->eval, st));
+    if (n_val % batch && tc_batch_is_free(s->model))
+        GR_TRY(tc_compile(s->model, &eo, &a->shapes, n_val % batch, 1, (int)a->threads,
+                          &s->eval_tail, st));
+    return GR_OK;
+}
+
+static void report(const gr_train_result *r, const session *s, const train_args *a) {
+    if (r->has_val) {
+        printf("validation: loss %.6f", r->val_loss);
+        if (r->has_acc) printf(", accuracy %.4f", r->val_acc);
+        printf(" (%lld samples)\n", (long long)s->data.n_val);
+    }
+    printf("trained %lld steps, %lld epochs; %.3f s per epoch\n", (long long)r->steps,
+           (long long)r->epochs, r->seconds_per_epoch);
+    if (a->output) printf("wrote %s\n", a->output);
+}
+
+static gr_code train(const train_args *a, session *s, gr_status *st) {
+    gr_train_opts o;
+    GR_TRY(train_options(a, &o, st));
+    GR_TRY(load_data(a, &s->data, st));
+    GR_TRY(build(a, &o, s, st));
+    GR_TRY(tc_preprocess(s->train.step, a->fit, a->normalize, &s->pp, st));
+    if (!(s->options = options_json(a->argc, a->argv)))
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    FILE *log = NULL;
+    if (a->log && !(log = fopen(a->log, a->resume ? "a" : "w")))
+        return gr_fail(st, GR_ERR_IO, "--log: cannot open '%s': %s", a->log, strerror(errno));
+    gr_train_config c = {
+        .train = s->train.step, .eval = s->eval.step, .eval_tail = s->eval_tail.step,
+        .data = s->data.train, .train_idx = s->data.train_idx, .n_train = s->data.n_train,
+        .val_data = s->data.n_val ? (s->data.val ? s->data.val : s->data.train) : NULL,
+        .val_idx = s->data.val ? NULL : s->data.val_idx, .n_val = s->data.n_val,
+        .pp = &s->pp, .epochs = a->epochs ? a->epochs : a->steps ? 0 : 1, .steps = a->steps,
+        .adam = o.optimizer != GR_OPTIMIZER_SGD, .dampening = o.dampening,
+        .beta1 = o.beta1, .beta2 = o.beta2, .accumulate = o.accumulate,
+        .seed = (uint64_t)a->seed, .shuffle = !a->no_shuffle, .log = log,
+        .checkpoint = a->checkpoint, .resume = a->resume, .options_json = s->options,
+        .progress = isatty(fileno(stdout)) ? 1 : 2, .out = stdout,
+    };
+    lr_schedule(a, &o, &c.lr);
+    gr_train_result r;
+    gr_code code = gr_train_run(&c, &r, st);
+    if (log && fclose(log) && code == GR_OK)
+        code = gr_fail(st, GR_ERR_IO, "--log: cannot write '%s'", a->log);
+    if (code == GR_OK && a->output) {
+        code = gr_graph_store_state(s->model, s->train.step, st);
+        if (code == GR_OK) code = gr_export_file(s->model, a->output, st);
+    }
+    if (code == GR_OK) report(&r, s, a);
+    return code;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc < 0) {
+        gr_status st = {0};
+        session s = {0};
+        rc = train(&a, &s, &st) == GR_OK ? EXIT_OK : cli_fail(&st);
+        free_session(&s);
+    }
+    free(a.freeze);
+    free(a.train_only);
+    cli_free_shapes(&a.shapes);
+    return rc;
+}
+
+/* ------------------------------------------------ shared with `graft eval` */
+
+void tc_step_free(tc_step *s) {
+    gr_train_step_free(s->step);
+    gr_plan_free(s->plan);
+    s->step = NULL;
+    s->plan = NULL;
+}
+
+gr_code tc_parse_head(const char *text, gr_train_opts *o, gr_status *st) {
+    const char *colon = strrchr(text, ':');
+    const char *count = colon ? colon + 1 : text;
+    char *end;
+    errno = 0;
+    long long n = strtoll(count, &end, 10);
+    if (errno || end == count || *end || n <= 0 || (colon && colon == text))
+        return gr_fail(st, GR_ERR_BAD_ARG, "--head expects [NODE:]N with N > 0, got '%s'", text);
+    o->head_classes = n;
+    if (colon) {
+        static char node[512];
+        snprintf(node, sizeof node, "%.*s", (int)(colon - text), text);
+        o->head_node = node;
+    }
+    return GR_OK;
+}
+
+gr_code tc_parse_loss(const char *text, gr_loss_kind *out, gr_status *st) {
+    static const char *const names[] = {"ce", "mse", "l1", "bce"};
+    static const gr_loss_kind kinds[] = {GR_LOSS_CE, GR_LOSS_MSE, GR_LOSS_L1, GR_LOSS_BCE};
+    for (int k = 0; k < 4; k++)
+        if (!strcmp(text, names[k])) return *out = kinds[k], GR_OK;
+    return gr_fail(st, GR_ERR_BAD_ARG, "--loss: unknown loss '%s' (ce, mse, l1, bce)", text);
+}
+
+static const gr_value *model_input(const gr_graph *model) {
+    return model->n_inputs ? model->inputs[0] : NULL;
+}
+
+int tc_batch_is_free(const gr_graph *model) {
+    const gr_value *x = model_input(model);
+    return x && x->shape.rank >= 1 && x->shape.dims[0] < 0;
+}
+
+gr_code tc_batch(const gr_graph *model, int64_t requested, int64_t *batch, gr_status *st) {
+    const gr_value *x = model_input(model);
+    if (!x) return gr_fail(st, GR_ERR_BAD_MODEL, "the model has no input");
+    if (x->shape.rank < 1)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "model input '%s' has no batch dim", x->name);
+    int64_t fixed = x->shape.dims[0];
+    if (fixed > 0 && requested && requested != fixed)
+        return gr_fail(st, GR_ERR_BAD_ARG, "--batch %lld: the model's input '%s' has a fixed "
+                       "batch of %lld", (long long)requested, x->name, (long long)fixed);
+    *batch = fixed > 0 ? fixed : requested ? requested : 32;
+    return GR_OK;
+}
+
+static gr_code check_static_inputs(const gr_graph *g, gr_status *st) {
+    for (int i = 0; i < g->n_inputs; i++) {
+        char buf[256];
+        if (!gr_shape_is_static(&g->inputs[i]->shape))
+            return gr_fail(st, GR_ERR_BAD_ARG, "model input '%s' has shape %s: give its "
+                           "size with --shape %s=DIMS (e.g. 1x3x32x32)", g->inputs[i]->name,
+                           gr_shape_str(&g->inputs[i]->shape, buf, sizeof buf),
+                           g->inputs[i]->name);
+    }
+    return GR_OK;
+}
+
+static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_opts *shapes,
+                            int64_t batch, int eval, gr_status *st) {
+    static const char *const first[] = {"specialize", "shapes", NULL};
+    static const char *const train[] = {"train_mode", "loss", "autodiff", "optimizer", "cse",
+                                        "fold", "dce", "fuse", NULL};
+    static const char *const evaluate[] = {"loss", "cse", "fold", "dce", "fuse", NULL};
+    gr_input_shape *given = malloc(sizeof *given * (size_t)(shapes->n_input_shapes + 1));
+    if (!given) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < shapes->n_input_shapes; i++) {
+        given[i] = shapes->input_shapes[i];
+        if (given[i].shape.rank >= 1) given[i].shape.dims[0] = batch;
+    }
+    gr_pass_opts opts = {.batch = batch, .n_input_shapes = shapes->n_input_shapes,
+                         .input_shapes = given, .train = o};
+    gr_code code = gr_passes_run(g, first, &opts, st);
+    if (code == GR_OK) code = check_static_inputs(g, st);
+    if (code == GR_OK) code = gr_passes_run(g, eval ? evaluate : train, &opts, st);
+    free(given);
+    return code;
+}
+
+gr_code tc_compile(const gr_graph *model, const gr_train_opts *o, const gr_pass_opts *shapes,
+                   int64_t batch, int eval, int threads, tc_step *out, gr_status *st) {
+    gr_graph *g = gr_graph_clone(model);
+    if (!g) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    gr_codegen_opts copts = {0};
+    gr_code code = run_pipeline(g, o, shapes, batch, eval, st);
+    if (code == GR_OK) code = gr_codegen_jit(g, &copts, &out->plan, st);
+    if (code == GR_OK) code = gr_train_step_new(out->plan, threads, &out->step, st);
+    gr_graph_free(g);
+    if (code != GR_OK) gr_status_prefix(st, "%s step (batch %lld): ",
+                                        eval ? "evaluation" : "training", (long long)batch);
+    return code;
+}
+
+gr_code tc_preprocess(const gr_train_step *s, const char *fit, const char *normalize,
+                      gr_preprocess *pp, gr_status *st) {
+    const gr_plan *p = gr_train_step_plan(s);
+    const gr_buffer *x = NULL;
+    for (int i = 0; i < p->n_inputs && !x; i++)
+        if (strncmp(p->buffers[p->inputs[i]].name, "graft.", 6)) x = &p->buffers[p->inputs[i]];
+    memset(pp, 0, sizeof *pp);
+    if (!x) return gr_fail(st, GR_ERR_BAD_MODEL, "the model has no input");
+    pp->input = gr_shape_make(x->shape.rank - 1, x->shape.dims + 1);
+    const int64_t *d = pp->input.dims;
+    if (pp->input.rank == 3 && (d[2] == 1 || d[2] == 3 || d[2] == 4) &&
+        !(d[0] == 1 || d[0] == 3 || d[0] == 4))
+        pp->layout = GR_DATA_LAYOUT_NHWC;
+    pp->fit = fit && !strcmp(fit, "pad") ? GR_DATA_FIT_PAD : GR_DATA_FIT_RESIZE;
+    if (!normalize) return GR_OK;
+    double v[2 * GR_DATA_MAX_CHANNELS];
+    int n = 0;
+    const char *c = normalize;
+    while (*c && n < 2 * GR_DATA_MAX_CHANNELS) {
+        char *end;
+        v[n] = strtod(c, &end);
+        if (end == c) break;
+        n++;
+        c = *end == ',' ? end + 1 : end;
+        if (*end != ',') break;
+    }
+    if (*c || n < 2 || n % 2)
+        return gr_fail(st, GR_ERR_BAD_ARG, "--normalize expects MEAN,STD or M1,..,Mc,S1,..,Sc, "
+                       "got '%s'", normalize);
+    pp->n_norm = n / 2;
+    for (int k = 0; k < n / 2; k++) {
+        pp->mean[k] = (float)v[k];
+        pp->std[k] = (float)v[n / 2 + k];
+        if (!(pp->std[k] > 0))
+            return gr_fail(st, GR_ERR_BAD_ARG, "--normalize: std must be > 0");
+    }
+    return GR_OK;
+}

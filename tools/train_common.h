@@ -1,0 +1,32 @@
+/* train_common.h: what `graft train` and `graft eval` share (tools/train.c):
+ * parsing --head and --loss, the batch size, compiling a training or an
+ * evaluation step from a clone of the model, preprocessing options. */
+#ifndef GR_TRAIN_COMMON_H
+#define GR_TRAIN_COMMON_H
+
+#include "passes/gr_passes.h"
+#include "runtime/gr_runtime.h"
+
+/* A compiled step and what it owns. */
+typedef struct {
+    gr_plan *plan;
+    gr_train_step *step;
+} tc_step;
+
+void tc_step_free(tc_step *s);
+gr_code tc_parse_head(const char *text, gr_train_opts *o, gr_status *st);
+gr_code tc_parse_loss(const char *text, gr_loss_kind *out, gr_status *st);
+/* The batch: the model input's fixed first dim (requested must agree), or
+ * requested, or 32. */
+gr_code tc_batch(const gr_graph *model, int64_t requested, int64_t *batch, gr_status *st);
+/* 1 if the model input's first dim is dynamic (other batch sizes compile). */
+int tc_batch_is_free(const gr_graph *model);
+/* Clones model, runs the training (eval 0) or evaluation pipeline at batch
+ * (shapes: --shape, dim 0 replaced by batch), compiles, opens a session. */
+gr_code tc_compile(const gr_graph *model, const gr_train_opts *o, const gr_pass_opts *shapes,
+                   int64_t batch, int eval, int threads, tc_step *out, gr_status *st);
+/* Preprocessing into the step's model input: --fit, --normalize M,S. */
+gr_code tc_preprocess(const gr_train_step *s, const char *fit, const char *normalize,
+                      gr_preprocess *pp, gr_status *st);
+
+#endif
