@@ -1,0 +1,188 @@
+/* test_grad_nn.c: gradient rules of linear algebra, convolution,
+ * normalisation, pooling and softmax (passes/grad_linalg.c, grad_nn.c)
+ * against finite differences (grad_check.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "tests/grad_check.h"
+
+#define DIMS(...) (sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
+
+static gr_node *node(gr_graph *g, gr_op op, int n_inputs, gr_value **inputs) {
+    gr_node *n = gr_node_add(g, op, NULL, n_inputs, inputs, 1, NULL);
+    assert_non_null(n);
+    return n;
+}
+
+static void set_ints(gr_graph *g, gr_node *n, const char *name, int count, const int64_t *v) {
+    assert_int_equal(gr_node_set_ints(g, n, name, count, v), GR_OK);
+}
+
+/* ----------------------------------------------------------------- MatMul */
+
+static void matmul_case(int ra, const int64_t *a_dims, int rb, const int64_t *b_dims) {
+    gr_graph *g = gr_graph_new("t");
+    gr_value *in[2] = {grad_param(g, "a", ra, a_dims, -1, 1, 1),
+                       grad_param(g, "b", rb, b_dims, -1, 1, 2)};
+    gr_graph_add_output(g, node(g, GR_OP_MATMUL, 2, in)->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void test_grad_matmul_2d(void **state) {
+    (void)state;
+    matmul_case(DIMS(3, 4), DIMS(4, 5));
+}
+
+static void test_grad_matmul_batched_broadcast(void **state) {
+    (void)state;
+    matmul_case(DIMS(2, 1, 3, 4), DIMS(3, 4, 5));
+    matmul_case(DIMS(3, 4), DIMS(2, 4, 5));
+}
+
+static void test_grad_matmul_1d(void **state) {
+    (void)state;
+    matmul_case(DIMS(4), DIMS(4, 5));
+    matmul_case(DIMS(3, 4), DIMS(4));
+    matmul_case(DIMS(4), DIMS(2, 4, 3));
+    matmul_case(DIMS(4), DIMS(4));
+}
+
+/* ------------------------------------------------------------------- Gemm */
+
+static void gemm_case(int ta, int tb, double alpha, double beta, int rc, const int64_t *c_dims) {
+    gr_graph *g = gr_graph_new("t");
+    int64_t m = 3, k = 4, nn = 5;
+    gr_value *in[3] = {grad_param(g, "a", 2, ta ? (int64_t[]){k, m} : (int64_t[]){m, k}, -1, 1, 1),
+                       grad_param(g, "b", 2, tb ? (int64_t[]){nn, k} : (int64_t[]){k, nn}, -1, 1, 2),
+                       c_dims ? grad_param(g, "c", rc, c_dims, -1, 1, 3) : NULL};
+    gr_node *n = node(g, GR_OP_GEMM, c_dims ? 3 : 2, in);
+    assert_int_equal(gr_node_set_int(g, n, "transA", ta), GR_OK);
+    assert_int_equal(gr_node_set_int(g, n, "transB", tb), GR_OK);
+    assert_int_equal(gr_node_set_float(g, n, "alpha", alpha), GR_OK);
+    assert_int_equal(gr_node_set_float(g, n, "beta", beta), GR_OK);
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void test_grad_gemm_transposes(void **state) {
+    (void)state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) gemm_case(ta, tb, 1.0, 1.0, 2, (int64_t[]){3, 5});
+}
+
+static void test_grad_gemm_alpha_beta_broadcast_c(void **state) {
+    (void)state;
+    gemm_case(0, 1, 0.5, 2.0, 1, (int64_t[]){5});
+    gemm_case(1, 0, -1.5, 0.25, 2, (int64_t[]){3, 1});
+    gemm_case(1, 1, 2.0, 1.0, 0, NULL);
+}
+
+/* ------------------------------------------------------------ convolution */
+
+typedef struct {
+    int64_t strides[2], pads[4], dilations[2], group;
+    const char *auto_pad;
+} conv_opts;
+
+/* Conv (transpose: ConvTranspose) of x:[xd] with w:[wd] and bias [nb];
+ * train picks which of x, w, b are trained (bits 0, 1, 2). */
+static void conv_case(gr_op op, int rank, const int64_t *xd, const int64_t *wd, int64_t nb,
+                      const conv_opts *o, const int64_t *out_pad, int train) {
+    gr_graph *g = gr_graph_new("t");
+    int ns = rank - 2;
+    gr_value *in[3] = {grad_param(g, "x", rank, xd, -1, 1, 1), grad_param(g, "w", rank, wd, -1, 1, 2),
+                       grad_param(g, "b", 1, &nb, -1, 1, 3)};
+    for (int i = 0; i < 3; i++) in[i]->trainable = (train >> i) & 1;
+    gr_node *n = node(g, op, 3, in);
+    if (o->strides[0]) set_ints(g, n, "strides", ns, o->strides);
+    if (o->dilations[0]) set_ints(g, n, "dilations", ns, o->dilations);
+    if (o->pads[0] || o->pads[1] || o->pads[2] || o->pads[3]) set_ints(g, n, "pads", 2 * ns, o->pads);
+    if (o->group) assert_int_equal(gr_node_set_int(g, n, "group", o->group), GR_OK);
+    if (o->auto_pad) assert_int_equal(gr_node_set_string(g, n, "auto_pad", o->auto_pad), GR_OK);
+    if (out_pad) set_ints(g, n, "output_padding", ns, out_pad);
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
+enum { TRAIN_X = 1, TRAIN_W = 2, TRAIN_B = 4 };
+
+/* dX (ConvTranspose) and dB only: no dependence on ConvGradWeight. */
+static void test_grad_conv_dx_2d_stride_pads_dilation(void **state) {
+    (void)state;
+    conv_opts o = {{2, 2}, {1, 0, 0, 1}, {1, 1}, 0, NULL};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){2, 3, 7, 6}, (int64_t[]){4, 3, 3, 2}, 4, &o, NULL,
+              TRAIN_X | TRAIN_B);
+    conv_opts d = {{1, 1}, {1, 1, 1, 1}, {2, 2}, 0, NULL};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){1, 2, 6, 7}, (int64_t[]){3, 2, 3, 3}, 3, &d, NULL,
+              TRAIN_X | TRAIN_B);
+}
+
+static void test_grad_conv_dx_1d_groups_depthwise(void **state) {
+    (void)state;
+    conv_opts o = {{2}, {1, 2}, {1}, 2, NULL};
+    conv_case(GR_OP_CONV, 3, (int64_t[]){2, 4, 9}, (int64_t[]){6, 2, 3}, 6, &o, NULL,
+              TRAIN_X | TRAIN_B);
+    conv_opts dw = {{1, 1}, {1, 1, 1, 1}, {1, 1}, 3, NULL};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){1, 3, 5, 5}, (int64_t[]){3, 1, 3, 3}, 3, &dw, NULL,
+              TRAIN_X | TRAIN_B);
+}
+
+static void test_grad_conv_dx_same_upper(void **state) {
+    (void)state;
+    conv_opts o = {{2, 2}, {0}, {1, 1}, 0, "SAME_UPPER"};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){1, 2, 6, 5}, (int64_t[]){3, 2, 4, 3}, 3, &o, NULL,
+              TRAIN_X | TRAIN_B);
+}
+
+/* dW needs the ConvGradWeight kernel. */
+static void test_grad_conv_dw(void **state) {
+    (void)state;
+    conv_opts o = {{2, 2}, {1, 0, 0, 1}, {1, 1}, 0, NULL};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){2, 3, 7, 6}, (int64_t[]){4, 3, 3, 2}, 4, &o, NULL, TRAIN_W);
+    conv_opts d = {{1}, {2, 1}, {2}, 2, NULL};
+    conv_case(GR_OP_CONV, 3, (int64_t[]){2, 4, 9}, (int64_t[]){6, 2, 3}, 6, &d, NULL, TRAIN_W);
+    conv_opts s = {{2, 2}, {0}, {1, 1}, 0, "SAME_UPPER"};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){1, 2, 6, 5}, (int64_t[]){3, 2, 4, 3}, 3, &s, NULL, TRAIN_W);
+}
+
+static void test_grad_conv_transpose_dx(void **state) {
+    (void)state;
+    conv_opts o = {{2, 2}, {1, 0, 1, 1}, {1, 1}, 0, NULL};
+    conv_case(GR_OP_CONV_TRANSPOSE, 4, (int64_t[]){2, 3, 4, 3}, (int64_t[]){3, 2, 3, 3}, 2, &o,
+              (int64_t[]){1, 0}, TRAIN_X | TRAIN_B);
+    conv_opts gr = {{2}, {0, 1}, {1}, 2, NULL};
+    conv_case(GR_OP_CONV_TRANSPOSE, 3, (int64_t[]){1, 4, 5}, (int64_t[]){4, 3, 3}, 6, &gr,
+              (int64_t[]){1}, TRAIN_X | TRAIN_B);
+}
+
+static void test_grad_conv_transpose_dw(void **state) {
+    (void)state;
+    conv_opts o = {{2, 2}, {1, 0, 1, 1}, {1, 1}, 0, NULL};
+    conv_case(GR_OP_CONV_TRANSPOSE, 4, (int64_t[]){2, 3, 4, 3}, (int64_t[]){3, 2, 3, 3}, 2, &o,
+              (int64_t[]){1, 0}, TRAIN_W);
+    conv_opts gr = {{2}, {0, 1}, {1}, 2, NULL};
+    conv_case(GR_OP_CONV_TRANSPOSE, 3, (int64_t[]){1, 4, 5}, (int64_t[]){4, 3, 3}, 6, &gr,
+              (int64_t[]){1}, TRAIN_W);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grad_matmul_2d),
+        cmocka_unit_test(test_grad_matmul_batched_broadcast),
+        cmocka_unit_test(test_grad_matmul_1d),
+        cmocka_unit_test(test_grad_gemm_transposes),
+        cmocka_unit_test(test_grad_gemm_alpha_beta_broadcast_c),
+        cmocka_unit_test(test_grad_conv_dx_2d_stride_pads_dilation),
+        cmocka_unit_test(test_grad_conv_dx_1d_groups_depthwise),
+        cmocka_unit_test(test_grad_conv_dx_same_upper),
+        cmocka_unit_test(test_grad_conv_dw),
+        cmocka_unit_test(test_grad_conv_transpose_dx),
+        cmocka_unit_test(test_grad_conv_transpose_dw),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
