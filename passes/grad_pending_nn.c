@@ -9,14 +9,4 @@
         (void)c; (void)dy; (void)dx;                                           \
         return gr_fail(st, GR_ERR_UNSUPPORTED, "no gradient rule for %s yet", n->op_type); \
     }
-PENDING(average_pool)
-PENDING(batch_norm)
-PENDING(global_average_pool)
-PENDING(global_max_pool)
-PENDING(instance_norm)
-PENDING(layer_norm)
-PENDING(log_softmax)
-PENDING(max_pool)
 PENDING(resize)
-PENDING(softmax)
-PENDING(softmax_cross_entropy)

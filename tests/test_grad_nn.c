@@ -19,6 +19,22 @@ static gr_node *node(gr_graph *g, gr_op op, int n_inputs, gr_value **inputs) {
     return n;
 }
 
+/* A float PARAM that is not trained (a constant input to the rule). */
+static gr_value *fixed(gr_graph *g, const char *name, int rank, const int64_t *dims, double lo,
+                       double hi, unsigned seed) {
+    gr_value *v = grad_param(g, name, rank, dims, lo, hi, seed);
+    v->trainable = 0;
+    return v;
+}
+
+/* Fills v with distinct values 0.1 apart in a scrambled order, so no
+ * window has a tie (or a near tie a perturbation could flip). */
+static void distinct(gr_value *v) {
+    int64_t n = gr_value_numel(v);
+    float *d = v->data;
+    for (int64_t i = 0; i < n; i++) d[i] = (float)(0.1 * (double)((i * 37 + 11) % n) - 0.05 * n);
+}
+
 static void set_ints(gr_graph *g, gr_node *n, const char *name, int count, const int64_t *v) {
     assert_int_equal(gr_node_set_ints(g, n, name, count, v), GR_OK);
 }
@@ -170,6 +186,159 @@ static void test_grad_conv_transpose_dw(void **state) {
               (int64_t[]){1}, TRAIN_W);
 }
 
+/* ---------------------------------------------------------- normalisation */
+
+static void test_grad_batch_norm_inference(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("t");
+    gr_value *in[5] = {grad_param(g, "x", 4, (int64_t[]){2, 3, 3, 2}, -1, 1, 1),
+                       grad_param(g, "scale", 1, (int64_t[]){3}, 0.5, 1.5, 2),
+                       grad_param(g, "bias", 1, (int64_t[]){3}, -1, 1, 3),
+                       fixed(g, "mean", 1, (int64_t[]){3}, -0.5, 0.5, 4),
+                       fixed(g, "var", 1, (int64_t[]){3}, 0.5, 2, 5)};
+    gr_graph_add_output(g, node(g, GR_OP_BATCH_NORM, 5, in)->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void layer_norm_case(int64_t axis, int rs, const int64_t *sd) {
+    gr_graph *g = gr_graph_new("t");
+    gr_value *in[3] = {grad_param(g, "x", 3, (int64_t[]){2, 3, 4}, -1, 1, 1),
+                       grad_param(g, "scale", rs, sd, 0.5, 1.5, 2),
+                       grad_param(g, "bias", rs, sd, -1, 1, 3)};
+    gr_node *n = node(g, GR_OP_LAYER_NORM, 3, in);
+    assert_int_equal(gr_node_set_int(g, n, "axis", axis), GR_OK);
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void test_grad_layer_norm_last_axis(void **state) {
+    (void)state;
+    layer_norm_case(-1, 1, (int64_t[]){4});
+}
+
+static void test_grad_layer_norm_axis_1(void **state) {
+    (void)state;
+    layer_norm_case(1, 2, (int64_t[]){3, 4});
+}
+
+static void test_grad_instance_norm(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("t");
+    gr_value *in[3] = {grad_param(g, "x", 3, (int64_t[]){2, 3, 5}, -1, 1, 1),
+                       grad_param(g, "scale", 1, (int64_t[]){3}, 0.5, 1.5, 2),
+                       grad_param(g, "bias", 1, (int64_t[]){3}, -1, 1, 3)};
+    gr_graph_add_output(g, node(g, GR_OP_INSTANCE_NORM, 3, in)->outputs[0]);
+    grad_check(g, NULL);
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+static void pool_case(gr_op op, const int64_t *k, const int64_t *s, const int64_t *pads,
+                      int ceil_mode, int count_include_pad, const char *auto_pad) {
+    gr_graph *g = gr_graph_new("t");
+    gr_value *x = grad_param(g, "x", 4, (int64_t[]){2, 2, 5, 6}, -1, 1, 1);
+    distinct(x);
+    gr_node *n = node(g, op, 1, &x);
+    set_ints(g, n, "kernel_shape", 2, k);
+    set_ints(g, n, "strides", 2, s);
+    if (pads) set_ints(g, n, "pads", 4, pads);
+    if (ceil_mode) assert_int_equal(gr_node_set_int(g, n, "ceil_mode", 1), GR_OK);
+    if (count_include_pad)
+        assert_int_equal(gr_node_set_int(g, n, "count_include_pad", 1), GR_OK);
+    if (auto_pad) assert_int_equal(gr_node_set_string(g, n, "auto_pad", auto_pad), GR_OK);
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void test_grad_max_pool(void **state) {
+    (void)state;
+    pool_case(GR_OP_MAX_POOL, (int64_t[]){2, 2}, (int64_t[]){2, 2}, NULL, 0, 0, NULL);
+    pool_case(GR_OP_MAX_POOL, (int64_t[]){3, 2}, (int64_t[]){2, 1}, (int64_t[]){1, 0, 1, 1}, 1,
+              0, NULL);
+    pool_case(GR_OP_MAX_POOL, (int64_t[]){3, 3}, (int64_t[]){2, 2}, NULL, 0, 0, "SAME_UPPER");
+}
+
+static void test_grad_average_pool(void **state) {
+    (void)state;
+    pool_case(GR_OP_AVERAGE_POOL, (int64_t[]){2, 2}, (int64_t[]){2, 2}, NULL, 0, 0, NULL);
+    pool_case(GR_OP_AVERAGE_POOL, (int64_t[]){3, 2}, (int64_t[]){2, 1}, (int64_t[]){1, 0, 1, 1},
+              0, 1, NULL);
+    pool_case(GR_OP_AVERAGE_POOL, (int64_t[]){3, 2}, (int64_t[]){2, 2}, (int64_t[]){1, 1, 0, 0},
+              1, 0, NULL);
+    pool_case(GR_OP_AVERAGE_POOL, (int64_t[]){3, 3}, (int64_t[]){2, 2}, NULL, 0, 0, "SAME_LOWER");
+}
+
+static void test_grad_global_pools(void **state) {
+    (void)state;
+    gr_op ops[2] = {GR_OP_GLOBAL_AVERAGE_POOL, GR_OP_GLOBAL_MAX_POOL};
+    for (int i = 0; i < 2; i++) {
+        gr_graph *g = gr_graph_new("t");
+        gr_value *x = grad_param(g, "x", 4, (int64_t[]){2, 3, 4, 3}, -1, 1, 1);
+        distinct(x);
+        gr_graph_add_output(g, node(g, ops[i], 1, &x)->outputs[0]);
+        grad_check(g, NULL);
+    }
+}
+
+/* ---------------------------------------------------------------- softmax */
+
+static void softmax_case(gr_op op, int64_t axis) {
+    gr_graph *g = gr_graph_new("t");
+    gr_value *x = grad_param(g, "x", 3, (int64_t[]){2, 3, 4}, -2, 2, 1);
+    gr_node *n = node(g, op, 1, &x);
+    assert_int_equal(gr_node_set_int(g, n, "axis", axis), GR_OK);
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void test_grad_softmax(void **state) {
+    (void)state;
+    softmax_case(GR_OP_SOFTMAX, 1);
+    softmax_case(GR_OP_SOFTMAX, -1);
+}
+
+static void test_grad_log_softmax(void **state) {
+    (void)state;
+    softmax_case(GR_OP_LOG_SOFTMAX, 1);
+    softmax_case(GR_OP_LOG_SOFTMAX, -1);
+}
+
+/* logits [4,5], i64 labels, optional class weights [5]. */
+static gr_node *cross_entropy(gr_graph *g, int weighted, double smoothing, int with_probs) {
+    gr_shape ls = gr_shape_make(1, (int64_t[]){4});
+    int64_t labels[4] = {2, 0, 4, 2};
+    gr_value *in[3] = {grad_param(g, "logits", 2, (int64_t[]){4, 5}, -2, 2, 1),
+                       gr_graph_add_data(g, GR_VALUE_CONST, "labels", GR_DTYPE_I64, &ls, labels),
+                       weighted ? fixed(g, "weights", 1, (int64_t[]){5}, 0.5, 2, 2) : NULL};
+    const char *outs[2] = {NULL, with_probs ? NULL : ""};
+    gr_node *n = gr_node_add(g, GR_OP_SOFTMAX_CROSS_ENTROPY, NULL, weighted ? 3 : 2, in, 2, outs);
+    assert_non_null(n);
+    assert_int_equal(gr_node_set_float(g, n, "label_smoothing", smoothing), GR_OK);
+    return n;
+}
+
+static void test_grad_softmax_cross_entropy(void **state) {
+    (void)state;
+    for (int w = 0; w < 2; w++) {
+        gr_graph *g = gr_graph_new("t");
+        gr_graph_add_output(g, cross_entropy(g, w, w ? 0.1 : 0.0, 1)->outputs[0]);
+        grad_check(g, NULL);
+    }
+}
+
+static void test_grad_softmax_cross_entropy_needs_probs(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("t");
+    gr_status st = {0};
+    g->loss = cross_entropy(g, 0, 0.0, 0)->outputs[0];
+    gr_graph_add_output(g, g->loss);
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    static const char *const ad[] = {"autodiff", NULL};
+    assert_int_equal(gr_passes_run(g, ad, NULL, &st), GR_ERR_INTERNAL);
+    assert_non_null(strstr(st.msg, "probs"));
+    gr_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_matmul_2d),
@@ -183,6 +352,17 @@ int main(void) {
         cmocka_unit_test(test_grad_conv_dw),
         cmocka_unit_test(test_grad_conv_transpose_dx),
         cmocka_unit_test(test_grad_conv_transpose_dw),
+        cmocka_unit_test(test_grad_batch_norm_inference),
+        cmocka_unit_test(test_grad_layer_norm_last_axis),
+        cmocka_unit_test(test_grad_layer_norm_axis_1),
+        cmocka_unit_test(test_grad_instance_norm),
+        cmocka_unit_test(test_grad_max_pool),
+        cmocka_unit_test(test_grad_average_pool),
+        cmocka_unit_test(test_grad_global_pools),
+        cmocka_unit_test(test_grad_softmax),
+        cmocka_unit_test(test_grad_log_softmax),
+        cmocka_unit_test(test_grad_softmax_cross_entropy),
+        cmocka_unit_test(test_grad_softmax_cross_entropy_needs_probs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
