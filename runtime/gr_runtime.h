@@ -111,7 +111,8 @@ int gr_npy_is_npy(const void *buf, size_t len);
  * K-th batch ("graft.apply"), so t = batches / K. Scalars per batch:
  * "graft.lr", "graft.damp" (1 on the first optimizer step, else
  * 1 - dampening), "graft.step_size" = lr / (1 - beta1^(t+1)),
- * "graft.bc2_sqrt" = sqrt(1 - beta2^(t+1)), "graft.seed" =
+ * "graft.bc2_sqrt" = sqrt(1 - beta2^(t+1)), "graft.decay" =
+ * 1 - lr * weight_decay, "graft.seed" =
  * gr_hash64(seed ^ gr_hash64(batch)).
  * The training step has a fixed batch size: a final partial batch of an
  * epoch is dropped (drop_last); evaluation runs every sample (a second
@@ -164,6 +165,7 @@ typedef struct {
     gr_lr_schedule lr;
     int adam;                         /* Adam/AdamW scalars (else SGD's) */
     double dampening, beta1, beta2;
+    double weight_decay;              /* AdamW's "graft.decay" = 1 - lr * weight_decay */
     int64_t accumulate;               /* >= 1 */
     uint64_t seed;
     int shuffle;

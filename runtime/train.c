@@ -24,7 +24,7 @@ struct gr_train_step {
     gr_session *session;
     void **inputs, **outputs;   /* plan->n_inputs / n_outputs buffers */
     int x, labels;              /* input positions (labels -1: none) */
-    int lr, damp, step_size, bc2_sqrt, seed, apply; /* input positions or -1 */
+    int lr, damp, step_size, bc2_sqrt, decay, seed, apply; /* inputs or -1 */
     int loss, output;           /* output positions (output -1: none) */
 };
 
@@ -57,16 +57,19 @@ static const gr_buffer *output_buffer(const gr_train_step *s, int i) {
 }
 
 static gr_code find_inputs(gr_train_step *s, gr_status *st) {
-    int *slots[] = {&s->lr, &s->damp, &s->step_size, &s->bc2_sqrt, &s->seed, &s->apply};
-    static const char *const names[] = {"graft.lr", "graft.damp", "graft.step_size",
-                                        "graft.bc2_sqrt", "graft.seed", "graft.apply"};
+    int *slots[] = {&s->lr,    &s->damp,  &s->step_size, &s->bc2_sqrt,
+                    &s->decay, &s->seed, &s->apply};
+    static const char *const names[] = {"graft.lr",    "graft.damp", "graft.step_size",
+                                        "graft.bc2_sqrt", "graft.decay", "graft.seed",
+                                        "graft.apply"};
+    enum { N_SCALARS = sizeof names / sizeof *names };
     s->x = s->labels = -1;
-    for (int k = 0; k < 6; k++) *slots[k] = -1;
+    for (int k = 0; k < N_SCALARS; k++) *slots[k] = -1;
     for (int i = 0; i < s->plan->n_inputs; i++) {
         const char *name = input_buffer(s, i)->name ? input_buffer(s, i)->name : "";
         int known = 0;
         if (!strcmp(name, LABELS)) s->labels = i, known = 1;
-        for (int k = 0; k < 6; k++)
+        for (int k = 0; k < N_SCALARS; k++)
             if (!strcmp(name, names[k])) *slots[k] = i, known = 1;
         if (known) continue;
         if (!strncmp(name, PREFIX, strlen(PREFIX)))
@@ -318,6 +321,7 @@ static void set_scalars(loop *L, double lr) {
     set_scalar(s, s->damp, t == 0 ? 1.0 : 1.0 - c->dampening);
     set_scalar(s, s->step_size, lr / (1 - pow(c->beta1, (double)(t + 1))));
     set_scalar(s, s->bc2_sqrt, sqrt(1 - pow(c->beta2, (double)(t + 1))));
+    set_scalar(s, s->decay, 1 - lr * c->weight_decay);
     set_int(s, s->seed, (int64_t)gr_hash64(c->seed ^ gr_hash64((uint64_t)L->step)));
     set_int(s, s->apply, (L->step + 1) % c->accumulate == 0);
 }

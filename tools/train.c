@@ -408,7 +408,8 @@ static gr_code train(const train_args *a, session *s, gr_status *st) {
         .val_idx = s->data.val ? NULL : s->data.val_idx, .n_val = s->data.n_val,
         .pp = &s->pp, .epochs = a->epochs ? a->epochs : a->steps ? 0 : 1, .steps = a->steps,
         .adam = o.optimizer != GR_OPTIMIZER_SGD, .dampening = o.dampening,
-        .beta1 = o.beta1, .beta2 = o.beta2, .accumulate = o.accumulate,
+        .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay,
+        .accumulate = o.accumulate,
         .seed = (uint64_t)a->seed, .shuffle = !a->no_shuffle, .log = log,
         .checkpoint = a->checkpoint, .resume = a->resume, .options_json = s->options,
         .progress = isatty(fileno(stdout)) ? 1 : 2, .out = stdout,
@@ -446,8 +447,10 @@ int cmd_train(int argc, char **argv) {
 void tc_step_free(tc_step *s) {
     gr_train_step_free(s->step);
     gr_plan_free(s->plan);
+    gr_graph_free(s->graph);
     s->step = NULL;
     s->plan = NULL;
+    s->graph = NULL;
 }
 
 gr_code tc_parse_head(const char *text, gr_train_opts *o, gr_status *st) {
@@ -532,13 +535,12 @@ static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_o
 
 gr_code tc_compile(const gr_graph *model, const gr_train_opts *o, const gr_pass_opts *shapes,
                    int64_t batch, int eval, int threads, tc_step *out, gr_status *st) {
-    gr_graph *g = gr_graph_clone(model);
+    gr_graph *g = out->graph = gr_graph_clone(model);
     if (!g) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     gr_codegen_opts copts = {0};
     gr_code code = run_pipeline(g, o, shapes, batch, eval, st);
     if (code == GR_OK) code = gr_codegen_jit(g, &copts, &out->plan, st);
     if (code == GR_OK) code = gr_train_step_new(out->plan, threads, &out->step, st);
-    gr_graph_free(g);
     if (code != GR_OK) gr_status_prefix(st, "%s step (batch %lld): ",
                                         eval ? "evaluation" : "training", (long long)batch);
     return code;

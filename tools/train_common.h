@@ -7,8 +7,10 @@
 #include "passes/gr_passes.h"
 #include "runtime/gr_runtime.h"
 
-/* A compiled step and what it owns. */
+/* A compiled step and what it owns. The graph outlives the plan: plan
+ * buffer names point into it (codegen/jit.c borrows value names). */
 typedef struct {
+    gr_graph *graph;
     gr_plan *plan;
     gr_train_step *step;
 } tc_step;
