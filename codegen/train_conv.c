@@ -223,8 +223,27 @@ static void emit_gemm(cg_kernel *k, const gr_node *n, const gw_geom *c, cg_gemm 
 
 /* --- direct path --- */
 
+/* Output positions [lo, hi) of dim d whose input o*s + off lies inside
+ * [0, in), for the runtime tap shift off = tap*dil - pad. */
+static void valid_range(cg_kernel *k, const gw_geom *c, int d, LLVMValueRef tap,
+                        LLVMValueRef *lo, LLVMValueRef *hi) {
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef off = add(k, mul(k, tap, c->dil[d]), i64c(k, -c->pad[d]));
+    LLVMValueRef zero = i64c(k, 0), out = i64c(k, c->out[d]), s = i64c(k, c->str[d]);
+    LLVMValueRef neg = LLVMBuildNeg(b, off, "");
+    LLVMValueRef l = LLVMBuildSDiv(b, add(k, neg, i64c(k, c->str[d] - 1)), s, "");
+    l = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, neg, zero, ""), l, zero, "");
+    *lo = cg_gemm_min(k, l, out);
+    LLVMValueRef r = LLVMBuildSub(b, i64c(k, c->in[d] - 1), off, "");
+    LLVMValueRef h = add(k, LLVMBuildSDiv(b, r, s, ""), i64c(k, 1));
+    h = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGE, r, zero, ""), h, zero, "");
+    h = cg_gemm_min(k, h, out);
+    *hi = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, h, *lo, ""), *lo, h, "");
+}
+
 /* Task t = (m, ci): dW[m, ci, tap] for every tap, each a sum over n, od,
- * oh, ow (innermost, vectorised) with out-of-range positions masked. */
+ * oh, ow (innermost, vectorised) over the positions whose input lies
+ * inside X (ranges computed per tap). */
 static void emit_direct(cg_kernel *k, const gr_node *n, const gw_geom *c) {
     LLVMBuilderRef b = k->b;
     k->n_tasks = c->M * c->Cg;
@@ -237,40 +256,34 @@ static void emit_direct(cg_kernel *k, const gr_node *n, const gw_geom *c) {
     LLVMValueRef ci = LLVMBuildSRem(b, t, i64c(k, c->Cg), "");
     LLVMValueRef xc = add(k, mul(k, LLVMBuildSDiv(b, m, i64c(k, c->Mg), ""), c->Cg), ci);
     LLVMValueRef tp = cg_loop_begin(k, &lk, i64c(k, 0), i64c(k, c->taps), 1);
-    LLVMValueRef tap[3], r = tp;
+    LLVMValueRef tap[3], r = tp, lo[3], hi[3];
     tap[0] = LLVMBuildSDiv(b, r, i64c(k, c->ker[1] * c->ker[2]), "");
     r = LLVMBuildSRem(b, r, i64c(k, c->ker[1] * c->ker[2]), "");
     tap[1] = LLVMBuildSDiv(b, r, i64c(k, c->ker[2]), "");
     tap[2] = LLVMBuildSRem(b, r, i64c(k, c->ker[2]), "");
+    for (int d = 0; d < 3; d++) valid_range(k, c, d, tap[d], &lo[d], &hi[d]);
     LLVMValueRef img = cg_loop_begin(k, &ln, i64c(k, 0), i64c(k, c->N), 1);
     cg_loop_acc(k, &ln, cg_const(k, at, 0));
-    LLVMValueRef xplane = mul(k, add(k, mul(k, img, c->C), xc), c->in_plane);
-    LLVMValueRef yplane = mul(k, add(k, mul(k, img, c->M), m), c->out_plane);
-    LLVMValueRef o[3], pos[3];
-    cg_loop *lo[3] = {&ld, &lh, &lw};
+    LLVMValueRef xi = mul(k, add(k, mul(k, img, c->C), xc), c->in_plane);
+    LLVMValueRef yi = mul(k, add(k, mul(k, img, c->M), m), c->out_plane);
+    cg_loop *lo_[3] = {&ld, &lh, &lw};
+    int64_t xs[3] = {c->in[1] * c->in[2], c->in[2], 1}, ys[3] = {c->out[1] * c->out[2], c->out[2], 1};
     LLVMValueRef acc = ln.acc[0];
     for (int d = 0; d < 3; d++) {
-        o[d] = cg_loop_begin(k, lo[d], i64c(k, 0), i64c(k, c->out[d]), 1);
-        lo[d]->vectorize = d == 2;
-        acc = cg_loop_acc(k, lo[d], acc);
-        pos[d] = add(k, add(k, mul(k, o[d], c->str[d]), mul(k, tap[d], c->dil[d])),
-                     i64c(k, -c->pad[d]));
+        LLVMValueRef o = cg_loop_begin(k, lo_[d], lo[d], hi[d], 1);
+        lo_[d]->vectorize = d == 2;
+        acc = cg_loop_acc(k, lo_[d], acc);
+        LLVMValueRef pos = add(k, add(k, mul(k, o, c->str[d]), mul(k, tap[d], c->dil[d])),
+                               i64c(k, -c->pad[d]));
+        xi = add(k, xi, mul(k, pos, xs[d]));
+        yi = add(k, yi, mul(k, o, ys[d]));
     }
-    LLVMValueRef ok = NULL, xi = xplane, yi = yplane;
-    for (int d = 0; d < 3; d++) {
-        LLVMValueRef in = LLVMBuildICmp(b, LLVMIntULT, pos[d], i64c(k, c->in[d]), "");
-        ok = ok ? LLVMBuildAnd(b, ok, in, "") : in;
-        xi = add(k, xi, mul(k, pos[d], d == 0 ? c->in[1] * c->in[2] : d == 1 ? c->in[2] : 1));
-        yi = add(k, yi, mul(k, o[d], d == 0 ? c->out[1] * c->out[2] : d == 1 ? c->out[2] : 1));
-    }
-    xi = LLVMBuildSelect(b, ok, xi, xplane, "");
-    LLVMValueRef xv = LLVMBuildSelect(b, ok, cg_load(k, c->dt, x, xi), cg_const(k, at, 0), "");
-    LLVMValueRef args[3] = {cg_load(k, c->dt, dy, yi), xv, acc};
+    LLVMValueRef args[3] = {cg_load(k, c->dt, dy, yi), cg_load(k, c->dt, x, xi), acc};
     LLVMValueRef next = cg_intrinsic(k, "llvm.fmuladd", NULL, 3, args);
     for (int d = 2; d >= 0; d--) {
-        cg_loop_next(lo[d], 0, next);
-        cg_loop_end(k, lo[d]);
-        next = lo[d]->acc_out[0];
+        cg_loop_next(lo_[d], 0, next);
+        cg_loop_end(k, lo_[d]);
+        next = lo_[d]->acc_out[0];
     }
     cg_loop_next(&ln, 0, next);
     cg_loop_end(k, &ln);
