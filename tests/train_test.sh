@@ -1,0 +1,158 @@
+#!/bin/sh
+# train_test.sh GRAFT SOURCE_DIR: `graft train` and `graft eval` end to end:
+# help texts, errors and exit statuses, the golden MLP's 20 SGD and AdamW
+# losses against PyTorch's (1e-4 relative), --checkpoint/--resume giving the
+# same losses bit for bit, export and eval of the exported model.
+set -u
+graft=$1 src=$2
+mlp=$src/tests/data/golden/mlp
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0 passed=0
+
+# expect STATUS PATTERN CMD...: runs CMD, checks exit status and that
+# stdout+stderr match the grep pattern.
+expect() {
+    want=$1 pattern=$2
+    shift 2
+    "$@" >"$tmp/out" 2>&1
+    got=$?
+    if [ "$got" -ne "$want" ] || ! grep -q -e "$pattern" "$tmp/out"; then
+        echo "FAIL: $* (exit $got, expected $want; pattern '$pattern')"
+        sed 's/^/    /' "$tmp/out" | head -20
+        failures=$((failures + 1))
+    else
+        passed=$((passed + 1))
+    fi
+}
+
+# check NAME CONDITION-EXIT-STATUS: records a result computed elsewhere.
+check() {
+    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else
+        echo "FAIL: $1"
+        failures=$((failures + 1))
+    fi
+}
+
+# npy_f32 FILE: the values of a 1-D little-endian f32 .npy, one a line.
+npy_f32() {
+    header=$(od -A n -t u2 -j 8 -N 2 "$1" | tr -d ' ')
+    od -A n -v -t f4 -j $((10 + header)) "$1" | tr -s ' ' '\n' | sed '/^$/d'
+}
+
+# log_losses LOG...: the "loss" of every step line, one a line.
+log_losses() {
+    cat "$@" | grep '"step"' | sed 's/.*"loss":\([^,}]*\).*/\1/'
+}
+
+# same_losses A B TOL: A and B hold as many numbers, pairwise within TOL
+# relative.
+same_losses() {
+    [ "$(wc -l <"$1")" -eq "$(wc -l <"$2")" ] || return 1
+    paste "$1" "$2" | awk -v tol="$3" '
+        { d = $1 - $2; if (d < 0) d = -d; m = $2 < 0 ? -$2 : $2;
+          if (d > tol * m) { print "  step " NR ": " $1 " vs " $2; bad = 1 } }
+        END { exit bad }'
+}
+
+# ---------------------------------------------------------------- help, errors
+expect 0 "usage: graft train" "$graft" train --help
+expect 0 "--optimizer NAME" "$graft" train --help
+expect 0 "--checkpoint DIR" "$graft" train --help
+expect 0 "usage: graft eval" "$graft" eval --help
+expect 0 "--verbose" "$graft" eval --help
+expect 0 "train " "$graft" --help
+expect 2 "no model given" "$graft" train
+expect 2 "no training data given" "$graft" train "$mlp/model.onnx"
+expect 2 "unknown option '--frob'" "$graft" train "$mlp/model.onnx" --frob
+expect 2 "--optimizer: unknown value 'rmsprop'" "$graft" train "$mlp/model.onnx" \
+    --data "$mlp/x.npy" --optimizer rmsprop
+expect 2 "--loss: unknown value 'hinge'" "$graft" train "$mlp/model.onnx" \
+    --data "$mlp/x.npy" --loss hinge
+expect 2 "--schedule: expected" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" \
+    --schedule step:0:1
+expect 2 "--lr expects a number" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" --lr -1
+expect 2 "--epochs expects a positive integer" "$graft" train "$mlp/model.onnx" \
+    --data "$mlp/x.npy" --epochs 0
+expect 2 "--resume $tmp/none: no such checkpoint" "$graft" train "$mlp/model.onnx" \
+    --data "$mlp/x.npy" --resume "$tmp/none"
+expect 2 "--val-split must be below 1" "$graft" train "$mlp/model.onnx" \
+    --data "$mlp/x.npy" --val-split 1
+expect 1 "$tmp/missing.npy" "$graft" train "$mlp/model.onnx" --data "$tmp/missing.npy"
+expect 2 "no model given" "$graft" eval
+expect 2 "no data given" "$graft" eval "$mlp/model.onnx"
+expect 2 "has no labels" "$graft" eval "$mlp/model.onnx" --data "$mlp/x.npy"
+
+# Labels out of range for the model's 5 classes.
+i=0
+while [ $i -lt 319 ]; do echo 1; i=$((i + 1)); done >"$tmp/bad.csv"
+echo 9 >>"$tmp/bad.csv"
+expect 2 "label 9 of sample 319 is out of range" "$graft" train "$mlp/model.onnx" \
+    --data "$mlp/x.npy" --labels "$tmp/bad.csv" --steps 1
+expect 2 "label 9 of sample 319 is out of range" "$graft" eval "$mlp/model.onnx" \
+    --data "$mlp/x.npy" --labels "$tmp/bad.csv"
+expect 2 "fixed batch of 16" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" \
+    --labels "$mlp/y.npy" --batch 8
+mkdir "$tmp/badinit"
+cp "$mlp/init/fc1.bias.npy" "$tmp/badinit/fc9.bias.npy"
+expect 2 "no parameter 'fc9.bias'" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" \
+    --labels "$mlp/y.npy" --init "$tmp/badinit"
+rm "$tmp/badinit/fc9.bias.npy"
+cp "$mlp/init/fc1.bias.npy" "$tmp/badinit/fc2.weight.npy"
+expect 2 "expected f32\[32,32\]" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" \
+    --labels "$mlp/y.npy" --init "$tmp/badinit"
+
+# ------------------------------------------------------- golden MLP (PyTorch)
+# x [320,20], y [320], batch 16 fixed by the model: 20 steps = one epoch.
+common="--data $mlp/x.npy --labels $mlp/y.npy --no-shuffle --init $mlp/init --threads 1"
+expect 0 "trained 20 steps" "$graft" train "$mlp/model.onnx" $common --steps 20 \
+    --lr 0.05 --momentum 0.9 --weight-decay 1e-4 --log "$tmp/sgd.log" -o "$tmp/sgd.onnx"
+npy_f32 "$mlp/sgd_full/losses.npy" >"$tmp/want"
+log_losses "$tmp/sgd.log" >"$tmp/got"
+same_losses "$tmp/got" "$tmp/want" 1e-4
+check "SGD losses match PyTorch's sgd_full (1e-4 relative)" $?
+grep -q '"epoch":1,"loss":.*"seconds"' "$tmp/sgd.log"
+check "the log has an epoch line" $?
+
+expect 0 "trained 20 steps" "$graft" train "$mlp/model.onnx" $common --steps 20 \
+    --optimizer adamw --lr 1e-3 --weight-decay 0.01 --log "$tmp/adamw.log"
+npy_f32 "$mlp/adamw_full/losses.npy" >"$tmp/want"
+log_losses "$tmp/adamw.log" >"$tmp/got"
+same_losses "$tmp/got" "$tmp/want" 1e-4
+check "AdamW losses match PyTorch's adamw_full (1e-4 relative)" $?
+
+# Resume: 10 steps with a checkpoint, then 10 more: the same 20 losses bit
+# for bit (shuffled, so the data order is restored too).
+run="$graft train $mlp/model.onnx $common --lr 0.05 --momentum 0.9"
+$run --steps 20 --log "$tmp/full.log" >/dev/null 2>&1
+$run --steps 10 --log "$tmp/a.log" --checkpoint "$tmp/ck" >/dev/null 2>&1
+test -f "$tmp/ck/state.json" && test -f "$tmp/ck/fc1.weight.momentum.npy" && \
+    test ! -e "$tmp/ck.tmp"
+check "checkpoint directory with state.json and momentum" $?
+expect 0 "trained 20 steps" $run --steps 20 --log "$tmp/b.log" --resume "$tmp/ck"
+log_losses "$tmp/full.log" >"$tmp/want"
+log_losses "$tmp/a.log" "$tmp/b.log" >"$tmp/got"
+cmp -s "$tmp/got" "$tmp/want" && [ "$(wc -l <"$tmp/got")" -eq 20 ]
+check "resumed losses equal the uninterrupted run's" $?
+common_shuffled="--data $mlp/x.npy --labels $mlp/y.npy --init $mlp/init --threads 1"
+run="$graft train $mlp/model.onnx $common_shuffled --optimizer adam --lr 1e-3"
+$run --steps 30 --log "$tmp/sfull.log" >/dev/null 2>&1
+$run --steps 13 --log "$tmp/sa.log" --checkpoint "$tmp/ck2" >/dev/null 2>&1
+$run --steps 30 --log "$tmp/sb.log" --resume "$tmp/ck2" >/dev/null 2>&1
+log_losses "$tmp/sfull.log" >"$tmp/want"
+log_losses "$tmp/sa.log" "$tmp/sb.log" >"$tmp/got"
+cmp -s "$tmp/got" "$tmp/want" && [ "$(wc -l <"$tmp/got")" -eq 30 ]
+check "resumed shuffled Adam run across an epoch equals the uninterrupted one" $?
+
+# Validation, export, eval of the export.
+expect 0 "val_acc" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" \
+    --labels "$mlp/y.npy" --val-split 0.25 --epochs 2 --log "$tmp/val.log"
+grep -q '"epoch":2,.*"val_loss":.*"val_acc"' "$tmp/val.log"
+check "val_loss and val_acc logged per epoch" $?
+expect 0 "loss 1.6146" "$graft" eval "$mlp/model.onnx" --data "$mlp/x.npy" --labels "$mlp/y.npy"
+expect 0 "accuracy" "$graft" eval "$tmp/sgd.onnx" --data "$mlp/x.npy" --labels "$mlp/y.npy"
+expect 0 "confusion matrix" "$graft" eval "$tmp/sgd.onnx" --data "$mlp/x.npy" \
+    --labels "$mlp/y.npy" --verbose
+
+echo "train_test: $passed passed, $failures failed"
+[ "$failures" -eq 0 ]
