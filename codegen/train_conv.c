@@ -292,6 +292,96 @@ static void emit_direct(cg_kernel *k, const gr_node *n, const gw_geom *c) {
     cg_loop_end(k, &lt);
 }
 
+/* --- stride-1 direct path --- */
+
+/* Extents of the zero-padded X plane: every tap of every output fits. */
+static void padded_dims(const gw_geom *c, int64_t *pd) {
+    for (int d = 0; d < 3; d++) {
+        int64_t a = c->in[d] + c->pad[d], b = c->out[d] + (c->ker[d] - 1) * c->dil[d];
+        pd[d] = a > b ? a : b;
+    }
+}
+
+static void fill_zero(cg_kernel *k, gr_dtype dt, LLVMValueRef p, int64_t n) {
+    cg_loop l;
+    LLVMValueRef i = cg_loop_begin(k, &l, i64c(k, 0), i64c(k, n), 1);
+    cg_store(k, dt, p, i, cg_const(k, dt, 0));
+    cg_loop_end(k, &l);
+}
+
+/* dst[(a*pd1 + b)*pd2 + off + w] = src[(a*e1 + b)*e2 + w] for the e0 x e1
+ * x e2 block src (dst offset: (a + o0)*pd1 + b + o1 rows, + o2). */
+static void copy_block(cg_kernel *k, gr_dtype dt, LLVMValueRef dst, const int64_t *pd,
+                       const int64_t *o, LLVMValueRef src, const int64_t *e) {
+    cg_loop la, lb, lw;
+    LLVMValueRef a = cg_loop_begin(k, &la, i64c(k, 0), i64c(k, e[0]), 1);
+    LLVMValueRef bb = cg_loop_begin(k, &lb, i64c(k, 0), i64c(k, e[1]), 1);
+    LLVMValueRef drow = add(k, mul(k, add(k, mul(k, add(k, a, i64c(k, o[0])), pd[1]),
+                                          add(k, bb, i64c(k, o[1]))), pd[2]), i64c(k, o[2]));
+    LLVMValueRef srow = mul(k, add(k, mul(k, a, e[1]), bb), e[2]);
+    LLVMValueRef w = cg_loop_begin(k, &lw, i64c(k, 0), i64c(k, e[2]), 1);
+    cg_store(k, dt, dst, add(k, drow, w), cg_load(k, dt, src, add(k, srow, w)));
+    cg_loop_end(k, &lw);
+    cg_loop_end(k, &lb);
+    cg_loop_end(k, &la);
+}
+
+/* All strides 1. Task t = (m, ci). Per image: X's plane goes zero-padded
+ * into the workspace (extents pd), dY's plane into a pd-strided block with
+ * zeros past its edges; then each tap is one long contiguous dot product
+ * sum_q dYp[q] * Xp[q + shift(tap)] over q < out0*pd1*pd2, accumulated per
+ * tap in the workspace in image order. */
+static void emit_direct_s1(cg_kernel *k, const gr_node *n, const gw_geom *c) {
+    LLVMBuilderRef b = k->b;
+    gr_dtype dt = c->dt;
+    size_t es = gr_dtype_size(dt);
+    int64_t pd[3], zero3[3] = {0, 0, 0};
+    padded_dims(c, pd);
+    int64_t xp_n = pd[0] * pd[1] * pd[2] + pd[1] * pd[2], yp_n = c->out[0] * pd[1] * pd[2];
+    int64_t acc_n = (c->taps + 15) / 16 * 16, xp_off = acc_n, yp_off = acc_n + (xp_n + 15) / 16 * 16;
+    k->n_tasks = c->M * c->Cg;
+    k->workspace_bytes = (size_t)(yp_off + yp_n) * es;
+    LLVMValueRef x = cg_arg(k, n->inputs[0]), dy = cg_arg(k, n->inputs[1]);
+    LLVMValueRef dw = cg_arg(k, n->outputs[0]);
+    LLVMValueRef acc = k->workspace, xp = cg_gep(k, dt, acc, i64c(k, xp_off));
+    LLVMValueRef yp = cg_gep(k, dt, acc, i64c(k, yp_off));
+    cg_loop lt, ln, lk, lq, lo;
+    LLVMValueRef t = cg_loop_begin(k, &lt, k->begin, k->end, 1);
+    LLVMValueRef m = LLVMBuildSDiv(b, t, i64c(k, c->Cg), "");
+    LLVMValueRef ci = LLVMBuildSRem(b, t, i64c(k, c->Cg), "");
+    LLVMValueRef xc = add(k, mul(k, LLVMBuildSDiv(b, m, i64c(k, c->Mg), ""), c->Cg), ci);
+    fill_zero(k, dt, acc, c->taps);
+    fill_zero(k, dt, xp, xp_n);
+    fill_zero(k, dt, yp, yp_n);
+    LLVMValueRef img = cg_loop_begin(k, &ln, i64c(k, 0), i64c(k, c->N), 1);
+    copy_block(k, dt, xp, pd, c->pad, cg_gep(k, dt, x, mul(k, add(k, mul(k, img, c->C), xc),
+                                                          c->in_plane)), c->in);
+    copy_block(k, dt, yp, pd, zero3, cg_gep(k, dt, dy, mul(k, add(k, mul(k, img, c->M), m),
+                                                          c->out_plane)), c->out);
+    LLVMValueRef tp = cg_loop_begin(k, &lk, i64c(k, 0), i64c(k, c->taps), 1);
+    LLVMValueRef r = tp, tap[3];
+    tap[0] = LLVMBuildSDiv(b, r, i64c(k, c->ker[1] * c->ker[2]), "");
+    r = LLVMBuildSRem(b, r, i64c(k, c->ker[1] * c->ker[2]), "");
+    tap[1] = LLVMBuildSDiv(b, r, i64c(k, c->ker[2]), "");
+    tap[2] = LLVMBuildSRem(b, r, i64c(k, c->ker[2]), "");
+    LLVMValueRef shift = add(k, add(k, mul(k, tap[0], c->dil[0] * pd[1] * pd[2]),
+                                    mul(k, tap[1], c->dil[1] * pd[2])), mul(k, tap[2], c->dil[2]));
+    LLVMValueRef xs = cg_gep(k, dt, xp, shift);
+    LLVMValueRef q = cg_loop_begin(k, &lq, i64c(k, 0), i64c(k, yp_n), 1);
+    lq.vectorize = 1;
+    cg_loop_acc(k, &lq, cg_const(k, dt, 0));
+    LLVMValueRef args[3] = {cg_load(k, dt, yp, q), cg_load(k, dt, xs, q), lq.acc[0]};
+    cg_loop_next(&lq, 0, cg_intrinsic(k, "llvm.fmuladd", NULL, 3, args));
+    cg_loop_end(k, &lq);
+    cg_store(k, dt, acc, tp, LLVMBuildFAdd(b, cg_load(k, dt, acc, tp), lq.acc_out[0], ""));
+    cg_loop_end(k, &lk);
+    cg_gemm_loop_end(k, &ln);
+    LLVMValueRef o = cg_loop_begin(k, &lo, i64c(k, 0), i64c(k, c->taps), 1);
+    cg_store(k, dt, dw, add(k, mul(k, t, c->taps), o), cg_load(k, dt, acc, o));
+    cg_loop_end(k, &lo);
+    cg_loop_end(k, &lt);
+}
+
 /* X:[N,C,in...] dY:[N,M,out...] -> dW:[M,C/group,k...] */
 gr_code cg_emit_conv_grad_weight(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
                                  gr_status *st) {
@@ -311,6 +401,8 @@ gr_code cg_emit_conv_grad_weight(cg_module *m, const gr_node *n, const char *nam
         cg_gemm_plan(m, &g, c.G);
         if (c.Mg >= 8 && c.Kg >= 8 && c.N > 0 && c.out_plane > 0 && gemm_fits(&c, g.nr))
             emit_gemm(k, n, &c, &g);
+        else if (c.str[0] == 1 && c.str[1] == 1 && c.str[2] == 1)
+            emit_direct_s1(k, n, &c);
         else
             emit_direct(k, n, &c);
     }

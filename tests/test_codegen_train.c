@@ -196,6 +196,10 @@ static const double cw_c2d_dw[] = {-3.25, 4.125, -1.75, 2.25, -0.25, -0.25, 3, -
 static const double cw_c3d_dw[] = {-3.125, -3.375, -3.375, 0.875, 3.25, 6.375, -1.5, 1.25, 5.875, -3.125, 2.875, -3.375, -6.875, 3.25, -6.875, -1.5, 0.75, -6.625, 0.75, -3.125, -3, 1.25, 0.75, 6.375, 2.875, 0.75, 6.375, 0.75, 0.625, -3, -3.125, 0.75};
 /* dw: X [2, 3, 5, 5], W [3, 1, 3, 3], {'groups': 3, 'stride': 2, 'padding': 1} -> dY [2, 3, 3, 3] */
 static const double cw_dw_dw[] = {-2.25, 4, -2.625, -6.25, 14.5, -4.25, -1.625, -1.625, 4.125, 4.375, -4.25, 7.125, 1, -4, 4.875, -3.125, 4.5, -3, -3.125, 8.75, -3, -1.375, -3.375, 4.875, -1, -5.5, 6.125};
+/* c1d_s1: X [2, 4, 9], W [4, 1, 3], {'groups': 4, 'stride': 1, 'padding': 2, 'dilation': 2} -> dY [2, 4, 9] */
+static const double cw_c1d_s1_dw[] = {-2.75, 1.375, -1, 3, -0.125, -2.75, -6.875, -1, 3, 1.75, 0.625, -6.875};
+/* c3d_s1: X [1, 2, 4, 4, 3], W [2, 1, 2, 2, 2], {'groups': 2, 'stride': 1, 'padding': (1, 0, 1), 'dilation': (1, 2, 1)} -> dY [1, 2, 5, 2, 4] */
+static const double cw_c3d_s1_dw[] = {2, -8.5, -5.5, 6.75, -8.5, 3.75, 6.75, 11.125, -4.625, -1.625, -9.625, 3.375, -1.625, 8.375, 3.375, 4.125};
 
 typedef struct {
     int ns;
@@ -274,6 +278,15 @@ static void test_conv_grad_weight_depthwise_matches_torch(void **state) {
     (void)state;
     cw_case c = {2, 2, 3, 3, 3, {5, 5}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}};
     check_cw_torch(&c, cw_dw_dw);
+}
+
+/* Stride 1: the padded-plane direct kernel. */
+static void test_conv_grad_weight_stride_1_grouped_matches_torch(void **state) {
+    (void)state;
+    cw_case c1 = {1, 2, 4, 4, 4, {9}, {3}, {1}, {2, 2}, {2}};
+    check_cw_torch(&c1, cw_c1d_s1_dw);
+    cw_case c3 = {3, 1, 2, 2, 2, {4, 4, 3}, {2, 2, 2}, {1, 1, 1}, {1, 0, 1, 1, 0, 1}, {1, 2, 1}};
+    check_cw_torch(&c3, cw_c3d_s1_dw);
 }
 
 /* Larger random 2-D cases (GEMM and direct paths, asymmetric pads) against
@@ -493,6 +506,7 @@ int main(void) {
         cmocka_unit_test(test_conv_grad_weight_2d_dilated_matches_torch),
         cmocka_unit_test(test_conv_grad_weight_3d_groups_matches_torch),
         cmocka_unit_test(test_conv_grad_weight_depthwise_matches_torch),
+        cmocka_unit_test(test_conv_grad_weight_stride_1_grouped_matches_torch),
         cmocka_unit_test(test_conv_grad_weight_matches_loop_on_larger_shapes),
         cmocka_unit_test(test_max_pool_grad_overlapping_windows_match_torch),
         cmocka_unit_test(test_max_pool_grad_ceil_mode_matches_torch),
