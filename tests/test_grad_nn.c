@@ -176,6 +176,33 @@ static void test_grad_conv_transpose_dx(void **state) {
               (int64_t[]){1}, TRAIN_X | TRAIN_B);
 }
 
+/* Pads from auto_pad and from output_shape (ConvTranspose resolves both
+ * from the shapes). */
+static void test_grad_conv_transpose_auto_pad_output_shape(void **state) {
+    (void)state;
+    conv_opts o = {{2, 2}, {0}, {1, 1}, 0, "SAME_UPPER"};
+    conv_case(GR_OP_CONV_TRANSPOSE, 4, (int64_t[]){1, 2, 3, 4}, (int64_t[]){2, 3, 3, 3}, 3, &o,
+              NULL, TRAIN_X | TRAIN_W | TRAIN_B);
+    gr_graph *g = gr_graph_new("t");
+    gr_value *in[2] = {grad_param(g, "x", 4, (int64_t[]){1, 2, 3, 3}, -1, 1, 1),
+                       grad_param(g, "w", 4, (int64_t[]){2, 2, 3, 3}, -1, 1, 2)};
+    gr_node *n = node(g, GR_OP_CONV_TRANSPOSE, 2, in);
+    set_ints(g, n, "strides", 2, (int64_t[]){2, 2});
+    set_ints(g, n, "output_shape", 2, (int64_t[]){6, 5});
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void test_grad_conv_same_lower_valid(void **state) {
+    (void)state;
+    conv_opts o = {{2, 1}, {0}, {1, 2}, 0, "SAME_LOWER"};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){1, 2, 5, 6}, (int64_t[]){2, 2, 2, 3}, 2, &o, NULL,
+              TRAIN_X | TRAIN_W | TRAIN_B);
+    conv_opts v = {{2, 2}, {0}, {1, 1}, 0, "VALID"};
+    conv_case(GR_OP_CONV, 4, (int64_t[]){1, 2, 6, 7}, (int64_t[]){2, 2, 3, 2}, 2, &v, NULL,
+              TRAIN_X | TRAIN_W | TRAIN_B);
+}
+
 static void test_grad_conv_transpose_dw(void **state) {
     (void)state;
     conv_opts o = {{2, 2}, {1, 0, 1, 1}, {1, 1}, 0, NULL};
@@ -326,6 +353,16 @@ static void test_grad_softmax_cross_entropy(void **state) {
     }
 }
 
+/* The loss also depends on probs directly: softmax's gradient adds in. */
+static void test_grad_softmax_cross_entropy_probs_output(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("t");
+    gr_node *n = cross_entropy(g, 1, 0.2, 1);
+    gr_graph_add_output(g, n->outputs[0]);
+    gr_graph_add_output(g, n->outputs[1]);
+    grad_check(g, NULL);
+}
+
 static void test_grad_softmax_cross_entropy_needs_probs(void **state) {
     (void)state;
     gr_graph *g = gr_graph_new("t");
@@ -352,6 +389,8 @@ int main(void) {
         cmocka_unit_test(test_grad_conv_dw),
         cmocka_unit_test(test_grad_conv_transpose_dx),
         cmocka_unit_test(test_grad_conv_transpose_dw),
+        cmocka_unit_test(test_grad_conv_transpose_auto_pad_output_shape),
+        cmocka_unit_test(test_grad_conv_same_lower_valid),
         cmocka_unit_test(test_grad_batch_norm_inference),
         cmocka_unit_test(test_grad_layer_norm_last_axis),
         cmocka_unit_test(test_grad_layer_norm_axis_1),
@@ -362,6 +401,7 @@ int main(void) {
         cmocka_unit_test(test_grad_softmax),
         cmocka_unit_test(test_grad_log_softmax),
         cmocka_unit_test(test_grad_softmax_cross_entropy),
+        cmocka_unit_test(test_grad_softmax_cross_entropy_probs_output),
         cmocka_unit_test(test_grad_softmax_cross_entropy_needs_probs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
