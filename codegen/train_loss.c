@@ -63,7 +63,8 @@ static LLVMValueRef class_loop(const ce_ctx *c, cg_loop *l, LLVMValueRef init) {
     return j;
 }
 
-/* logits [N,C], labels [N], weights [C]? -> loss [], probs [N,C] */
+/* logits [N,C], labels [N], weights [C]? -> loss [], probs [N,C] (NULL:
+ * output omitted) */
 static void emit_loss(ce_ctx *c, LLVMValueRef x, LLVMValueRef labels, LLVMValueRef loss,
                       LLVMValueRef probs) {
     cg_kernel *k = c->k;
@@ -88,15 +89,17 @@ static void emit_loss(ce_ctx *c, LLVMValueRef x, LLVMValueRef labels, LLVMValueR
     j = class_loop(c, &ls, fconst(c, 0));
     LLVMValueRef e = rd_exp(k, LLVMBuildFSub(k->b, rd_load(k, c->xt, x, rd_add(k, base, j), c->at),
                                              mx, ""));
-    rd_store(k, c->xt, probs, rd_add(k, base, j), c->at, e);
+    if (probs) rd_store(k, c->xt, probs, rd_add(k, base, j), c->at, e);
     cg_loop_next(&ls, 0, fadd(k, ls.acc[0], e));
     cg_loop_end(k, &ls);
-    LLVMValueRef sum = ls.acc_out[0], inv = LLVMBuildFDiv(k->b, fconst(c, 1.0), sum, "");
+    LLVMValueRef sum = ls.acc_out[0];
     LLVMValueRef shift = fadd(k, mx, rd_log(k, sum)); /* logp = x - shift */
-    j = cg_loop_begin(k, &lp, cg_i64(k, 0), cg_i64(k, c->C), 1);
-    LLVMValueRef pi = rd_add(k, base, j);
-    rd_store(k, c->xt, probs, pi, c->at, fmul(k, rd_load(k, c->xt, probs, pi, c->at), inv));
-    cg_loop_end(k, &lp);
+    if (probs) {
+        j = cg_loop_begin(k, &lp, cg_i64(k, 0), cg_i64(k, c->C), 1);
+        LLVMValueRef pi = rd_add(k, base, j);
+        rd_store(k, c->xt, probs, pi, c->at, LLVMBuildFDiv(k->b, rd_load(k, c->xt, probs, pi, c->at), sum, ""));
+        cg_loop_end(k, &lp);
+    }
     LLVMValueRef valid, y = row_label(c, labels, i, &valid), wy = class_weight(c, y);
     LLVMValueRef logp_y = LLVMBuildFSub(k->b, rd_load(k, c->xt, x, rd_add(k, base, y), c->at),
                                         shift, "");
@@ -185,15 +188,14 @@ gr_code cg_emit_softmax_cross_entropy(cg_module *m, const gr_node *n, const char
                                       cg_kernel *k, gr_status *st) {
     ce_ctx c = {0};
     GR_TRY(ce_setup(n, 0, &c, st));
-    if (n->n_outputs < 2 || !n->outputs[1])
-        return gr_fail(st, GR_ERR_UNSUPPORTED, "SoftmaxCrossEntropy without its probs output");
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
     c.k = k;
     const gr_value *wv = n->n_inputs > 2 ? n->inputs[2] : NULL;
     c.w = wv ? cg_arg(k, wv) : NULL;
     k->n_tasks = 1;
+    const gr_value *probs = n->n_outputs > 1 ? n->outputs[1] : NULL;
     emit_loss(&c, cg_arg(k, n->inputs[0]), cg_arg(k, n->inputs[1]), cg_arg(k, n->outputs[0]),
-              cg_arg(k, n->outputs[1]));
+              probs ? cg_arg(k, probs) : NULL);
     return cg_kernel_end(k, st);
 }
 

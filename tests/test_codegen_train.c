@@ -176,6 +176,22 @@ static void test_cross_entropy_weights_and_smoothing_match_torch(void **state) {
     check_ce(y, 1, 0.1, ce_ws_loss, ce_ws_probs, ce_ws_dx);
 }
 
+/* The probs output may be omitted (a loss nobody differentiates). */
+static void test_cross_entropy_without_probs_output(void **state) {
+    (void)state;
+    int64_t xd[2] = {5, 7}, yd[1] = {5}, y[5] = {3, 0, 6, 3, 1};
+    double x[35];
+    memcpy(x, ce_x, sizeof x);
+    tgraph t;
+    tg_init(&t);
+    gr_value *in[2] = {tg_f32(&t, "x", 2, xd, x), tg_i64(&t, "y", 1, yd, y)};
+    gr_node *nd = gr_node_add(t.g, GR_OP_SOFTMAX_CROSS_ENTROPY, "ce", 2, in, 1, NULL);
+    float *out[1];
+    tg_run(&t, nd, out);
+    expect_near("loss", out[0], &ce_plain_loss, 1, 1e-5, 1e-6);
+    free(out[0]);
+}
+
 /* Labels outside [0, C) must not crash; such rows count for nothing, as
  * torch's ignore_index rows. */
 static void test_cross_entropy_skips_rows_with_bad_labels(void **state) {
@@ -502,6 +518,7 @@ int main(void) {
         cmocka_unit_test(test_cross_entropy_matches_torch),
         cmocka_unit_test(test_cross_entropy_weights_and_smoothing_match_torch),
         cmocka_unit_test(test_cross_entropy_skips_rows_with_bad_labels),
+        cmocka_unit_test(test_cross_entropy_without_probs_output),
         cmocka_unit_test(test_conv_grad_weight_1d_groups_matches_torch),
         cmocka_unit_test(test_conv_grad_weight_2d_dilated_matches_torch),
         cmocka_unit_test(test_conv_grad_weight_3d_groups_matches_torch),
