@@ -49,13 +49,24 @@ static gr_code find_output(gr_graph *g, const char *name, gr_value **out, gr_sta
     return gr_fail(st, GR_ERR_BAD_ARG, "the model has no output named '%s'", name);
 }
 
-/* Softmax over the last axis at the end: train on its input. */
+static int is_reshape(const gr_node *p) {
+    return p && (p->op == GR_OP_RESHAPE || p->op == GR_OP_FLATTEN || p->op == GR_OP_IDENTITY);
+}
+
+/* A Softmax over the last axis at the end, possibly between reshapes (the
+ * importer writes Softmax-1..12 that way): train on the value before it,
+ * when that value has the output's shape. */
 static gr_value *strip_softmax(gr_value *y) {
-    const gr_node *p = y->producer;
+    const gr_value *v = y;
+    while (is_reshape(v->producer)) v = v->producer->inputs[0];
+    const gr_node *p = v->producer;
     if (!p || p->op != GR_OP_SOFTMAX) return y;
     int64_t axis = gr_node_int(p, "axis", -1);
-    int rank = y->shape.rank;
-    return axis == -1 || axis == rank - 1 ? p->inputs[0] : y;
+    if (axis != -1 && axis != v->shape.rank - 1) return y;
+    gr_value *x = p->inputs[0];
+    while (!gr_shape_equal(&x->shape, &y->shape) && is_reshape(x->producer))
+        x = x->producer->inputs[0];
+    return gr_shape_equal(&x->shape, &y->shape) ? x : y;
 }
 
 static gr_code cross_entropy(gr_graph *g, const gr_train_opts *t, gr_value *logits,
