@@ -102,6 +102,12 @@ cp "$mlp/init/fc1.bias.npy" "$tmp/badinit/fc2.weight.npy"
 expect 2 "expected f32\[32,32\]" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" \
     --labels "$mlp/y.npy" --init "$tmp/badinit"
 
+# A diverging run stops with a clear error and status 1, keeping no bad checkpoint.
+expect 1 "the loss is infinite at step" "$graft" train "$mlp/model.onnx" --data "$mlp/x.npy" \
+    --labels "$mlp/y.npy" --steps 10 --lr 1e38 --momentum 0.9 --checkpoint "$tmp/cknan"
+test ! -e "$tmp/cknan"
+check "no checkpoint after a diverging first epoch" $?
+
 # ------------------------------------------------------- golden MLP (PyTorch)
 # x [320,20], y [320], batch 16 fixed by the model: 20 steps = one epoch.
 common="--data $mlp/x.npy --labels $mlp/y.npy --no-shuffle --init $mlp/init --threads 1"
