@@ -112,7 +112,8 @@ static void grad_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMVal
             bits[i] = LLVMConstInt(k->m->t_i1, v * vl + i < cols, 0);
         }
         live[v] = LLVMConstVector(bits, (unsigned)vl);
-        LLVMValueRef j = LLVMBuildAdd(b, vsplat(k, vl, c32), LLVMConstVector(lanes, (unsigned)vl), "");
+        LLVMValueRef j = LLVMBuildAdd(b, vsplat(k, vl, c32),
+                                      LLVMConstVector(lanes, (unsigned)vl), "");
         LLVMValueRef ci = LLVMBuildUDiv(b, j, vconst(k, vl, c->taps), "");
         LLVMValueRef t = LLVMBuildURem(b, j, vconst(k, vl, c->taps), "");
         LLVMValueRef tap[3];
@@ -154,7 +155,8 @@ static void grad_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMVal
         for (int d = 0; d < 3; d++) {
             if (c->in[d] == 1 && c->ker[d] == 1 && c->pad[d] == 0) continue;
             LLVMValueRef pos = LLVMBuildAdd(b, origin[d], shift[v][d], "");
-            ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULT, pos, vconst(k, vl, c->in[d]), ""), "");
+            LLVMValueRef in = LLVMBuildICmp(b, LLVMIntULT, pos, vconst(k, vl, c->in[d]), "");
+            ok = LLVMBuildAnd(b, ok, in, "");
         }
         LLVMValueRef idx = LLVMBuildAdd(b, rowoff, coff[v], "");
         idx = LLVMBuildSelect(b, ok, idx, LLVMConstNull(LLVMTypeOf(idx)), "");
@@ -267,7 +269,8 @@ static void emit_direct(cg_kernel *k, const gr_node *n, const gw_geom *c) {
     LLVMValueRef xi = mul(k, add(k, mul(k, img, c->C), xc), c->in_plane);
     LLVMValueRef yi = mul(k, add(k, mul(k, img, c->M), m), c->out_plane);
     cg_loop *lo_[3] = {&ld, &lh, &lw};
-    int64_t xs[3] = {c->in[1] * c->in[2], c->in[2], 1}, ys[3] = {c->out[1] * c->out[2], c->out[2], 1};
+    int64_t xs[3] = {c->in[1] * c->in[2], c->in[2], 1};
+    int64_t ys[3] = {c->out[1] * c->out[2], c->out[2], 1};
     LLVMValueRef acc = ln.acc[0];
     for (int d = 0; d < 3; d++) {
         LLVMValueRef o = cg_loop_begin(k, lo_[d], lo[d], hi[d], 1);
@@ -338,7 +341,8 @@ static void emit_direct_s1(cg_kernel *k, const gr_node *n, const gw_geom *c) {
     int64_t pd[3], zero3[3] = {0, 0, 0};
     padded_dims(c, pd);
     int64_t xp_n = pd[0] * pd[1] * pd[2] + pd[1] * pd[2], yp_n = c->out[0] * pd[1] * pd[2];
-    int64_t acc_n = (c->taps + 15) / 16 * 16, xp_off = acc_n, yp_off = acc_n + (xp_n + 15) / 16 * 16;
+    int64_t acc_n = (c->taps + 15) / 16 * 16, xp_off = acc_n;
+    int64_t yp_off = acc_n + (xp_n + 15) / 16 * 16;
     k->n_tasks = c->M * c->Cg;
     k->workspace_bytes = (size_t)(yp_off + yp_n) * es;
     LLVMValueRef x = cg_arg(k, n->inputs[0]), dy = cg_arg(k, n->inputs[1]);

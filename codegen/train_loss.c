@@ -97,7 +97,8 @@ static void emit_loss(ce_ctx *c, LLVMValueRef x, LLVMValueRef labels, LLVMValueR
     if (probs) {
         j = cg_loop_begin(k, &lp, cg_i64(k, 0), cg_i64(k, c->C), 1);
         LLVMValueRef pi = rd_add(k, base, j);
-        rd_store(k, c->xt, probs, pi, c->at, LLVMBuildFDiv(k->b, rd_load(k, c->xt, probs, pi, c->at), sum, ""));
+        LLVMValueRef e = rd_load(k, c->xt, probs, pi, c->at);
+        rd_store(k, c->xt, probs, pi, c->at, LLVMBuildFDiv(k->b, e, sum, ""));
         cg_loop_end(k, &lp);
     }
     LLVMValueRef valid, y = row_label(c, labels, i, &valid), wy = class_weight(c, y);

@@ -46,7 +46,8 @@ gr_code cg_emit_gather_grad(cg_module *m, const gr_node *n, const char *name, cg
         LLVMValueRef p = LLVMBuildUDiv(k->b, t, cg_i64(k, n_chunks), "");
         LLVMValueRef j0 = rd_mul(k, LLVMBuildURem(k->b, t, cg_i64(k, n_chunks), ""),
                                  cg_i64(k, chunk));
-        LLVMValueRef jn = rd_min64(k, cg_i64(k, chunk), LLVMBuildSub(k->b, cg_i64(k, post), j0, ""));
+        LLVMValueRef jn = rd_min64(k, cg_i64(k, chunk),
+                                   LLVMBuildSub(k->b, cg_i64(k, post), j0, ""));
         /* out[p, d, j0 + j] and dY[p, i, j0 + j] */
         LLVMValueRef obase = rd_add(k, rd_mul(k, p, cg_i64(k, D * post)), j0);
         LLVMValueRef ybase = rd_add(k, rd_mul(k, p, cg_i64(k, q * post)), j0);
@@ -59,7 +60,8 @@ gr_code cg_emit_gather_grad(cg_module *m, const gr_node *n, const char *name, cg
         cg_loop_end(k, &lz);
         if (q > 0) {
             LLVMValueRef i = cg_loop_begin(k, &lq, cg_i64(k, 0), cg_i64(k, q), 1);
-            LLVMValueRef v = cg_convert(k, cg_load(k, idx->dtype, ind, i), idx->dtype, GR_DTYPE_I64);
+            LLVMValueRef v = cg_convert(k, cg_load(k, idx->dtype, ind, i), idx->dtype,
+                                        GR_DTYPE_I64);
             LLVMValueRef neg = LLVMBuildICmp(k->b, LLVMIntSLT, v, cg_i64(k, 0), "");
             v = LLVMBuildSelect(k->b, neg, rd_add(k, v, cg_i64(k, D)), v, "");
             LLVMValueRef ok = LLVMBuildICmp(k->b, LLVMIntULT, v, cg_i64(k, D), "");
@@ -128,7 +130,8 @@ gr_code cg_emit_dropout_mask(cg_module *m, const gr_node *n, const char *name, c
         LLVMValueRef e0 = rd_mul(k, t, cg_i64(k, DROPOUT_CHUNK));
         LLVMValueRef e1 = rd_min64(k, rd_add(k, e0, cg_i64(k, DROPOUT_CHUNK)), cg_i64(k, total));
         LLVMValueRef e = cg_loop_begin(k, &le, e0, e1, 1);
-        LLVMValueRef h = hash64(k, LLVMBuildXor(b, s, hash64(k, LLVMBuildAdd(b, salted, e, "")), ""));
+        LLVMValueRef inner = hash64(k, LLVMBuildAdd(b, salted, e, ""));
+        LLVMValueRef h = hash64(k, LLVMBuildXor(b, s, inner, ""));
         LLVMValueRef u = LLVMBuildUIToFP(b, LLVMBuildLShr(b, h, cg_i64(k, 11), ""), m->t_f64, "");
         u = LLVMBuildFMul(b, u, LLVMConstReal(m->t_f64, 0x1.0p-53), "");
         LLVMValueRef kept = LLVMBuildFCmp(b, LLVMRealOGE, u, LLVMConstReal(m->t_f64, ratio), "");
