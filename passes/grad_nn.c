@@ -1,8 +1,9 @@
 /* grad_nn.c: gradient rules of the normalisations, pooling, Softmax and
- * LogSoftmax and graft's SoftmaxCrossEntropy (passes/grad.h). The norms
- * recompute their statistics from X with ReduceMean nodes (CSE merges
- * duplicates with the forward graph's); windowed pools become graft's
- * MaxPoolGrad / AveragePoolGrad with auto_pad resolved to explicit pads. */
+ * LogSoftmax, Resize and graft's SoftmaxCrossEntropy (passes/grad.h). The
+ * norms recompute their statistics from X with ReduceMean nodes (CSE
+ * merges duplicates with the forward graph's); windowed pools become
+ * graft's MaxPoolGrad / AveragePoolGrad with auto_pad resolved to explicit
+ * pads; Resize contracts dY with per-axis sampling matrices. */
 #include <string.h>
 
 #include "passes/grad.h"
@@ -304,6 +305,126 @@ gr_code gr_grad_softmax_cross_entropy(gr_grad_ctx *c, const gr_node *n, gr_value
     if (dy[1]) {
         gr_value *e = softmax_dx(c, probs, dy[1], 1, st);
         GRAD_TRY(d = d ? grad_binary(c, GR_OP_ADD, d, e, st) : e, st);
+    }
+    dx[0] = d;
+    return GR_OK;
+}
+
+/* ----------------------------------------------------------------- resize */
+
+/* An input that is present and not empty (exporters pass empty roi/scales). */
+static gr_value *present_input(const gr_node *n, int i) {
+    gr_value *v = i < n->n_inputs ? n->inputs[i] : NULL;
+    return v && gr_value_numel(v) != 0 ? v : NULL;
+}
+
+/* A CONST of dtype with count values. */
+static gr_value *const_vector(gr_grad_ctx *c, gr_dtype dtype, int count, const double *v,
+                              gr_status *st) {
+    gr_shape s = gr_shape_make(1, (int64_t[]){count});
+    gr_value *r = gr_graph_add_data(gr_grad_graph(c), GR_VALUE_CONST, NULL, dtype, &s, NULL);
+    if (!r) return fail_nomem(st);
+    for (int i = 0; i < count; i++) gr_dtype_store_f64(dtype, r->data, i, v[i]);
+    return r;
+}
+
+/* R:[in, out] = Resize of the identity I:[in, in] along its axis 1 with n's
+ * sampling of axis a (scale s, or size out when sizes gave it, roi and
+ * modes alike, extrapolation 0), so R[i, o] is the weight output o gives
+ * input i along a. */
+static gr_value *resize_matrix(gr_grad_ctx *c, const gr_node *n, int a, int k, int count,
+                               double s, gr_status *st) {
+    gr_value *x = n->inputs[0], *roi = present_input(n, 1), *scales = present_input(n, 2);
+    int64_t in = x->shape.dims[a], out = n->outputs[0]->shape.dims[a];
+    gr_shape is = gr_shape_make(2, (int64_t[]){in, in});
+    gr_value *eye = gr_graph_add_data(gr_grad_graph(c), GR_VALUE_CONST, NULL, x->dtype, &is, NULL);
+    if (!eye) return fail_nomem(st);
+    for (int64_t i = 0; i < in; i++) gr_dtype_store_f64(x->dtype, eye->data, i * in + i, 1.0);
+    gr_value *in4[4] = {eye, NULL, NULL, NULL};
+    int crop = roi && !strcmp(gr_node_string(n, "coordinate_transformation_mode", "half_pixel"),
+                              "tf_crop_and_resize");
+    if (crop)
+        in4[1] = const_vector(c, roi->dtype, 4,
+                              (double[]){0, gr_dtype_load_f64(roi->dtype, roi->data, k), 1,
+                                         gr_dtype_load_f64(roi->dtype, roi->data, k + count)},
+                              st);
+    if (scales)
+        in4[2] = const_vector(c, scales->dtype, 2, (double[]){1.0, s}, st);
+    else
+        in4[3] = const_vector(c, GR_DTYPE_I64, 2, (double[]){(double)in, (double)out}, st);
+    if ((crop && !in4[1]) || (!in4[2] && !in4[3])) return NULL;
+    gr_node *m = grad_node(c, GR_OP_RESIZE, 4, in4, 1, st);
+    if (!m) return NULL;
+    gr_graph *g = gr_grad_graph(c);
+    static const char *const strings[] = {"mode", "coordinate_transformation_mode",
+                                          "nearest_mode"};
+    for (int i = 0; i < 3; i++)
+        if (gr_node_set_string(g, m, strings[i], gr_node_string(n, strings[i], "")) != GR_OK)
+            return fail_nomem(st);
+    if (gr_node_set_float(g, m, "cubic_coeff_a", gr_node_float(n, "cubic_coeff_a", -0.75)) !=
+            GR_OK ||
+        gr_node_set_int(g, m, "exclude_outside", gr_node_int(n, "exclude_outside", 0)) != GR_OK ||
+        gr_node_set_int(g, m, "antialias", gr_node_int(n, "antialias", 0)) != GR_OK ||
+        gr_node_set_float(g, m, "extrapolation_value", 0.0) != GR_OK)
+        return fail_nomem(st);
+    gr_value *r = grad_infer(c, m, st);
+    if (r && (r->shape.rank != 2 || r->shape.dims[1] != out)) {
+        gr_fail(st, GR_ERR_INTERNAL, "Resize's sampling matrix of axis %d has %lld columns, "
+                "expected %lld", a, (long long)r->shape.dims[1], (long long)out);
+        return NULL;
+    }
+    return r;
+}
+
+/* d contracted along axis a with R:[in, out]: d[.., o, ..] -> [.., i, ..]
+ * = sum_o d[.., o, ..] R[i, o]. */
+static gr_value *apply_along(gr_grad_ctx *c, gr_value *d, int a, gr_value *r, gr_status *st) {
+    if (!d || !r) return NULL;
+    int rank = d->shape.rank;
+    int64_t perm[GR_MAX_RANK];
+    for (int i = 0; i < rank; i++) perm[i] = i;
+    perm[a] = rank - 1;
+    perm[rank - 1] = a; /* a swap: its own inverse */
+    int64_t swap[2] = {1, 0};
+    gr_value *rt = grad_transpose(c, r, swap, st);
+    if (a == rank - 1) return grad_binary(c, GR_OP_MATMUL, d, rt, st);
+    gr_value *m = grad_binary(c, GR_OP_MATMUL, grad_transpose(c, d, perm, st), rt, st);
+    return grad_transpose(c, m, perm, st);
+}
+
+/* Resize is linear in X and separable: along each resized axis a, output o
+ * is sum_i M_a[o, i] X[.., i, ..] (nearest: one-hot rows; tf_crop_and_resize
+ * extrapolation adds a constant). So dX = dY contracted with every M_a,
+ * and M_a^T is computed by Resize itself applied to an identity matrix, so
+ * the rule shares the kernel's sampling exactly. Only X gets a gradient. */
+gr_code gr_grad_resize(gr_grad_ctx *c, const gr_node *n, gr_value *const *dy, gr_value **dx,
+                       gr_status *st) {
+    if (!gr_grad_needed(c, n, 0)) return GR_OK;
+    gr_value *x = n->inputs[0], *scales = present_input(n, 2), *sizes = present_input(n, 3);
+    gr_value *v = scales ? scales : sizes;
+    int rank = x->shape.rank;
+    const int64_t *axes;
+    int na = gr_node_ints(n, "axes", &axes), count = na >= 0 ? na : rank;
+    if (!v || !gr_value_is_constant(v) || gr_value_numel(v) != count)
+        return gr_fail(st, GR_ERR_UNSUPPORTED,
+                       "Resize is differentiated only with constant scales or sizes");
+    if (sizes && !scales && strcmp(gr_node_string(n, "keep_aspect_ratio_policy", "stretch"),
+                                   "stretch"))
+        return gr_fail(st, GR_ERR_UNSUPPORTED,
+                       "Resize with keep_aspect_ratio_policy '%s' is not differentiated",
+                       gr_node_string(n, "keep_aspect_ratio_policy", ""));
+    const char *ctm = gr_node_string(n, "coordinate_transformation_mode", "half_pixel");
+    gr_value *roi = present_input(n, 1);
+    int crop = !strcmp(ctm, "tf_crop_and_resize");
+    if (crop && (!roi || !gr_value_is_constant(roi) || gr_value_numel(roi) != 2 * count))
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "tf_crop_and_resize needs a constant roi");
+    gr_value *d = dy[0];
+    for (int k = 0; k < count; k++) {
+        int a = (int)(na >= 0 ? (axes[k] < 0 ? axes[k] + rank : axes[k]) : k);
+        int64_t in = x->shape.dims[a], out = n->outputs[0]->shape.dims[a];
+        double s = scales ? gr_dtype_load_f64(v->dtype, v->data, k) : (double)out / (double)in;
+        if (s == 1.0 && in == out && !crop) continue; /* the identity along a */
+        GRAD_TRY(d = apply_along(c, d, a, resize_matrix(c, n, a, k, count, s, st), st), st);
     }
     dx[0] = d;
     return GR_OK;

@@ -330,6 +330,62 @@ static void test_grad_log_softmax(void **state) {
     softmax_case(GR_OP_LOG_SOFTMAX, -1);
 }
 
+/* ----------------------------------------------------------------- Resize */
+
+/* Resize of x:[1,2,4,5] by scales (or sizes when scales is NULL), with
+ * mode, coordinate_transformation_mode and optional axes [2,3]. */
+static void resize_case(const char *mode, const char *ctm, const double *scales,
+                        const int64_t *sizes, int with_axes) {
+    gr_graph *g = gr_graph_new("t");
+    int count = with_axes ? 2 : 4;
+    gr_shape vs = gr_shape_make(1, (int64_t[]){count});
+    gr_value *in[4] = {grad_param(g, "x", 4, (int64_t[]){1, 2, 4, 5}, -1, 1, 1), NULL, NULL, NULL};
+    if (scales) {
+        float f[4];
+        for (int i = 0; i < count; i++) f[i] = (float)scales[i];
+        in[2] = gr_graph_add_data(g, GR_VALUE_CONST, "scales", GR_DTYPE_F32, &vs, f);
+    } else {
+        in[3] = gr_graph_add_data(g, GR_VALUE_CONST, "sizes", GR_DTYPE_I64, &vs, sizes);
+    }
+    gr_node *n = node(g, GR_OP_RESIZE, 4, in);
+    assert_int_equal(gr_node_set_string(g, n, "mode", mode), GR_OK);
+    assert_int_equal(gr_node_set_string(g, n, "coordinate_transformation_mode", ctm), GR_OK);
+    if (with_axes) set_ints(g, n, "axes", 2, (int64_t[]){2, 3});
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
+static void test_grad_resize(void **state) {
+    (void)state;
+    resize_case("nearest", "asymmetric", (double[]){1, 1, 2, 2}, NULL, 0);
+    resize_case("nearest", "half_pixel", (double[]){1, 1, 0.5, 1.6}, NULL, 0);
+    resize_case("linear", "half_pixel", (double[]){1.5, 2}, NULL, 1);
+    resize_case("linear", "align_corners", NULL, (int64_t[]){1, 2, 7, 3}, 0);
+    resize_case("cubic", "pytorch_half_pixel", (double[]){1, 1, 2, 1.4}, NULL, 0);
+    resize_case("linear", "half_pixel", NULL, (int64_t[]){1, 3, 6, 5}, 0);
+}
+
+/* tf_crop_and_resize: outputs sampled outside the roi take
+ * extrapolation_value and get no gradient. */
+static void test_grad_resize_crop_extrapolation(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("t");
+    gr_shape rs = gr_shape_make(1, (int64_t[]){4}), ss = gr_shape_make(1, (int64_t[]){2});
+    gr_value *in[4] = {
+        grad_param(g, "x", 4, (int64_t[]){1, 2, 4, 5}, -1, 1, 1),
+        gr_graph_add_data(g, GR_VALUE_CONST, "roi", GR_DTYPE_F32, &rs,
+                          (float[]){0.2f, -0.1f, 0.9f, 1.2f}),
+        NULL, gr_graph_add_data(g, GR_VALUE_CONST, "sizes", GR_DTYPE_I64, &ss, (int64_t[]){5, 7})};
+    gr_node *n = node(g, GR_OP_RESIZE, 4, in);
+    assert_int_equal(gr_node_set_string(g, n, "mode", "linear"), GR_OK);
+    assert_int_equal(
+        gr_node_set_string(g, n, "coordinate_transformation_mode", "tf_crop_and_resize"), GR_OK);
+    assert_int_equal(gr_node_set_float(g, n, "extrapolation_value", 0.5), GR_OK);
+    set_ints(g, n, "axes", 2, (int64_t[]){2, 3});
+    gr_graph_add_output(g, n->outputs[0]);
+    grad_check(g, NULL);
+}
+
 /* logits [4,5], i64 labels, optional class weights [5]. */
 static gr_node *cross_entropy(gr_graph *g, int weighted, double smoothing, int with_probs) {
     gr_shape ls = gr_shape_make(1, (int64_t[]){4});
@@ -400,6 +456,8 @@ int main(void) {
         cmocka_unit_test(test_grad_global_pools),
         cmocka_unit_test(test_grad_softmax),
         cmocka_unit_test(test_grad_log_softmax),
+        cmocka_unit_test(test_grad_resize),
+        cmocka_unit_test(test_grad_resize_crop_extrapolation),
         cmocka_unit_test(test_grad_softmax_cross_entropy),
         cmocka_unit_test(test_grad_softmax_cross_entropy_probs_output),
         cmocka_unit_test(test_grad_softmax_cross_entropy_needs_probs),
