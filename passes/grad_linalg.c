@@ -110,10 +110,9 @@ gr_code gr_grad_gemm(gr_grad_ctx *c, const gr_node *n, gr_value *const *dy, gr_v
 
 /* ------------------------------------------------------------ convolution */
 
-/* Window attributes of a Conv or ConvTranspose node with explicit pads.
- * big/small: the spatial extents of the convolution's input and output in
- * the Conv direction (for ConvTranspose: its output and input), from which
- * auto_pad and output_shape resolve the way codegen/conv.c does. */
+/* Window attributes of a Conv or ConvTranspose node with explicit pads:
+ * auto_pad and output_shape resolve from the shapes the way codegen/conv.c
+ * does (SAME_UPPER: floor(total / 2) at the start). */
 typedef struct {
     int ns;
     int64_t group;
@@ -128,7 +127,10 @@ static void read_or(const gr_node *n, const char *name, int count, int64_t fallb
     for (int i = 0; i < count; i++) out[i] = len == count ? v[i] : fallback;
 }
 
-/* x: the Conv input side [N,C,D..], y: the Conv output side [N,M,O..]. */
+static int64_t floor_half(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
+/* x: the Conv input side [N,C,D..], y: the Conv output side [N,M,O..]
+ * (for ConvTranspose: its output and its input). */
 static gr_code conv_attrs_read(const gr_node *n, int transpose, const gr_shape *x,
                                const gr_shape *y, const gr_shape *w, conv_attrs *a,
                                gr_status *st) {
@@ -156,13 +158,11 @@ static gr_code conv_attrs_read(const gr_node *n, int transpose, const gr_shape *
         else
             total = (out - 1) * a->strides[i] + dk - in;
         if (!transpose && total < 0) total = 0;
-        int64_t begin = a->pads[i];
-        if (upper) begin = total >= 0 ? total / 2 : -((-total + 1) / 2);
-        else if (lower || has_out_shape) begin = total - (total >= 0 ? total / 2 : -((-total + 1) / 2));
-        else if (valid) begin = 0;
-        if (upper || lower || valid || has_out_shape) {
-            a->pads[i] = begin;
-            a->pads[i + a->ns] = (valid ? 0 : total - begin);
+        if (upper || lower || has_out_shape) {
+            a->pads[i] = upper ? floor_half(total) : total - floor_half(total);
+            a->pads[i + a->ns] = total - a->pads[i];
+        } else if (valid) {
+            a->pads[i] = a->pads[i + a->ns] = 0;
         }
         if (a->pads[i] < 0 || a->pads[i + a->ns] < 0)
             return gr_fail(st, GR_ERR_UNSUPPORTED,

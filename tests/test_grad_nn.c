@@ -227,6 +227,31 @@ static void test_grad_batch_norm_inference(void **state) {
     grad_check(g, NULL);
 }
 
+/* Training-mode BatchNorm is rewritten by train_mode before autodiff; the
+ * rule refuses it rather than differentiate the wrong function. */
+static void test_grad_batch_norm_training_mode_unsupported(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("t");
+    gr_value *in[5] = {grad_param(g, "x", 3, (int64_t[]){2, 3, 4}, -1, 1, 1),
+                       grad_param(g, "scale", 1, (int64_t[]){3}, 0.5, 1.5, 2),
+                       grad_param(g, "bias", 1, (int64_t[]){3}, -1, 1, 3),
+                       fixed(g, "mean", 1, (int64_t[]){3}, -0.5, 0.5, 4),
+                       fixed(g, "var", 1, (int64_t[]){3}, 0.5, 2, 5)};
+    gr_node *n = node(g, GR_OP_BATCH_NORM, 5, in);
+    assert_int_equal(gr_node_set_int(g, n, "training_mode", 1), GR_OK);
+    gr_value *in2[2] = {n->outputs[0], NULL};
+    gr_node *s = node(g, GR_OP_REDUCE_SUM, 1, in2);
+    assert_int_equal(gr_node_set_int(g, s, "keepdims", 0), GR_OK);
+    g->loss = s->outputs[0];
+    gr_graph_add_output(g, g->loss);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    static const char *const ad[] = {"autodiff", NULL};
+    assert_int_equal(gr_passes_run(g, ad, NULL, &st), GR_ERR_UNSUPPORTED);
+    assert_non_null(strstr(st.msg, "training mode"));
+    gr_graph_free(g);
+}
+
 static void layer_norm_case(int64_t axis, int rs, const int64_t *sd) {
     gr_graph *g = gr_graph_new("t");
     gr_value *in[3] = {grad_param(g, "x", 3, (int64_t[]){2, 3, 4}, -1, 1, 1),
@@ -448,6 +473,7 @@ int main(void) {
         cmocka_unit_test(test_grad_conv_transpose_auto_pad_output_shape),
         cmocka_unit_test(test_grad_conv_same_lower_valid),
         cmocka_unit_test(test_grad_batch_norm_inference),
+        cmocka_unit_test(test_grad_batch_norm_training_mode_unsupported),
         cmocka_unit_test(test_grad_layer_norm_last_axis),
         cmocka_unit_test(test_grad_layer_norm_axis_1),
         cmocka_unit_test(test_grad_instance_norm),
