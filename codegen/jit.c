@@ -124,13 +124,16 @@ static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
 
 static int add_buffer(gr_plan *p, const gr_value *v, gr_buffer_kind kind, int index) {
     gr_buffer *b = &p->buffers[p->n_buffers];
-    b->name = v->name;
+    /* The plan outlives the graph: names are copied (NULL if out of
+     * memory; names are for lookups and messages only). */
+    b->name = gr_arena_strdup(p->arena, v->name);
     b->kind = kind;
     b->index = index;
     b->nbytes = v->nbytes ? v->nbytes
                           : (size_t)gr_value_numel(v) * gr_dtype_size(v->dtype);
     b->dtype = v->dtype;
     b->shape = v->shape;
+    for (int i = 0; i < GR_MAX_RANK; i++) b->shape.syms[i] = NULL; /* static: not needed */
     return p->n_buffers++;
 }
 
@@ -204,8 +207,11 @@ static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
     /* A value lives until the kernel of its last consumer (a group's
      * kernel runs where its root stands). */
     for (int i = 0; i < g->n_nodes; i++)
-        for (int j = 0; j < g->nodes[i]->n_inputs; j++)
-            if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = lay->root_of[i];
+        for (int j = 0; j < g->nodes[i]->n_inputs; j++) {
+            const gr_value *v = g->nodes[i]->inputs[j];
+            /* The reader whose kernel runs last, not the last in node order. */
+            if (v && last[v->id] < lay->root_of[i]) last[v->id] = lay->root_of[i];
+        }
     for (int i = 0; i < g->n_updates; i++) /* copied into the state at the end */
         last[g->updates[i].next->id] = g->n_nodes;
     int n_free = 0;

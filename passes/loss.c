@@ -14,7 +14,7 @@
 /* One node of op on a (and b for binary ops); NULL operands (an earlier
  * failure) give NULL. */
 static gr_value *node1(gr_graph *g, gr_op op, gr_value *a, gr_value *b, gr_status *st) {
-    int binary = gr_op_info_of(op)->in_min == 2;
+    int binary = gr_op_info_of(op)->in_max >= 2;
     if (!a || (binary && !b)) return NULL;
     gr_value *in[2] = {a, b};
     gr_node *n = gr_node_add(g, op, "loss", binary ? 2 : 1, in, 1, NULL);

@@ -30,7 +30,7 @@ typedef struct {
 } opt;
 
 static gr_value *op(opt *o, gr_op k, gr_value *a, gr_value *b) {
-    int binary = gr_op_info_of(k)->in_min >= 2;
+    int binary = gr_op_info_of(k)->in_max >= 2; /* Min, Max: variadic */
     if (!a || (binary && !b)) return NULL;
     gr_value *in[2] = {a, b};
     gr_node *n = gr_node_add(o->g, k, o->base, binary ? 2 : 1, in, 1, NULL);

@@ -21,9 +21,10 @@ typedef struct {
 } builder;
 
 static gr_value *op(builder *b, gr_op o, gr_value *x, gr_value *y) {
-    if (!x || (gr_op_info_of(o)->in_min == 2 && !y)) return NULL;
+    int binary = gr_op_info_of(o)->in_max >= 2;
+    if (!x || (binary && !y)) return NULL;
     gr_value *in[2] = {x, y};
-    gr_node *n = gr_node_add(b->g, o, b->base, y ? 2 : 1, in, 1, NULL);
+    gr_node *n = gr_node_add(b->g, o, b->base, binary ? 2 : 1, in, 1, NULL);
     if (!n) {
         gr_fail(b->st, GR_ERR_NOMEM, "out of memory");
         return NULL;

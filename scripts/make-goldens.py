@@ -271,12 +271,14 @@ def full_config(cfg):
     return c
 
 
-def setup_training(model, cfg):
-    """Freezes (if asked), sets train/eval modes, builds loss and optimizer.
-    graft's rule: a BN whose parameters are frozen runs in eval mode."""
+def setup_training(model, cfg, extra_frozen=()):
+    """Freezes (if asked, and the extra_frozen names), sets train/eval
+    modes, builds loss and optimizer. graft's rule: a BN whose parameters
+    are frozen runs in eval mode."""
     cfg = full_config(cfg)
     for n, p in model.named_parameters():
-        p.requires_grad_(not cfg['frozen'] or n.startswith(model.head_name + '.'))
+        p.requires_grad_((not cfg['frozen'] or n.startswith(model.head_name + '.')) and
+                         n not in extra_frozen)
     model.train()
     bn_eval = []
     for n, mod in model.named_modules():
@@ -298,10 +300,13 @@ def setup_training(model, cfg):
     return cfg, opt, loss_fn, params, names, bn_eval
 
 
-def train_step(model, opt, loss_fn, params, cfg, xb, yb):
+def train_step(model, opt, loss_fn, params, cfg, xb, yb, grad_max=None):
     opt.zero_grad(set_to_none=True)
     loss = loss_fn(model(xb), yb)
     loss.backward()
+    if grad_max is not None:
+        for i, p in enumerate(params):
+            grad_max[i] = max(grad_max[i], p.grad.abs().max().item())
     if cfg['clip_norm'] is not None:
         torch.nn.utils.clip_grad_norm_(params, cfg['clip_norm'])
     opt.step()
@@ -350,8 +355,25 @@ def make_model_dir(name, out):
     if name == 'mlp':
         configs.update(MLP_EXTRA)
     for cname, cfg0 in configs.items():
+        # Parameters whose gradient is zero up to rounding at every step (a
+        # bias that a following batch-statistics BatchNorm or the softmax
+        # over keys cancels): Adam turns that rounding noise into full
+        # lr-sized steps, which no other implementation can reproduce, and
+        # everything downstream (running statistics) inherits the noise.
+        # The Adam goldens freeze them (config.json "frozen_zero_gradient").
+        noise = []
+        if cfg0['optimizer'] != 'sgd':
+            model.load_state_dict(init_sd)
+            cfg, opt, loss_fn, params, tnames, bn_eval = setup_training(model, cfg0)
+            grad_max = [0.0] * len(params)
+            for k in range(K):
+                xb = torch.from_numpy(x[k * B:(k + 1) * B])
+                yb = torch.from_numpy(y[k * B:(k + 1) * B])
+                train_step(model, opt, loss_fn, params, cfg, xb, yb, grad_max)
+            top = max(grad_max)
+            noise = [n for n, g in zip(tnames, grad_max) if g < 1e-6 * top]
         model.load_state_dict(init_sd)
-        cfg, opt, loss_fn, params, tnames, bn_eval = setup_training(model, cfg0)
+        cfg, opt, loss_fn, params, tnames, bn_eval = setup_training(model, cfg0, noise)
         losses = []
         for k in range(K):
             xb = torch.from_numpy(x[k * B:(k + 1) * B])
@@ -364,7 +386,8 @@ def make_model_dir(name, out):
                 save_npy(os.path.join(cd, 'final', names[sn] + '.npy'), t.numpy())
         c = dict(cfg)
         c.update(model=name, loss='cross_entropy_mean', trainable=[names[n] for n in tnames],
-                 bn_eval=bn_eval, batch=B, steps=K, threads=1, seed=0)
+                 bn_eval=bn_eval, batch=B, steps=K, threads=1, seed=0,
+                 frozen_zero_gradient=[names[n] for n in noise])
         with open(os.path.join(cd, 'config.json'), 'w') as f:
             json.dump(c, f, indent=1)
             f.write('\n')

@@ -62,6 +62,32 @@ static void apply_init(gr_graph *g, const char *dir) {
     closedir(d);
 }
 
+/* The names config.json lists under "frozen_zero_gradient": parameters
+ * whose PyTorch gradient is zero up to rounding at every step, frozen in
+ * the Adam goldens because Adam turns rounding noise into lr-sized steps
+ * (see scripts/make-goldens.py). Returns the count; names are malloc'd. */
+static int zero_gradient_names(const char *config_dir, char **names, int max) {
+    char path[1200], text[8192];
+    snprintf(path, sizeof path, "%s/config.json", config_dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strstr(text, "\"frozen_zero_gradient\"");
+    const char *end = p ? strchr(p, ']') : NULL;
+    int count = 0;
+    if (!p || !end) return 0;
+    p = strchr(p + 22, '"');
+    while (p && p < end && count < max) {
+        const char *q = strchr(p + 1, '"');
+        names[count] = calloc(1, (size_t)(q - p));
+        memcpy(names[count++], p + 1, (size_t)(q - p - 1));
+        p = strchr(q + 1, '"');
+    }
+    return count;
+}
+
 static double rel_err(double got, double want) {
     return fabs(got - want) / fmax(fabs(want), 1e-6);
 }
@@ -107,6 +133,10 @@ static void run_case(const golden_case *c) {
         t.n_train_only = 1;
         t.train_only = only;
     }
+    char config_dir[1100], *frozen[16];
+    snprintf(config_dir, sizeof config_dir, "%s/%s", dir, c->config);
+    t.n_freeze = zero_gradient_names(config_dir, frozen, 16);
+    t.freeze = (const char *const *)frozen;
     gr_pass_opts po = {0};
     po.train = &t;
     static const char *const pipeline[] = {"train", "shapes", "train_mode", "loss", "autodiff",
@@ -177,6 +207,7 @@ static void run_case(const golden_case *c) {
     }
     closedir(d);
     print_message("%s/%s: %d steps, worst loss error %.2g\n", c->model, c->config, steps, worst);
+    for (int i = 0; i < t.n_freeze; i++) free(frozen[i]);
     free(outputs[1]);
     gr_free(x.data);
     gr_free(y.data);
