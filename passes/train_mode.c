@@ -9,6 +9,8 @@
  *   are both frozen keeps running in inference mode.
  * - Dropout (ratio > 0) multiplies by a DropoutMask drawn from the
  *   per-step seed input "graft.seed".
+ * For evaluation (opts->train->eval) it is model.eval(): every
+ * BatchNormalization on its running statistics, Dropout the identity.
  * Requires: opts->train, static shapes. */
 #include <string.h>
 
@@ -157,26 +159,41 @@ static gr_code dropout(gr_graph *g, gr_node *n, gr_value **seed, int salt, gr_st
     return GR_OK;
 }
 
+/* A BatchNormalization on its running statistics (frozen, or evaluation). */
+static gr_code inference_batch_norm(gr_graph *g, gr_node *n, int eval, gr_status *st) {
+    /* Evaluating a model being trained: its statistics are state, copied
+     * in from the training step. */
+    for (int j = 3; j < 5 && eval; j++)
+        if (n->inputs[j]->kind == GR_VALUE_PARAM) n->inputs[j]->variable = 1;
+    if (gr_node_set_int(g, n, "training_mode", 0) != GR_OK)
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    for (int j = 1; j < n->n_outputs; j++)
+        if (n->outputs[j]) {
+            /* Its statistics stay as they are. */
+            gr_value_replace_uses(g, n->outputs[j], n->inputs[2 + j]);
+            n->outputs[j] = NULL;
+        }
+    n->n_outputs = 1;
+    return GR_OK;
+}
+
 gr_code gr_pass_train_mode(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     const gr_train_opts *t = opts ? opts->train : NULL;
-    if (!t || t->eval) return GR_OK;
+    if (!t) return GR_OK;
     int n0 = g->n_nodes, salt = 0;
     gr_value *seed = NULL;
     for (int i = 0; i < n0; i++) {
         gr_node *n = g->nodes[i];
         if (n->dead) continue;
-        if (n->op == GR_OP_BATCH_NORM && (trains(n->inputs[1]) || trains(n->inputs[2]))) {
+        int trains_bn = n->op == GR_OP_BATCH_NORM && !t->eval &&
+                        (trains(n->inputs[1]) || trains(n->inputs[2]));
+        if (trains_bn) {
             GR_TRY(batch_norm(g, n, st));
         } else if (n->op == GR_OP_BATCH_NORM) {
-            GR_TRY(gr_node_set_int(g, n, "training_mode", 0) == GR_OK
-                       ? GR_OK : gr_fail(st, GR_ERR_NOMEM, "out of memory"));
-            for (int j = 1; j < n->n_outputs; j++)
-                if (n->outputs[j]) {
-                    /* A frozen BatchNorm's statistics stay as they are. */
-                    gr_value_replace_uses(g, n->outputs[j], n->inputs[2 + j]);
-                    n->outputs[j] = NULL;
-                }
-            n->n_outputs = 1;
+            GR_TRY(inference_batch_norm(g, n, t->eval, st));
+        } else if (n->op == GR_OP_DROPOUT && t->eval) {
+            gr_value_replace_uses(g, n->outputs[0], n->inputs[0]);
+            gr_node_remove(g, n);
         } else if (n->op == GR_OP_DROPOUT) {
             GR_TRY(dropout(g, n, &seed, salt++, st));
         }

@@ -517,15 +517,18 @@ static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_o
     static const char *const first[] = {"specialize", "shapes", NULL};
     static const char *const train[] = {"train_mode", "loss", "autodiff", "optimizer", "cse",
                                         "fold", "dce", "fuse", NULL};
-    static const char *const evaluate[] = {"loss", "cse", "fold", "dce", "fuse", NULL};
+    static const char *const evaluate[] = {"train_mode", "loss", "cse", "fold", "dce", "fuse",
+                                           NULL};
     gr_input_shape *given = malloc(sizeof *given * (size_t)(shapes->n_input_shapes + 1));
     if (!given) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     for (int i = 0; i < shapes->n_input_shapes; i++) {
         given[i] = shapes->input_shapes[i];
         if (given[i].shape.rank >= 1) given[i].shape.dims[0] = batch;
     }
+    gr_train_opts mode = *o;
+    mode.eval = eval;
     gr_pass_opts opts = {.batch = batch, .n_input_shapes = shapes->n_input_shapes,
-                         .input_shapes = given, .train = o};
+                         .input_shapes = given, .train = &mode};
     gr_code code = gr_passes_run(g, first, &opts, st);
     if (code == GR_OK) code = check_static_inputs(g, st);
     if (code == GR_OK) code = gr_passes_run(g, eval ? evaluate : train, &opts, st);
