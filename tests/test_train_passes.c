@@ -1,0 +1,853 @@
+/* test_train_passes.c: the training passes one by one, each against a
+ * reference graft did not compute: losses and their gradients against
+ * PyTorch (tests/data/golden/losses), --head against nn.Linear's init
+ * bound, freezing against the golden CNN's parameter list, BatchNorm and
+ * Dropout rewriting, gradient accumulation against a full batch, and the
+ * report of ops without a gradient rule. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen/gr_codegen.h"
+#include "frontend/gr_frontend.h"
+#include "passes/gr_passes.h"
+#include "runtime/gr_runtime.h"
+
+#define GOLDEN GRAFT_SOURCE_DIR "/tests/data/golden"
+#define PPOCR GRAFT_SOURCE_DIR "/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+
+/* ------------------------------------------------------------------ helpers */
+
+static void load_npy(const char *dir, const char *name, gr_tensor *t) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    gr_status st = {0};
+    if (gr_npy_read(path, t, &st) != GR_OK) fail_msg("%s", st.msg);
+}
+
+static gr_graph *import_golden(const char *model) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/model.onnx", GOLDEN, model);
+    gr_status st = {0};
+    gr_graph *g = NULL;
+    if (gr_import_file(path, &g, &st) != GR_OK) fail_msg("%s", st.msg);
+    return g;
+}
+
+static void run_passes(gr_graph *g, const char *const *names, const gr_train_opts *t) {
+    gr_pass_opts po = {0};
+    po.train = t;
+    gr_status st = {0};
+    if (gr_passes_run(g, names, &po, &st) != GR_OK) fail_msg("%s", st.msg);
+}
+
+/* The passes fail; returns the message (static storage). */
+static const char *passes_error(gr_graph *g, const char *const *names, const gr_train_opts *t) {
+    static gr_status st;
+    memset(&st, 0, sizeof st);
+    gr_pass_opts po = {0};
+    po.train = t;
+    if (gr_passes_run(g, names, &po, &st) == GR_OK) fail_msg("the passes succeeded");
+    return st.msg;
+}
+
+static gr_plan *compile(gr_graph *g) {
+    static const char *const tail[] = {"cse", "fold", "dce", "fuse", NULL};
+    run_passes(g, tail, NULL);
+    gr_plan *p = NULL;
+    gr_codegen_opts co = {0};
+    gr_status st = {0};
+    if (gr_codegen_jit(g, &co, &p, &st) != GR_OK) fail_msg("codegen: %s", st.msg);
+    return p;
+}
+
+static int input_index(const gr_plan *p, const char *name) {
+    for (int i = 0; i < p->n_inputs; i++)
+        if (p->buffers[p->inputs[i]].name && !strcmp(p->buffers[p->inputs[i]].name, name))
+            return i;
+    return -1;
+}
+
+static int count_ops(const gr_graph *g, gr_op op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += !g->nodes[i]->dead && g->nodes[i]->op == op;
+    return n;
+}
+
+static void assert_dims(const gr_value *v, int rank, int64_t d0, int64_t d1) {
+    assert_non_null(v);
+    char buf[128];
+    if (v->shape.rank != rank || v->shape.dims[0] != d0 || (rank > 1 && v->shape.dims[1] != d1))
+        fail_msg("'%s' is %s, expected rank %d [%lld,%lld]", v->name,
+                 gr_shape_str(&v->shape, buf, sizeof buf), rank, (long long)d0, (long long)d1);
+}
+
+/* ------------------------------------------------------------------ losses */
+
+typedef struct {
+    const char *name;
+    gr_loss_kind loss;
+    double label_smoothing;
+    int weighted;
+} loss_case;
+
+static const float class_weights[5] = {1, 2, 0.5f, 1, 1.5f};
+
+static const loss_case loss_cases[] = {
+    {"ce_plain", GR_LOSS_CE, 0, 0},         {"ce_weights", GR_LOSS_CE, 0, 1},
+    {"ce_smooth", GR_LOSS_CE, 0.1, 0},      {"ce_smooth_weights", GR_LOSS_CE, 0.1, 1},
+    {"mse", GR_LOSS_MSE, 0, 0},             {"l1", GR_LOSS_L1, 0, 0},
+    {"bce_with_logits", GR_LOSS_BCE, 0, 0},
+};
+
+/* The logits are the trainable parameter: d loss / d param is the loss's
+ * gradient, compared with PyTorch's. */
+static void check_loss_case(const loss_case *c) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/losses/%s", GOLDEN, c->name);
+    gr_tensor logits, target, want_loss, want_grad;
+    load_npy(dir, "logits.npy", &logits);
+    load_npy(dir, "target.npy", &target);
+    load_npy(dir, "loss.npy", &want_loss);
+    load_npy(dir, "grad.npy", &want_grad);
+
+    gr_graph *g = gr_graph_new("loss");
+    gr_value *p = gr_graph_add_data(g, GR_VALUE_PARAM, "logits", GR_DTYPE_F32, &logits.shape,
+                                    logits.data);
+    assert_non_null(p);
+    p->variable = p->trainable = 1;
+    const char *y_name[] = {"y"};
+    gr_node *id = gr_node_add(g, GR_OP_IDENTITY, "id", 1, &p, 1, y_name);
+    assert_int_equal(gr_graph_add_output(g, id->outputs[0]), GR_OK);
+
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.loss = c->loss;
+    t.label_smoothing = c->label_smoothing;
+    if (c->weighted) {
+        t.n_class_weights = 5;
+        t.class_weights = class_weights;
+    }
+    static const char *const pipeline[] = {"shapes", "loss", "autodiff", NULL};
+    run_passes(g, pipeline, &t);
+    assert_int_equal(g->n_grads, 1);
+    assert_ptr_equal(g->grads[0].param, p);
+    assert_int_equal(gr_graph_add_output(g, g->grads[0].grad), GR_OK);
+    gr_plan *plan = compile(g);
+    int labels = input_index(plan, GR_TRAIN_LABELS);
+    assert_true(labels >= 0);
+    assert_int_equal(plan->buffers[plan->inputs[labels]].nbytes, target.nbytes);
+    assert_int_equal(plan->n_outputs, 3);
+    gr_session *s = NULL;
+    gr_status st = {0};
+    assert_int_equal(gr_session_new(plan, 1, &s, &st), GR_OK);
+    float loss = 0, grad[40], y[40];
+    void *inputs[4] = {0}, *outputs[3] = {&loss, y, grad};
+    inputs[labels] = target.data;
+    if (gr_session_run(s, inputs, outputs, &st) != GR_OK) fail_msg("%s", st.msg);
+
+    double want = *(const float *)want_loss.data;
+    if (fabs(loss - want) > 1e-6 * fabs(want))
+        fail_msg("%s: loss %.9g, PyTorch %.9g", c->name, (double)loss, want);
+    const float *wg = want_grad.data;
+    for (int i = 0; i < 40; i++)
+        if (fabs(grad[i] - wg[i]) > 1e-6)
+            fail_msg("%s: d loss / d logits[%d] = %.9g, PyTorch %.9g", c->name, i,
+                     (double)grad[i], (double)wg[i]);
+    gr_session_free(s);
+    gr_plan_free(plan);
+    gr_graph_free(g);
+    gr_free(logits.data);
+    gr_free(target.data);
+    gr_free(want_loss.data);
+    gr_free(want_grad.data);
+}
+
+static void test_losses_and_gradients_match_pytorch(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof loss_cases / sizeof *loss_cases; i++)
+        check_loss_case(&loss_cases[i]);
+}
+
+/* -------------------------------------------------------------------- head */
+
+static const char *const head_pass[] = {"head", NULL};
+
+/* Every value of v within +-bound; returns the data. */
+static const float *within_bound(const gr_value *v, double bound) {
+    const float *d = v->data;
+    for (int64_t i = 0; i < gr_value_numel(v); i++)
+        if (!(fabs(d[i]) <= bound))
+            fail_msg("%s[%lld] = %g is outside +-%g", v->name, (long long)i, (double)d[i], bound);
+    return d;
+}
+
+static gr_graph *with_head(const char *model, const char *node, int64_t classes,
+                           uint64_t seed) {
+    gr_graph *g = import_golden(model);
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.head_classes = classes;
+    t.head_node = node;
+    t.seed = seed;
+    run_passes(g, head_pass, &t);
+    return g;
+}
+
+static void test_head_replaces_mlp_gemm(void **state) {
+    (void)state;
+    gr_graph *a = with_head("mlp", NULL, 7, 1), *b = with_head("mlp", NULL, 7, 1);
+    gr_graph *c = with_head("mlp", "/fc3/Gemm", 7, 2);
+    double bound = 1 / sqrt(32.0);
+    /* Gemm transB=1: W [out, in]. */
+    assert_dims(gr_graph_find(a, "fc3.weight"), 2, 7, 32);
+    assert_dims(gr_graph_find(a, "fc3.bias"), 1, 7, 0);
+    assert_dims(gr_graph_find(a, "logits"), 2, 16, 7);
+    assert_dims(gr_graph_find(a, "fc2.weight"), 2, 32, 32);
+    assert_dims(gr_graph_find(c, "fc3.weight"), 2, 7, 32);
+    const char *names[] = {"fc3.weight", "fc3.bias"};
+    for (int k = 0; k < 2; k++) {
+        const gr_value *va = gr_graph_find(a, names[k]), *vb = gr_graph_find(b, names[k]),
+                       *vc = gr_graph_find(c, names[k]);
+        const float *da = within_bound(va, bound), *dc = within_bound(vc, bound);
+        within_bound(vb, bound);
+        assert_memory_equal(va->data, vb->data, va->nbytes);
+        int differ = 0;
+        for (int64_t i = 0; i < gr_value_numel(va); i++) differ += da[i] != dc[i];
+        assert_true(differ > gr_value_numel(va) / 2);
+        /* Spread over the range, not squeezed into a corner of it. */
+        double lo = 1, hi = -1;
+        for (int64_t i = 0; i < gr_value_numel(va); i++) {
+            lo = fmin(lo, da[i] / bound);
+            hi = fmax(hi, da[i] / bound);
+        }
+        if (k == 0) assert_true(lo < -0.8 && hi > 0.8);
+    }
+    /* The hidden layers keep their weights. */
+    gr_graph *orig = import_golden("mlp");
+    const gr_value *w = gr_graph_find(orig, "fc2.weight");
+    assert_memory_equal(w->data, gr_graph_find(a, "fc2.weight")->data, w->nbytes);
+    gr_graph_free(orig);
+    gr_graph_free(a);
+    gr_graph_free(b);
+    gr_graph_free(c);
+}
+
+static void test_head_on_transformer(void **state) {
+    (void)state;
+    /* Its classifier is a Gemm on the mean over tokens; the Linear layers
+     * inside are MatMul(x, Transpose(W)) + Add. */
+    gr_graph *g = with_head("transformer", NULL, 4, 3);
+    assert_dims(gr_graph_find(g, "head.weight"), 2, 4, 16);
+    assert_dims(gr_graph_find(g, "head.bias"), 1, 4, 0);
+    assert_dims(gr_graph_find(g, "logits"), 2, 16, 4);
+    within_bound(gr_graph_find(g, "head.weight"), 1 / sqrt(16.0));
+    within_bound(gr_graph_find(g, "head.bias"), 1 / sqrt(16.0));
+    gr_graph_free(g);
+    /* A MatMul on a Transpose of the weight is not a classifier graft can
+     * replace: a clear error, not a wrong edit. */
+    g = import_golden("transformer");
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.head_classes = 4;
+    t.head_node = "/q/MatMul";
+    const char *msg = passes_error(g, head_pass, &t);
+    assert_non_null(strstr(msg, "'/q/MatMul'"));
+    assert_non_null(strstr(msg, "expected a Gemm or MatMul"));
+    gr_graph_free(g);
+}
+
+static void test_head_replaces_matmul_add(void **state) {
+    (void)state;
+    if (access(PPOCR, R_OK) != 0) {
+        print_message("skipped: %s is absent (scripts/fetch-models.sh)\n", PPOCR);
+        skip();
+    }
+    gr_graph *g = NULL;
+    gr_status st = {0};
+    if (gr_import_file(PPOCR, &g, &st) != GR_OK) fail_msg("%s", st.msg);
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.head_classes = 3;
+    t.seed = 5;
+    run_passes(g, head_pass, &t);
+    /* MatMul: W [in, out]; the Add's bias [out]. */
+    assert_dims(gr_graph_find(g, "fc_0.w_0"), 2, 200, 3);
+    assert_dims(gr_graph_find(g, "fc_0.b_0"), 1, 3, 0);
+    within_bound(gr_graph_find(g, "fc_0.w_0"), 1 / sqrt(200.0));
+    within_bound(gr_graph_find(g, "fc_0.b_0"), 1 / sqrt(200.0));
+    const gr_value *y = g->outputs[0];
+    assert_int_equal(y->shape.rank, 2);
+    assert_int_equal(y->shape.dims[1], 3);
+    assert_int_equal(count_ops(g, GR_OP_SOFTMAX), 1);
+    gr_graph_free(g);
+}
+
+static void test_head_errors(void **state) {
+    (void)state;
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.head_classes = 3;
+    gr_graph *g = import_golden("mlp");
+    t.head_node = "nope";
+    assert_non_null(strstr(passes_error(g, head_pass, &t), "no node named 'nope'"));
+    t.head_node = "/Relu";
+    const char *msg = passes_error(g, head_pass, &t);
+    assert_non_null(strstr(msg, "'/Relu' is Relu"));
+    assert_non_null(strstr(msg, "expected a Gemm or MatMul"));
+    /* Nothing was changed by the failed attempts. */
+    assert_dims(gr_graph_find(g, "fc3.weight"), 2, 5, 32);
+    gr_graph_free(g);
+    /* A model without a classifier. */
+    g = gr_graph_new("no_head");
+    int64_t dims[2] = {2, 3};
+    gr_shape s = gr_shape_make(2, dims);
+    gr_value *x = gr_graph_add_input(g, "x", GR_DTYPE_F32, &s);
+    gr_node *r = gr_node_add(g, GR_OP_RELU, "r", 1, &x, 1, NULL);
+    assert_int_equal(gr_graph_add_output(g, r->outputs[0]), GR_OK);
+    t.head_node = NULL;
+    assert_non_null(strstr(passes_error(g, head_pass, &t), "no Gemm or MatMul"));
+    gr_graph_free(g);
+}
+
+/* ------------------------------------------------------------------ freezing */
+
+static const char *const train_pass[] = {"train", NULL};
+
+static const char *const cnn_params[] = {
+    "conv1.weight", "bn1.weight", "bn1.bias", "res_conv1.weight", "res_bn1.weight",
+    "res_bn1.bias", "res_conv2.weight", "res_bn2.weight", "res_bn2.bias", "conv2.weight",
+    "bn2.weight", "bn2.bias", "fc.weight", "fc.bias", NULL};
+
+/* The trainable set (variable && trainable) is exactly `want`; running
+ * statistics never train. */
+static void assert_trainable(const gr_graph *g, const char *const *want) {
+    int n_want = 0;
+    for (; want[n_want]; n_want++) {
+        const gr_value *v = gr_graph_find(g, want[n_want]);
+        assert_non_null(v);
+        if (!(v->variable && v->trainable)) fail_msg("'%s' does not train", want[n_want]);
+    }
+    int n = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        const gr_value *v = g->values[i];
+        if (v->kind != GR_VALUE_PARAM || !(v->variable && v->trainable)) continue;
+        n++;
+        int listed = 0;
+        for (int k = 0; want[k]; k++) listed |= !strcmp(want[k], v->name);
+        if (!listed) fail_msg("'%s' trains", v->name);
+        assert_null(strstr(v->name, "running_"));
+    }
+    assert_int_equal(n, n_want);
+}
+
+static gr_graph *cnn_trained(int n_freeze, const char **freeze, int n_only, const char **only,
+                             const char *until) {
+    gr_graph *g = import_golden("cnn");
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.n_freeze = n_freeze;
+    t.freeze = freeze;
+    t.n_train_only = n_only;
+    t.train_only = only;
+    t.freeze_until = until;
+    run_passes(g, train_pass, &t);
+    return g;
+}
+
+static void test_freeze_selects_trainable_set(void **state) {
+    (void)state;
+    gr_graph *g = cnn_trained(0, NULL, 0, NULL, NULL);
+    assert_trainable(g, cnn_params);
+    const char *stats[] = {"bn1.running_mean", "bn1.running_var", "bn2.running_var",
+                           "res_bn2.running_mean"};
+    for (int i = 0; i < 4; i++) {
+        const gr_value *v = gr_graph_find(g, stats[i]);
+        assert_false(v->trainable);
+        assert_false(v->variable);
+    }
+    gr_graph_free(g);
+
+    const char *freeze_bn[] = {"bn*"};
+    g = cnn_trained(1, freeze_bn, 0, NULL, NULL);
+    const char *want1[] = {"conv1.weight", "res_conv1.weight", "res_bn1.weight", "res_bn1.bias",
+                           "res_conv2.weight", "res_bn2.weight", "res_bn2.bias", "conv2.weight",
+                           "fc.weight", "fc.bias", NULL};
+    assert_trainable(g, want1);
+    gr_graph_free(g);
+
+    const char *only_fc[] = {"fc.*"};
+    g = cnn_trained(0, NULL, 1, only_fc, NULL);
+    const char *want2[] = {"fc.weight", "fc.bias", NULL};
+    assert_trainable(g, want2);
+    gr_graph_free(g);
+
+    /* --train-only and --freeze together; two globs of one kind. */
+    const char *only_bn[] = {"*bn*", "conv1.*"}, *freeze_res[] = {"res_*", "*.bias"};
+    g = cnn_trained(2, freeze_res, 2, only_bn, NULL);
+    const char *want3[] = {"conv1.weight", "bn1.weight", "bn2.weight", NULL};
+    assert_trainable(g, want3);
+    gr_graph_free(g);
+
+    /* Everything feeding /conv2/Conv and its own weight. */
+    g = cnn_trained(0, NULL, 0, NULL, "/conv2/Conv");
+    const char *want4[] = {"bn2.weight", "bn2.bias", "fc.weight", "fc.bias", NULL};
+    assert_trainable(g, want4);
+    gr_graph_free(g);
+    g = cnn_trained(0, NULL, 0, NULL, "/res_bn2/BatchNormalization");
+    const char *want5[] = {"conv2.weight", "bn2.weight", "bn2.bias", "fc.weight", "fc.bias",
+                           NULL};
+    assert_trainable(g, want5);
+    gr_graph_free(g);
+}
+
+static void test_freeze_errors(void **state) {
+    (void)state;
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    gr_graph *g = import_golden("cnn");
+    const char *typo[] = {"fc.*", "bn9.*"};
+    t.n_freeze = 2;
+    t.freeze = typo;
+    const char *msg = passes_error(g, train_pass, &t);
+    assert_non_null(strstr(msg, "--freeze 'bn9.*' matches no parameter"));
+    t.n_freeze = 0;
+    t.n_train_only = 1;
+    t.train_only = typo + 1;
+    assert_non_null(strstr(passes_error(g, train_pass, &t), "--train-only 'bn9.*'"));
+    const char *all[] = {"*"};
+    t.n_train_only = 0;
+    t.n_freeze = 1;
+    t.freeze = all;
+    assert_non_null(strstr(passes_error(g, train_pass, &t), "no parameter is left to train"));
+    /* Only running statistics selected: nothing trains either. */
+    const char *stats[] = {"*running*"};
+    t.n_freeze = 0;
+    t.n_train_only = 1;
+    t.train_only = stats;
+    assert_non_null(strstr(passes_error(g, train_pass, &t), "no parameter is left to train"));
+    t.n_train_only = 0;
+    t.freeze_until = "/nope";
+    assert_non_null(strstr(passes_error(g, train_pass, &t), "no node named '/nope'"));
+    t.freeze_until = "/fc/Gemm";
+    assert_non_null(strstr(passes_error(g, train_pass, &t), "no parameter is left to train"));
+    gr_graph_free(g);
+}
+
+/* --------------------------------------------------------------- BatchNorm */
+
+static int has_update(const gr_graph *g, const char *state) {
+    for (int i = 0; i < g->n_updates; i++)
+        if (!strcmp(g->updates[i].state->name, state)) return 1;
+    return 0;
+}
+
+/* The BatchNormalization node that reads `scale`, or NULL. */
+static const gr_node *bn_of(const gr_graph *g, const char *scale) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gr_node *n = g->nodes[i];
+        if (!n->dead && n->op == GR_OP_BATCH_NORM && !strcmp(n->inputs[1]->name, scale))
+            return n;
+    }
+    return NULL;
+}
+
+static void test_frozen_batch_norm_runs_in_inference_mode(void **state) {
+    (void)state;
+    /* bn1 frozen, res_bn1 half frozen (its bias trains), the rest train. */
+    const char *freeze[] = {"bn1.*", "res_bn1.weight"};
+    gr_graph *g = import_golden("cnn");
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.n_freeze = 2;
+    t.freeze = freeze;
+    static const char *const pipeline[] = {"train",    "shapes",    "train_mode", "loss",
+                                           "autodiff", "optimizer", NULL};
+    run_passes(g, pipeline, &t);
+    assert_int_equal(count_ops(g, GR_OP_BATCH_NORM), 1);
+    const gr_node *bn1 = bn_of(g, "bn1.weight");
+    assert_non_null(bn1);
+    assert_int_equal(gr_node_int(bn1, "training_mode", 1), 0);
+    assert_int_equal(bn1->n_outputs, 1);
+    assert_false(gr_graph_find(g, "bn1.running_mean")->variable);
+    assert_false(has_update(g, "bn1.running_mean"));
+    assert_false(has_update(g, "bn1.running_var"));
+    const char *trained[] = {"res_bn1", "res_bn2", "bn2"};
+    for (int k = 0; k < 3; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.weight", trained[k]);
+        assert_null(bn_of(g, name));
+        snprintf(name, sizeof name, "%s.running_mean", trained[k]);
+        assert_true(has_update(g, name));
+        assert_true(gr_graph_find(g, name)->variable);
+        assert_false(gr_graph_find(g, name)->trainable);
+        assert_null(gr_graph_grad_of(g, gr_graph_find(g, name)));
+        snprintf(name, sizeof name, "%s.running_var", trained[k]);
+        assert_true(has_update(g, name));
+    }
+    /* One step: the trained statistics move, the frozen ones are constants. */
+    gr_plan *p = compile(g);
+    gr_session *s = NULL;
+    gr_status st = {0};
+    assert_int_equal(gr_session_new(p, 1, &s, &st), GR_OK);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/cnn", GOLDEN);
+    gr_tensor x, y, rm0;
+    load_npy(dir, "x.npy", &x);
+    load_npy(dir, "y.npy", &y);
+    snprintf(dir, sizeof dir, "%s/cnn/init", GOLDEN);
+    load_npy(dir, "res_bn2.running_mean.npy", &rm0);
+    void *inputs[8] = {0};
+    float lr = 0.05f, loss = 0, logits[32];
+    void *outputs[2] = {&loss, logits};
+    inputs[input_index(p, "x")] = x.data;
+    inputs[input_index(p, GR_TRAIN_LABELS)] = y.data;
+    inputs[input_index(p, "graft.lr")] = &lr;
+    assert_int_equal(gr_session_run(s, inputs, outputs, &st), GR_OK);
+    assert_true(gr_plan_find_buffer(p, "bn1.running_mean") < 0 ||
+                gr_session_state(s, gr_plan_find_buffer(p, "bn1.running_mean")) == NULL);
+    int b = gr_plan_find_buffer(p, "res_bn2.running_mean");
+    assert_true(b >= 0);
+    const float *rm = gr_session_state(s, b), *r0 = rm0.data;
+    assert_non_null(rm);
+    int moved = 0;
+    for (int i = 0; i < 8; i++) moved += fabs(rm[i] - r0[i]) > 1e-6;
+    assert_int_equal(moved, 8);
+    gr_session_free(s);
+    gr_plan_free(p);
+    gr_free(x.data);
+    gr_free(y.data);
+    gr_free(rm0.data);
+    gr_graph_free(g);
+}
+
+static void test_eval_mode_uses_running_statistics(void **state) {
+    (void)state;
+    gr_graph *g = import_golden("cnn");
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.eval = 1;
+    static const char *const pipeline[] = {"train", "shapes", "train_mode", "loss", NULL};
+    run_passes(g, pipeline, &t);
+    assert_int_equal(count_ops(g, GR_OP_BATCH_NORM), 4);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == GR_OP_BATCH_NORM)
+            assert_int_equal(gr_node_int(g->nodes[i], "training_mode", 1), 0);
+    assert_int_equal(g->n_updates, 0);
+    gr_graph_free(g);
+}
+
+/* ------------------------------------------------------------ accumulation */
+
+static void apply_init(gr_graph *g, const char *dir) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".npy")) continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(len - 4), e->d_name);
+        gr_value *v = gr_graph_find(g, name);
+        assert_non_null(v);
+        gr_tensor t;
+        load_npy(dir, e->d_name, &t);
+        assert_int_equal(t.nbytes, v->nbytes);
+        memcpy(v->data, t.data, t.nbytes);
+        gr_free(t.data);
+    }
+    closedir(d);
+}
+
+static const char *const mlp_params[] = {"fc1.weight", "fc1.bias", "fc2.weight",
+                                         "fc2.bias",   "fc3.weight", "fc3.bias"};
+
+/* The golden MLP's SGD step at batch `batch` (the model fixes 16). */
+static gr_plan *mlp_step(int64_t batch, int accumulate) {
+    gr_graph *g = import_golden("mlp");
+    apply_init(g, GOLDEN "/mlp/init");
+    gr_value *x = gr_graph_find(g, "x");
+    x->shape.dims[0] = batch;
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i]->kind == GR_VALUE_NODE) {
+            g->values[i]->has_declared = 0;
+            g->values[i]->shape = gr_shape_unknown();
+        }
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.momentum = 0.9;
+    t.weight_decay = 1e-4;
+    t.accumulate = accumulate;
+    static const char *const pipeline[] = {"train",    "shapes",    "train_mode", "loss",
+                                           "autodiff", "optimizer", NULL};
+    run_passes(g, pipeline, &t);
+    gr_plan *p = compile(g);
+    gr_graph_free(g);
+    return p;
+}
+
+/* Runs micro-step k: rows [k*batch, (k+1)*batch). */
+static void mlp_run(gr_plan *p, gr_session *s, const gr_tensor *x, const gr_tensor *y,
+                    int64_t batch, int k, int apply) {
+    void *inputs[8] = {0};
+    float lr = 0.05f, damp = 1.0f, loss, out[16 * 5]; /* dampening 0 */
+    unsigned char flag = (unsigned char)apply;
+    inputs[input_index(p, "x")] = (float *)x->data + (size_t)k * (size_t)batch * 20;
+    inputs[input_index(p, GR_TRAIN_LABELS)] = (int64_t *)y->data + k * batch;
+    inputs[input_index(p, "graft.lr")] = &lr;
+    inputs[input_index(p, "graft.damp")] = &damp;
+    int a = input_index(p, "graft.apply");
+    if (a >= 0) inputs[a] = &flag;
+    void *outputs[2] = {&loss, out};
+    gr_status st = {0};
+    if (gr_session_run(s, inputs, outputs, &st) != GR_OK) fail_msg("%s", st.msg);
+}
+
+static const float *state_of(gr_plan *p, gr_session *s, const char *name) {
+    int b = gr_plan_find_buffer(p, name);
+    assert_true(b >= 0);
+    const float *d = gr_session_state(s, b);
+    assert_non_null(d);
+    return d;
+}
+
+static void test_accumulation_equals_full_batch(void **state) {
+    (void)state;
+    enum { UPDATES = 5 };
+    gr_tensor x, y;
+    load_npy(GOLDEN "/mlp", "x.npy", &x);
+    load_npy(GOLDEN "/mlp", "y.npy", &y);
+    gr_plan *pa = mlp_step(8, 2), *pf = mlp_step(16, 1);
+    assert_true(input_index(pa, "graft.apply") >= 0);
+    assert_true(input_index(pf, "graft.apply") < 0);
+    gr_session *sa = NULL, *sf = NULL;
+    gr_status st = {0};
+    assert_int_equal(gr_session_new(pa, 1, &sa, &st), GR_OK);
+    assert_int_equal(gr_session_new(pf, 1, &sf, &st), GR_OK);
+    gr_graph *init = import_golden("mlp");
+    apply_init(init, GOLDEN "/mlp/init");
+    float *before[12];
+    for (int u = 0; u < UPDATES; u++) {
+        /* A micro-step that does not apply leaves weights and momentum
+         * as they were (at first: the initial weights and zeros). */
+        for (int k = 0; k < 12; k++) {
+            char name[64];
+            snprintf(name, sizeof name, k < 6 ? "%s" : "%s.momentum", mlp_params[k % 6]);
+            size_t bytes = gr_graph_find(init, mlp_params[k % 6])->nbytes;
+            before[k] = malloc(bytes);
+            memcpy(before[k], state_of(pa, sa, name), bytes);
+            if (u == 0 && k < 6) assert_memory_equal(before[k], gr_graph_find(init, name)->data, bytes);
+            for (size_t i = 0; u == 0 && k >= 6 && i < bytes / 4; i++) assert_true(before[k][i] == 0.0f);
+        }
+        mlp_run(pa, sa, &x, &y, 8, 2 * u, 0);
+        for (int k = 0; k < 12; k++) {
+            char name[64];
+            snprintf(name, sizeof name, k < 6 ? "%s" : "%s.momentum", mlp_params[k % 6]);
+            assert_memory_equal(state_of(pa, sa, name), before[k],
+                                gr_graph_find(init, mlp_params[k % 6])->nbytes);
+            free(before[k]);
+        }
+        mlp_run(pa, sa, &x, &y, 8, 2 * u + 1, 1);
+        mlp_run(pf, sf, &x, &y, 16, u, 0);
+        /* Identical weights after each applied update, up to rounding. */
+        double worst = 0;
+        for (int k = 0; k < 6; k++) {
+            const float *wa = state_of(pa, sa, mlp_params[k]), *wf = state_of(pf, sf, mlp_params[k]);
+            int64_t n = gr_value_numel(gr_graph_find(init, mlp_params[k]));
+            for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(wa[i] - wf[i]));
+        }
+        if (worst > 1e-6) fail_msg("update %d: accumulated weights differ by %.3g", u, worst);
+        if (u == 0) {
+            /* ...and they did move. */
+            const float *w = state_of(pa, sa, "fc1.weight"), *w0 = gr_graph_find(init, "fc1.weight")->data;
+            int moved = 0;
+            for (int i = 0; i < 640; i++) moved += w[i] != w0[i];
+            assert_true(moved > 600);
+        }
+        if (u == UPDATES - 1) print_message("accumulate 2 x 8 vs 16: max weight difference %.3g\n", worst);
+    }
+    gr_graph_free(init);
+    gr_session_free(sa);
+    gr_session_free(sf);
+    gr_plan_free(pa);
+    gr_plan_free(pf);
+    gr_free(x.data);
+    gr_free(y.data);
+}
+
+/* ----------------------------------------------------------------- dropout */
+
+enum { DROP_N = 100 };
+
+/* p [100,100] in [0.5, 1.5) -> Dropout(ratio 0.5) -> y; with a loss
+ * L = sum(y * R) and its gradient unless eval. */
+static gr_graph *dropout_graph(int eval, float *r) {
+    gr_graph *g = gr_graph_new("dropout");
+    int64_t dims[2] = {DROP_N, DROP_N};
+    gr_shape s = gr_shape_make(2, dims), sc = gr_shape_scalar();
+    gr_value *p = gr_graph_add_data(g, GR_VALUE_PARAM, "p", GR_DTYPE_F32, &s, NULL);
+    p->variable = p->trainable = 1;
+    gr_rng rng;
+    gr_rng_seed(&rng, 7);
+    float *d = p->data;
+    for (int i = 0; i < DROP_N * DROP_N; i++) {
+        d[i] = (float)(0.5 + gr_rng_uniform(&rng));
+        r[i] = (float)(gr_rng_uniform(&rng) - 0.5);
+    }
+    float ratio = 0.5f;
+    gr_value *in[2] = {p, gr_graph_add_data(g, GR_VALUE_CONST, "ratio", GR_DTYPE_F32, &sc, &ratio)};
+    const char *y_name[] = {"y"};
+    gr_node *drop = gr_node_add(g, GR_OP_DROPOUT, "drop", 2, in, 1, y_name);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    gr_value *y = drop->outputs[0];
+    assert_int_equal(gr_graph_add_output(g, y), GR_OK);
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.eval = eval;
+    static const char *const tm[] = {"train_mode", NULL};
+    run_passes(g, tm, &t);
+    if (eval) return g;
+    gr_value *m[2] = {g->outputs[0], gr_graph_add_data(g, GR_VALUE_CONST, "R", GR_DTYPE_F32, &s, r)};
+    gr_node *mul = gr_node_add(g, GR_OP_MUL, "weigh", 2, m, 1, NULL);
+    gr_node *sum = gr_node_add(g, GR_OP_REDUCE_SUM, "sum", 1, &mul->outputs[0], 1, NULL);
+    assert_int_equal(gr_node_set_int(g, sum, "keepdims", 0), GR_OK);
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    g->loss = sum->outputs[0];
+    static const char *const ad[] = {"autodiff", NULL};
+    run_passes(g, ad, &t);
+    assert_int_equal(g->n_grads, 1);
+    assert_int_equal(gr_graph_add_output(g, g->grads[0].grad), GR_OK);
+    return g;
+}
+
+/* mask = y / p for seed; dy/dp into grad. */
+static void dropout_run(gr_plan *p, int64_t seed, float *y, float *grad) {
+    gr_session *s = NULL;
+    gr_status st = {0};
+    assert_int_equal(gr_session_new(p, 1, &s, &st), GR_OK);
+    void *inputs[2] = {0}, *outputs[2] = {y, grad};
+    int k = input_index(p, "graft.seed");
+    assert_true(k >= 0);
+    inputs[k] = &seed;
+    if (gr_session_run(s, inputs, outputs, &st) != GR_OK) fail_msg("%s", st.msg);
+    gr_session_free(s);
+}
+
+static void test_dropout_mask(void **state) {
+    (void)state;
+    enum { N = DROP_N * DROP_N };
+    float *r = malloc(N * sizeof(float)), *y1 = malloc(N * sizeof(float)),
+          *y2 = malloc(N * sizeof(float)), *y3 = malloc(N * sizeof(float)),
+          *grad = malloc(N * sizeof(float)), *grad2 = malloc(N * sizeof(float));
+    gr_graph *g = dropout_graph(0, r);
+    assert_int_equal(count_ops(g, GR_OP_DROPOUT), 0);
+    assert_int_equal(count_ops(g, GR_OP_DROPOUT_MASK), 1);
+    const float *p0 = gr_graph_find(g, "p")->data;
+    float *p = malloc(N * sizeof(float));
+    memcpy(p, p0, N * sizeof(float));
+    gr_plan *plan = compile(g);
+    dropout_run(plan, 1, y1, grad);
+    dropout_run(plan, 2, y2, grad2);
+    dropout_run(plan, 1, y3, grad2);
+    int zeros = 0, differ = 0;
+    for (int i = 0; i < N; i++) {
+        double m = y1[i] / p[i];
+        if (!(m == 0 || fabs(m - 2) < 1e-6)) fail_msg("mask[%d] = %g, expected 0 or 2", i, m);
+        zeros += m == 0;
+        differ += (y1[i] == 0) != (y2[i] == 0);
+        /* d L / d p = mask * R, the mask of the same run. */
+        if (fabs(grad[i] - m * r[i]) > 1e-6)
+            fail_msg("d L / d p[%d] = %g, mask %g * dy %g", i, (double)grad[i], m, (double)r[i]);
+    }
+    print_message("dropout 0.5: %d zeros of %d; seeds 1 and 2 differ at %d\n", zeros, N, differ);
+    assert_true(zeros > N / 2 - 300 && zeros < N / 2 + 300);  /* 6 sigma */
+    assert_true(differ > N / 2 - 300 && differ < N / 2 + 300); /* independent masks */
+    assert_memory_equal(y1, y3, N * sizeof(float));
+    gr_plan_free(plan);
+    gr_graph_free(g);
+
+    /* Evaluation: the identity, no seed. */
+    g = dropout_graph(1, r);
+    assert_int_equal(count_ops(g, GR_OP_DROPOUT) + count_ops(g, GR_OP_DROPOUT_MASK), 0);
+    assert_null(gr_graph_find(g, "graft.seed"));
+    plan = compile(g);
+    assert_int_equal(plan->n_inputs, 0);
+    gr_session *s = NULL;
+    gr_status st = {0};
+    assert_int_equal(gr_session_new(plan, 1, &s, &st), GR_OK);
+    void *outputs[1] = {y1};
+    assert_int_equal(gr_session_run(s, NULL, outputs, &st), GR_OK);
+    assert_memory_equal(y1, p, N * sizeof(float));
+    gr_session_free(s);
+    gr_plan_free(plan);
+    gr_graph_free(g);
+    free(p);
+    free(r);
+    free(y1);
+    free(y2);
+    free(y3);
+    free(grad);
+    free(grad2);
+}
+
+/* --------------------------------------------------- missing gradient rules */
+
+static void test_autodiff_lists_every_op_without_gradient(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("no_grad");
+    int64_t dims[4] = {1, 2, 3, 3};
+    gr_shape s = gr_shape_make(4, dims), sc = gr_shape_scalar();
+    gr_value *p = gr_graph_add_data(g, GR_VALUE_PARAM, "p", GR_DTYPE_F32, &s, NULL);
+    p->variable = p->trainable = 1;
+    float three = 3;
+    gr_node *lrn = gr_node_add(g, GR_OP_LRN, "my_lrn", 1, &p, 1, NULL);
+    assert_int_equal(gr_node_set_int(g, lrn, "size", 3), GR_OK);
+    gr_value *in[2] = {lrn->outputs[0],
+                       gr_graph_add_data(g, GR_VALUE_CONST, "three", GR_DTYPE_F32, &sc, &three)};
+    gr_node *mod = gr_node_add(g, GR_OP_MOD, "my_mod", 2, in, 1, NULL);
+    assert_int_equal(gr_node_set_int(g, mod, "fmod", 1), GR_OK);
+    gr_node *sum = gr_node_add(g, GR_OP_REDUCE_SUM, "sum", 1, &mod->outputs[0], 1, NULL);
+    assert_int_equal(gr_node_set_int(g, sum, "keepdims", 0), GR_OK);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, sum->outputs[0]), GR_OK);
+    g->loss = sum->outputs[0];
+    static const char *const ad[] = {"autodiff", NULL};
+    const char *msg = passes_error(g, ad, NULL);
+    assert_non_null(strstr(msg, "2 nodes"));
+    assert_non_null(strstr(msg, "LRN (node 'my_lrn')"));
+    assert_non_null(strstr(msg, "Mod (node 'my_mod')"));
+    gr_graph_free(g);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest all[] = {
+        cmocka_unit_test(test_losses_and_gradients_match_pytorch),
+        cmocka_unit_test(test_head_replaces_mlp_gemm),
+        cmocka_unit_test(test_head_on_transformer),
+        cmocka_unit_test(test_head_replaces_matmul_add),
+        cmocka_unit_test(test_head_errors),
+        cmocka_unit_test(test_freeze_selects_trainable_set),
+        cmocka_unit_test(test_freeze_errors),
+        cmocka_unit_test(test_frozen_batch_norm_runs_in_inference_mode),
+        cmocka_unit_test(test_eval_mode_uses_running_statistics),
+        cmocka_unit_test(test_accumulation_equals_full_batch),
+        cmocka_unit_test(test_dropout_mask),
+        cmocka_unit_test(test_autodiff_lists_every_op_without_gradient),
+    };
+    struct CMUnitTest tests[sizeof all / sizeof *all];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (argc < 2 || strstr(all[i].name, argv[1])) tests[n++] = all[i];
+    return _cmocka_run_group_tests("train_passes", tests, n, NULL, NULL);
+}
