@@ -406,12 +406,14 @@ gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel
  *   pointwise (1x1, stride 1, no pads): Y[Mg, I] = W^T[Mg, Cg] · X[Cg, I];
  *   GEMM + col2im (Cg >= 8): per task (image, group, block of mb output
  *     channels) cols[(m,t), i] = sum_c W[c,m,t] X[c,i], a [mb*taps, Cg] x
- *     [Cg, I] GEMM into the workspace, then every output row of the block
- *     gathers its cols tap by tap;
- *   direct (Cg < 8: depthwise, small groups): per task (image, channel)
- *     every output row gathers w[c,m,t] * X rows, c then tap in order.
- * A task owns whole output planes and sums in a fixed order, so results do
- * not depend on how tasks are split over threads. */
+ *     [Cg, I] GEMM into the workspace, then each output plane of the block
+ *     adds its cols tap by tap;
+ *   direct (Cg < 8: depthwise, small groups): per task (image, channel),
+ *     w[c,m,t] * X[c] added tap by tap for each c of the group.
+ * A task owns whole output planes and adds into them in a fixed order
+ * (bias, then c, then taps), so results do not depend on how tasks are split
+ * over threads. Adding a tap's input box into the plane (the plane stays in
+ * L1) measured as fast as gathering per output row, and simpler. */
 
 #define CONVT_COLS_BYTES (256 << 10) /* the cols block of a task stays in L2 */
 
@@ -425,105 +427,75 @@ static void in_range(const cg_conv_geom *c, int d, int64_t t, int64_t *lo, int64
     if (*hi < *lo) *hi = *lo;
 }
 
-/* Input index along d of output o for tap t: i = (o + p - t*dil) / s;
- * returns the i1 "it exists" (integral and in [0, in)) and sets *i. */
-static LLVMValueRef convt_in_index(cg_kernel *k, const cg_conv_geom *c, int d, LLVMValueRef o,
-                                   LLVMValueRef t, LLVMValueRef *i) {
-    LLVMBuilderRef b = k->b;
-    LLVMValueRef v = LLVMBuildSub(b, LLVMBuildAdd(b, o, i64c(k, c->pad[d]), ""),
-                                  LLVMBuildMul(b, t, i64c(k, c->dil[d]), ""), "");
-    LLVMValueRef ok = LLVMBuildICmp(b, LLVMIntULT, v, i64c(k, c->in[d] * c->str[d]), "");
-    *i = v;
-    if (c->str[d] > 1) {
-        LLVMValueRef rem = LLVMBuildURem(b, v, i64c(k, c->str[d]), "");
-        ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntEQ, rem, i64c(k, 0), ""), "");
-        *i = LLVMBuildUDiv(b, v, i64c(k, c->str[d]), "");
+/* y[i*s - p + t*dil] += w * x[i] (w NULL: 1) over the valid box of tap. */
+static void scatter_tap(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
+                        LLVMValueRef wv, const int64_t *tap) {
+    int64_t lo[3], hi[3], off[3];
+    for (int d = 0; d < 3; d++) {
+        in_range(c, d, tap[d], &lo[d], &hi[d]);
+        off[d] = tap[d] * c->dil[d] - c->pad[d];
+        if (hi[d] <= lo[d]) return;
     }
-    return ok;
-}
-
-/* Output row (o0, o1) of one channel, for every tap t = (t0, t1, t2) in
- * order whose input row (i0, i1) exists:
- *   yrow[i2*s + t2*dil - p] += scale_t * src_t[i0, i1, i2]
- * over the i2 that land in the row; src_t = src + t*tap_stride elements,
- * scale_t = w[t], or 1 if w is NULL. */
-static void convt_row(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef yrow, LLVMValueRef o0,
-                      LLVMValueRef o1, LLVMValueRef src, int64_t tap_stride, LLVMValueRef w) {
-    LLVMBuilderRef b = k->b;
-    cg_loop l0, l1;
-    LLVMValueRef t0 = cg_loop_begin(k, &l0, i64c(k, 0), i64c(k, c->ker[0]), 1), i0, i1;
-    LLVMValueRef ok0 = convt_in_index(k, c, 0, o0, t0, &i0);
-    LLVMValueRef t1 = cg_loop_begin(k, &l1, i64c(k, 0), i64c(k, c->ker[1]), 1);
-    LLVMValueRef ok1 = convt_in_index(k, c, 1, o1, t1, &i1);
-    LLVMBasicBlockRef join = cg_gemm_if(k, LLVMBuildAnd(b, ok0, ok1, ""));
-    LLVMValueRef t01 = nsw_mul(k, nsw_add(k, nsw_mul(k, t0, c->ker[1]), t1), c->ker[2]);
-    LLVMValueRef srow = cg_gep(k, c->dt, src, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1),
-                                                      c->in[2]));
-    for (int64_t t2 = 0; t2 < c->ker[2]; t2++) {
-        int64_t lo, hi, off = t2 * c->dil[2] - c->pad[2];
-        in_range(c, 2, t2, &lo, &hi);
-        if (hi <= lo) continue;
-        LLVMValueRef tap = nsw_add(k, t01, i64c(k, t2));
-        LLVMValueRef s = cg_gep(k, c->dt, srow, nsw_mul(k, tap, tap_stride));
-        LLVMValueRef scale = w ? cg_load(k, c->dt, w, tap) : NULL;
-        cg_loop l2;
-        LLVMValueRef i2 = cg_loop_begin(k, &l2, i64c(k, lo), i64c(k, hi), 1);
-        LLVMValueRef yi = nsw_add(k, nsw_mul(k, i2, c->str[2]), i64c(k, off));
-        LLVMValueRef v = cg_load(k, c->dt, s, i2), acc = cg_load(k, c->dt, yrow, yi);
-        cg_store(k, c->dt, yrow, yi,
-                 scale ? fma_reg(k, c->dt, scale, v, acc) : LLVMBuildFAdd(b, acc, v, ""));
-        cg_loop_end(k, &l2);
-    }
-    cg_gemm_if_end(k, join);
+    cg_loop l0, l1, l2;
+    LLVMValueRef i0 = cg_loop_begin(k, &l0, i64c(k, lo[0]), i64c(k, hi[0]), 1);
+    LLVMValueRef o0 = nsw_add(k, nsw_mul(k, i0, c->str[0]), i64c(k, off[0]));
+    LLVMValueRef i1 = cg_loop_begin(k, &l1, i64c(k, lo[1]), i64c(k, hi[1]), 1);
+    LLVMValueRef o1 = nsw_add(k, nsw_mul(k, i1, c->str[1]), i64c(k, off[1]));
+    LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1), c->in[2]));
+    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_add(k, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]),
+                                                  i64c(k, off[2])));
+    LLVMValueRef i2 = cg_loop_begin(k, &l2, i64c(k, lo[2]), i64c(k, hi[2]), 1);
+    LLVMValueRef yi = nsw_mul(k, i2, c->str[2]);
+    LLVMValueRef xv = cg_load(k, c->dt, xrow, i2), acc = cg_load(k, c->dt, yrow, yi);
+    cg_store(k, c->dt, yrow, yi,
+             wv ? fma_reg(k, c->dt, wv, xv, acc) : LLVMBuildFAdd(k->b, acc, xv, ""));
+    cg_loop_end(k, &l2);
     cg_gemm_loop_end(k, &l1);
     cg_gemm_loop_end(k, &l0);
 }
 
-/* Opens the loops over the output rows (o0, o1) of plane y and fills the
- * row with init; returns the row. Close with convt_rows_end. */
-static LLVMValueRef convt_rows_begin(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y,
-                                     LLVMValueRef init, cg_loop *l0, cg_loop *l1,
-                                     LLVMValueRef *o0, LLVMValueRef *o1) {
-    *o0 = cg_loop_begin(k, l0, i64c(k, 0), i64c(k, c->out[0]), 1);
-    *o1 = cg_loop_begin(k, l1, i64c(k, 0), i64c(k, c->out[1]), 1);
-    LLVMValueRef row = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, *o0, c->out[1]), *o1),
-                                                   c->out[2]));
-    cg_loop l2;
-    LLVMValueRef o2 = cg_loop_begin(k, &l2, i64c(k, 0), i64c(k, c->out[2]), 1);
-    cg_store(k, c->dt, row, o2, init);
-    cg_loop_end(k, &l2);
-    return row;
+/* Plane y = v. */
+static void fill_plane(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef v) {
+    cg_loop l;
+    LLVMValueRef p = cg_loop_begin(k, &l, i64c(k, 0), i64c(k, c->out_plane), 1);
+    cg_store(k, c->dt, y, p, v);
+    cg_loop_end(k, &l);
 }
 
-static void convt_rows_end(cg_kernel *k, cg_loop *l0, cg_loop *l1) {
-    cg_gemm_loop_end(k, l1);
-    cg_gemm_loop_end(k, l0);
+/* For each tap t in order: scatter_tap of x + t*tap_stride, weight w[t]
+ * (w NULL: 1). */
+static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
+                         int64_t tap_stride, LLVMValueRef w) {
+    int64_t tap[3], ti = 0;
+    for (tap[0] = 0; tap[0] < c->ker[0]; tap[0]++)
+        for (tap[1] = 0; tap[1] < c->ker[1]; tap[1]++)
+            for (tap[2] = 0; tap[2] < c->ker[2]; tap[2]++, ti++)
+                scatter_tap(k, c, y, cg_gep(k, c->dt, x, i64c(k, ti * tap_stride)),
+                            w ? cg_load(k, c->dt, w, i64c(k, ti)) : NULL, tap);
 }
 
-/* task (n, co): for each output row: bias, then for ci in group: convt_row. */
+/* task (n, co): y = bias; for ci in group: scatter_taps of X[n, ci]. */
 static void emit_convt_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
     const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
     k->n_tasks = c->N * c->M;
     if (!k->n_tasks || !c->out_plane) return;
     LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
     LLVMValueRef yb = cg_arg(k, n->outputs[0]);
-    cg_loop l, l0, l1, lc;
+    cg_loop l, lc;
     LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1); /* n*M + co */
     LLVMValueRef co = LLVMBuildSRem(k->b, t, i64c(k, c->M), "");
     LLVMValueRef img = LLVMBuildSDiv(k->b, t, i64c(k, c->M), "");
     LLVMValueRef gi = LLVMBuildSDiv(k->b, co, i64c(k, c->Mg), "");
     LLVMValueRef cm = LLVMBuildSRem(k->b, co, i64c(k, c->Mg), "");
     LLVMValueRef y = cg_gep(k, c->dt, yb, nsw_mul(k, t, c->out_plane));
-    LLVMValueRef init = B ? cg_load(k, c->dt, cg_arg(k, B), co) : cg_const(k, c->dt, 0);
-    LLVMValueRef o0, o1, row = convt_rows_begin(k, c, y, init, &l0, &l1, &o0, &o1);
+    fill_plane(k, c, y, B ? cg_load(k, c->dt, cg_arg(k, B), co) : cg_const(k, c->dt, 0));
     LLVMValueRef ci = cg_loop_begin(k, &lc, i64c(k, 0), i64c(k, c->Cg), 1);
     LLVMValueRef cin = nsw_add(k, nsw_mul(k, gi, c->Cg), ci);
     LLVMValueRef xp = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->C), cin), c->in_plane));
     /* W:[C, Mg, k...] */
     LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, cin, c->Mg), cm), c->taps));
-    convt_row(k, c, row, o0, o1, xp, 0, wp);
+    scatter_taps(k, c, y, xp, 0, wp);
     cg_gemm_loop_end(k, &lc);
-    convt_rows_end(k, &l0, &l1);
     cg_gemm_loop_end(k, &l);
 }
 
@@ -550,7 +522,8 @@ static void convt_gemm_init(cg_gemm *g, const cg_conv_geom *c, int64_t mb) {
     g->c_rs = c->in_plane;
 }
 
-/* task (n, g, mb-block): cols = GEMM; for m in block: rows gather cols. */
+/* task (n, g, mb-block): cols = GEMM; for m in block: y = bias, then
+ * scatter_taps of its cols. */
 static void emit_convt_col2im(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
     const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
     int64_t mb = convt_block(c), nb = c->Mg / mb, es = (int64_t)gr_dtype_size(c->dt);
@@ -566,7 +539,7 @@ static void emit_convt_col2im(cg_kernel *k, const gr_node *n, const cg_conv_geom
     LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
     LLVMValueRef y = cg_arg(k, n->outputs[0]), bias = B ? cg_arg(k, B) : NULL;
     LLVMValueRef cols = cg_gep(k, c->dt, k->workspace, i64c(k, cols_at / es));
-    cg_loop l, lt, lm, l0, l1;
+    cg_loop l, lt, lm;
     LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1); /* (n*G + gi)*nb + bi */
     LLVMValueRef ng = LLVMBuildSDiv(k->b, t, i64c(k, nb), "");
     LLVMValueRef bi = LLVMBuildSRem(k->b, t, i64c(k, nb), "");
@@ -585,11 +558,9 @@ static void emit_convt_col2im(cg_kernel *k, const gr_node *n, const cg_conv_geom
     LLVMValueRef ml = cg_loop_begin(k, &lm, i64c(k, 0), i64c(k, mb), 1);
     LLVMValueRef co = nsw_add(k, nsw_add(k, nsw_mul(k, gi, c->Mg), nsw_mul(k, bi, mb)), ml);
     LLVMValueRef yp = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->M), co), c->out_plane));
-    LLVMValueRef init = bias ? cg_load(k, c->dt, bias, co) : cg_const(k, c->dt, 0);
-    LLVMValueRef src = cg_gep(k, c->dt, cols, nsw_mul(k, ml, c->taps * c->in_plane));
-    LLVMValueRef o0, o1, row = convt_rows_begin(k, c, yp, init, &l0, &l1, &o0, &o1);
-    convt_row(k, c, row, o0, o1, src, c->in_plane, NULL);
-    convt_rows_end(k, &l0, &l1);
+    fill_plane(k, c, yp, bias ? cg_load(k, c->dt, bias, co) : cg_const(k, c->dt, 0));
+    scatter_taps(k, c, yp, cg_gep(k, c->dt, cols, nsw_mul(k, ml, c->taps * c->in_plane)),
+                 c->in_plane, NULL);
     cg_gemm_loop_end(k, &lm);
     cg_gemm_loop_end(k, &l);
 }
