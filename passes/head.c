@@ -95,5 +95,10 @@ gr_code gr_pass_head(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
             g->values[i]->shape = gr_shape_unknown();
             g->values[i]->dtype = GR_DTYPE_UNDEFINED;
         }
-    return gr_graph_infer_shapes(g, st);
+    /* A hidden layer's new width reaches layers that still expect the old
+     * one: say which edit caused the mismatch. */
+    if (gr_graph_infer_shapes(g, st) != GR_OK)
+        return gr_status_prefix(st, "--head: node '%s' now has %lld outputs, which the rest of "
+                                "the model does not accept: ", n->name, (long long)k);
+    return GR_OK;
 }

@@ -129,6 +129,13 @@ gr_code gr_pass_loss(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
                        "with a static shape (use --batch and --shape)", y->name,
                        gr_dtype_name(y->dtype), gr_shape_str(&y->shape, buf, sizeof buf));
     }
+    /* PyTorch rejects these too; silently ignoring them would hide a typo. */
+    if (!(t->label_smoothing >= 0 && t->label_smoothing <= 1))
+        return gr_fail(st, GR_ERR_BAD_ARG, "--label-smoothing must be between 0 and 1, not %g",
+                       t->label_smoothing);
+    if (t->loss != GR_LOSS_CE && (t->label_smoothing > 0 || t->n_class_weights))
+        return gr_fail(st, GR_ERR_BAD_ARG, "label smoothing and class weights apply to the "
+                       "cross-entropy loss (--loss ce) only");
     gr_value *loss = NULL;
     if (t->loss == GR_LOSS_CE) {
         y = strip_softmax(y);

@@ -172,6 +172,34 @@ static void check_loss_case(const loss_case *c) {
     gr_free(want_grad.data);
 }
 
+/* The "loss" pass on the golden MLP fails with a message containing want. */
+static void loss_error(const gr_train_opts *t, const char *want) {
+    static const char *const pipeline[] = {"shapes", "loss", NULL};
+    gr_graph *g = import_golden("mlp");
+    const char *msg = passes_error(g, pipeline, t);
+    if (!strstr(msg, want)) fail_msg("'%s' does not say '%s'", msg, want);
+    gr_graph_free(g);
+}
+
+static void test_loss_option_errors(void **state) {
+    (void)state;
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.label_smoothing = 1.5;
+    loss_error(&t, "between 0 and 1, not 1.5");
+    t.label_smoothing = 0.1;
+    t.loss = GR_LOSS_MSE;
+    loss_error(&t, "(--loss ce) only");
+    t.label_smoothing = 0;
+    t.loss = GR_LOSS_CE;
+    t.n_class_weights = 4;
+    t.class_weights = class_weights;
+    loss_error(&t, "4 class weights for 5 classes");
+    t.n_class_weights = 0;
+    t.loss_output = "nope";
+    loss_error(&t, "no output named 'nope'");
+}
+
 static void test_losses_and_gradients_match_pytorch(void **state) {
     (void)state;
     for (size_t i = 0; i < sizeof loss_cases / sizeof *loss_cases; i++)
@@ -306,6 +334,11 @@ static void test_head_errors(void **state) {
     assert_non_null(strstr(msg, "expected a Gemm or MatMul"));
     /* Nothing was changed by the failed attempts. */
     assert_dims(gr_graph_find(g, "fc3.weight"), 2, 5, 32);
+    /* A hidden layer: fc3 still expects 32 inputs. */
+    t.head_node = "/fc2/Gemm";
+    msg = passes_error(g, head_pass, &t);
+    assert_non_null(strstr(msg, "--head: node '/fc2/Gemm' now has 3 outputs"));
+    assert_non_null(strstr(msg, "/fc3/Gemm"));
     gr_graph_free(g);
     /* A model without a classifier. */
     g = gr_graph_new("no_head");
@@ -833,6 +866,7 @@ static void test_autodiff_lists_every_op_without_gradient(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest all[] = {
         cmocka_unit_test(test_losses_and_gradients_match_pytorch),
+        cmocka_unit_test(test_loss_option_errors),
         cmocka_unit_test(test_head_replaces_mlp_gemm),
         cmocka_unit_test(test_head_on_transformer),
         cmocka_unit_test(test_head_replaces_matmul_add),

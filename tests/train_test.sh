@@ -175,5 +175,133 @@ npy_f32 "$src/tests/data/tuned_cnn/logits_ort.npy" >"$tmp/want"
     END { exit bad }'
 check "exported CNN (trained BatchNorm statistics) matches ONNX Runtime within 1e-4" $?
 
+# ------------------------------------------------ model edits and schedules
+# param_line MODEL NAME: graft inspect's line for parameter NAME (its
+# values when small).
+param_line() {
+    "$graft" inspect "$1" --print 2>/dev/null | grep "^  param  $2: "
+}
+quick="--data $mlp/x.npy --labels $mlp/y.npy --no-shuffle --threads 1"
+
+# --head N: the export's classifier and output are N wide.
+expect 0 "wrote" "$graft" train "$mlp/model.onnx" $quick --steps 3 --head 7 --seed 3 \
+    -o "$tmp/head7.onnx"
+expect 0 "logits: f32\[16,7\]" "$graft" inspect "$tmp/head7.onnx"
+param_line "$tmp/head7.onnx" fc3.weight | grep -q "f32\[7,32\]" && \
+    param_line "$tmp/head7.onnx" fc3.bias | grep -q "f32\[7\]" && \
+    param_line "$tmp/head7.onnx" fc2.weight | grep -q "f32\[32,32\]"
+check "--head 7: fc3 is [7,32] + [7] in the export, fc2 unchanged" $?
+expect 0 "logits: f32\[16,7\]" "$graft" inspect "$tmp/head7.onnx" --print
+expect 0 "wrote" "$graft" train "$mlp/model.onnx" $quick --steps 1 --head /fc3/Gemm:6 \
+    -o "$tmp/head6.onnx"
+expect 0 "logits: f32\[16,6\]" "$graft" inspect "$tmp/head6.onnx"
+expect 2 "no node named 'nope'" "$graft" train "$mlp/model.onnx" $quick --steps 1 \
+    --head nope:6
+expect 2 "'/Relu' is Relu; expected a Gemm or MatMul" "$graft" train "$mlp/model.onnx" \
+    $quick --steps 1 --head /Relu:6
+expect 2 "--head expects \[NODE:\]N" "$graft" train "$mlp/model.onnx" $quick --head 0
+# Labels 0..4 need at least 5 classes.
+expect 2 "out of range" "$graft" train "$mlp/model.onnx" $quick --steps 1 --head 3
+
+# Freezing: frozen parameters leave the export unchanged, trained ones move.
+expect 0 "wrote" "$graft" train "$mlp/model.onnx" $quick --steps 3 --lr 0.1 \
+    --train-only 'fc3.*' -o "$tmp/only.onnx"
+expect 0 "wrote" "$graft" train "$mlp/model.onnx" $quick --steps 3 --lr 0.1 \
+    --freeze 'fc3.*' -o "$tmp/frozen.onnx"
+[ "$(param_line "$tmp/only.onnx" fc3.bias)" != "$(param_line "$mlp/model.onnx" fc3.bias)" ] &&
+    [ "$(param_line "$tmp/frozen.onnx" fc3.bias)" = "$(param_line "$mlp/model.onnx" fc3.bias)" ]
+check "--train-only fc3.* trains fc3.bias, --freeze fc3.* keeps it" $?
+expect 2 "--freeze 'fc9.\*' matches no parameter" "$graft" train "$mlp/model.onnx" $quick \
+    --steps 1 --freeze 'fc9.*'
+expect 2 "--train-only 'x\*' matches no parameter" "$graft" train "$mlp/model.onnx" $quick \
+    --steps 1 --train-only 'x*'
+expect 2 "no parameter is left to train" "$graft" train "$mlp/model.onnx" $quick --steps 1 \
+    --freeze '*'
+expect 2 "--freeze-until: no node named '/nope'" "$graft" train "$mlp/model.onnx" $quick \
+    --steps 1 --freeze-until /nope
+
+# The CNN: bn1 frozen keeps its statistics; res_bn1 trains and updates them.
+cnnq="--data $cnn/x.npy --labels $cnn/y.npy --batch 8 --no-shuffle --threads 1 --steps 2"
+expect 0 "wrote" "$graft" train "$cnn/model.onnx" $cnnq --freeze 'bn1.*' -o "$tmp/cbn.onnx"
+expect 0 "logits: f32\[8,4\]" "$graft" inspect "$tmp/cbn.onnx"
+[ "$(param_line "$tmp/cbn.onnx" bn1.running_mean)" = \
+  "$(param_line "$cnn/model.onnx" bn1.running_mean)" ] &&
+    [ "$(param_line "$tmp/cbn.onnx" bn1.bias)" = "$(param_line "$cnn/model.onnx" bn1.bias)" ] &&
+    [ "$(param_line "$tmp/cbn.onnx" res_bn1.running_mean)" != \
+      "$(param_line "$cnn/model.onnx" res_bn1.running_mean)" ]
+check "--freeze bn1.*: bn1's statistics unchanged, res_bn1's updated" $?
+expect 0 "wrote" "$graft" train "$cnn/model.onnx" $cnnq --freeze-until /conv2/Conv \
+    -o "$tmp/cut.onnx"
+[ "$(param_line "$tmp/cut.onnx" res_bn1.running_mean)" = \
+  "$(param_line "$cnn/model.onnx" res_bn1.running_mean)" ] &&
+    [ "$(param_line "$tmp/cut.onnx" res_bn2.bias)" = \
+      "$(param_line "$cnn/model.onnx" res_bn2.bias)" ] &&
+    [ "$(param_line "$tmp/cut.onnx" fc.bias)" != "$(param_line "$cnn/model.onnx" fc.bias)" ]
+check "--freeze-until /conv2/Conv: the residual block is unchanged, fc trains" $?
+
+# --label-smoothing e: PyTorch's loss is linear in e, (1-e)*nll + e*uniform,
+# so the first step's loss at 0.5 is the mean of those at 0 and 1.
+for e in 0 0.5 1; do
+    "$graft" train "$mlp/model.onnx" $quick --steps 1 --label-smoothing $e \
+        --log "$tmp/ls$e.log" >/dev/null 2>&1
+    log_losses "$tmp/ls$e.log" >"$tmp/ls$e"
+done
+paste "$tmp/ls0" "$tmp/ls0.5" "$tmp/ls1" | awk '
+    { m = ($1 + $3) / 2; d = $2 - m; if (d < 0) d = -d;
+      if (NF != 3 || d > 1e-6 * m || $1 == $2) { print "  " $0; bad = 1 } }
+    END { exit bad || NR != 1 }'
+check "--label-smoothing 0.5 gives the mean of the losses at 0 and 1" $?
+expect 2 "between 0 and 1" "$graft" train "$mlp/model.onnx" $quick --steps 1 \
+    --label-smoothing 1.5
+expect 2 "(--loss ce) only" "$graft" train "$mlp/model.onnx" $quick --steps 1 \
+    --loss mse --label-smoothing 0.1
+
+# log_lrs LOG: the "lr" of every step line.
+log_lrs() {
+    grep '"step"' "$1" | sed 's/.*"lr":\([^,}]*\).*/\1/'
+}
+# lr_check NAME LOG AWK-EXPRESSION-OF-t: logged lr of step t (1-based)
+# against the documented formula, 1e-6 relative.
+lr_check() {
+    log_lrs "$2" | awk -v name="$1" "
+        { t = NR; want = $3; d = \$1 - want; if (d < 0) d = -d;
+          if (d > 1e-6 * (want < 0 ? -want : want) + 1e-12) { print \"  \" name \" step \" t \": \" \$1 \" vs \" want; bad = 1 } }
+        END { exit bad || NR == 0 }"
+    check "$1: logged lr as documented" $?
+}
+pi=3.14159265358979
+# cosine: lr * (1 + cos(pi * k / K)) / 2, k = 0.. the optimizer step, K steps.
+"$graft" train "$mlp/model.onnx" $quick --steps 8 --lr 0.1 --schedule cosine \
+    --log "$tmp/cos.log" >/dev/null 2>&1
+lr_check "--schedule cosine" "$tmp/cos.log" "0.1 * (1 + cos($pi * (t - 1) / 8)) / 2"
+# warm-up from 0 over N optimizer steps: lr * k / N while k < N.
+"$graft" train "$mlp/model.onnx" $quick --steps 6 --lr 0.1 --warmup 4 \
+    --log "$tmp/warm.log" >/dev/null 2>&1
+lr_check "--warmup 4" "$tmp/warm.log" "(t - 1 < 4) ? 0.1 * (t - 1) / 4 : 0.1"
+# --accumulate 2: two batches per optimizer step, and the schedule counts
+# optimizer steps (8 batches = 4 steps).
+"$graft" train "$mlp/model.onnx" $quick --steps 8 --lr 0.1 --accumulate 2 --warmup 2 \
+    --schedule cosine --log "$tmp/acc.log" >/dev/null 2>&1
+lr_check "--accumulate 2 --warmup 2 --schedule cosine" "$tmp/acc.log" \
+    "0.1 * (1 + cos($pi * int((t - 1) / 2) / 4)) / 2 * (int((t - 1) / 2) < 2 ? int((t - 1) / 2) / 2 : 1)"
+# step:E:G: lr * G every E epochs (20 batches an epoch).
+"$graft" train "$mlp/model.onnx" $quick --epochs 3 --lr 0.1 --schedule step:1:0.5 \
+    --log "$tmp/stepd.log" >/dev/null 2>&1
+lr_check "--schedule step:1:0.5" "$tmp/stepd.log" "0.1 * 0.5 ^ int((t - 1) / 20)"
+# --accumulate 2: the first batch only accumulates (the second batch's loss
+# is that of the initial weights, as with --lr 0); the second applies.
+for run in "acc --accumulate 2 --lr 0.1" "lr0 --lr 0" "plain --lr 0.1"; do
+    set -- $run
+    name=$1
+    shift
+    "$graft" train "$mlp/model.onnx" $quick --steps 3 "$@" --log "$tmp/$name.log" \
+        >/dev/null 2>&1
+    log_losses "$tmp/$name.log" >"$tmp/$name"
+done
+[ "$(sed -n 2p "$tmp/acc")" = "$(sed -n 2p "$tmp/lr0")" ] &&
+    [ "$(sed -n 2p "$tmp/acc")" != "$(sed -n 2p "$tmp/plain")" ] &&
+    [ "$(sed -n 3p "$tmp/acc")" != "$(sed -n 3p "$tmp/lr0")" ]
+check "--accumulate 2: weights move only on every second batch" $?
+
 echo "train_test: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]
