@@ -320,6 +320,52 @@ static void test_head_replaces_matmul_add(void **state) {
     gr_graph_free(g);
 }
 
+/* x [2,4] -> Gemm(transB=0, W [4,3], b [3]) or MatMul(x, W) then
+ * Add(b, .) (bias first, as PyTorch exports it) -> Softmax -> y. */
+static gr_graph *tiny_classifier(int matmul) {
+    gr_graph *g = gr_graph_new("tiny");
+    int64_t xd[2] = {2, 4}, wd[2] = {4, 3}, bd = 3;
+    gr_shape xs = gr_shape_make(2, xd), ws = gr_shape_make(2, wd), bs = gr_shape_make(1, &bd);
+    gr_value *x = gr_graph_add_input(g, "x", GR_DTYPE_F32, &xs);
+    gr_value *w = gr_graph_add_data(g, GR_VALUE_PARAM, "W", GR_DTYPE_F32, &ws, NULL);
+    gr_value *b = gr_graph_add_data(g, GR_VALUE_PARAM, "b", GR_DTYPE_F32, &bs, NULL);
+    gr_value *logits;
+    if (matmul) {
+        gr_value *in[2] = {x, w};
+        gr_node *mm = gr_node_add(g, GR_OP_MATMUL, "mm", 2, in, 1, NULL);
+        in[0] = b;
+        in[1] = mm->outputs[0];
+        logits = gr_node_add(g, GR_OP_ADD, "add", 2, in, 1, NULL)->outputs[0];
+    } else {
+        gr_value *in[3] = {x, w, b};
+        logits = gr_node_add(g, GR_OP_GEMM, "gemm", 3, in, 1, NULL)->outputs[0];
+    }
+    gr_node *sm = gr_node_add(g, GR_OP_SOFTMAX, "sm", 1, &logits, 1, NULL);
+    assert_int_equal(gr_graph_add_output(g, sm->outputs[0]), GR_OK);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    return g;
+}
+
+static void test_head_untransposed_weights(void **state) {
+    (void)state;
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.head_classes = 6;
+    for (int matmul = 0; matmul < 2; matmul++) {
+        gr_graph *g = tiny_classifier(matmul);
+        run_passes(g, head_pass, &t);
+        /* x·W: W [in, out]. */
+        assert_dims(gr_graph_find(g, "W"), 2, 4, 6);
+        assert_dims(gr_graph_find(g, "b"), 1, 6, 0);
+        assert_dims(g->outputs[0], 2, 2, 6);
+        within_bound(gr_graph_find(g, "W"), 0.5);
+        within_bound(gr_graph_find(g, "b"), 0.5);
+        assert_int_equal(count_ops(g, GR_OP_SOFTMAX), 1);
+        gr_graph_free(g);
+    }
+}
+
 static void test_head_errors(void **state) {
     (void)state;
     gr_train_opts t;
@@ -833,6 +879,134 @@ static void test_dropout_mask(void **state) {
     free(grad2);
 }
 
+/* --------------------------------------------------------------- optimizer */
+
+enum { OPT_N = 6 };
+static const float opt_w0[OPT_N] = {0.5f, -1.0f, 2.0f, 0.25f, -0.75f, 1.5f};
+static const float opt_c[OPT_N] = {1.0f, 0.5f, -0.3f, 2.0f, 1.5f, 0.2f};
+
+/* L = sum(w * w * c): d L / d w = 2 w c, a gradient that depends on w. */
+static gr_plan *optimizer_step(const gr_train_opts *t) {
+    gr_graph *g = gr_graph_new("opt");
+    int64_t n = OPT_N;
+    gr_shape s = gr_shape_make(1, &n);
+    gr_value *w = gr_graph_add_data(g, GR_VALUE_PARAM, "w", GR_DTYPE_F32, &s, opt_w0);
+    w->variable = w->trainable = 1;
+    gr_value *in[2] = {w, w};
+    gr_node *sq = gr_node_add(g, GR_OP_MUL, "sq", 2, in, 1, NULL);
+    in[0] = sq->outputs[0];
+    in[1] = gr_graph_add_data(g, GR_VALUE_CONST, "c", GR_DTYPE_F32, &s, opt_c);
+    gr_node *m = gr_node_add(g, GR_OP_MUL, "m", 2, in, 1, NULL);
+    gr_node *sum = gr_node_add(g, GR_OP_REDUCE_SUM, "sum", 1, &m->outputs[0], 1, NULL);
+    assert_int_equal(gr_node_set_int(g, sum, "keepdims", 0), GR_OK);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, sum->outputs[0]), GR_OK);
+    g->loss = sum->outputs[0];
+    static const char *const pipeline[] = {"autodiff", "optimizer", NULL};
+    run_passes(g, pipeline, t);
+    gr_plan *p = compile(g);
+    gr_graph_free(g);
+    return p;
+}
+
+/* torch.optim.SGD / Adam / AdamW step by step in double precision, with
+ * clip_grad_norm_ before it, from PyTorch's documented algorithms. */
+static void optimizer_reference(const gr_train_opts *t, double lr, double dampening, int steps,
+                                double *w) {
+    double buf[OPT_N] = {0}, m[OPT_N] = {0}, v[OPT_N] = {0}, g[OPT_N];
+    for (int i = 0; i < OPT_N; i++) w[i] = opt_w0[i];
+    for (int k = 1; k <= steps; k++) {
+        double norm = 0;
+        for (int i = 0; i < OPT_N; i++) {
+            g[i] = 2 * w[i] * opt_c[i];
+            norm += g[i] * g[i];
+        }
+        norm = sqrt(norm);
+        if (t->clip_norm > 0 && t->clip_norm / (norm + 1e-6) < 1)
+            for (int i = 0; i < OPT_N; i++) g[i] *= t->clip_norm / (norm + 1e-6);
+        for (int i = 0; i < OPT_N; i++) {
+            if (t->optimizer == GR_OPTIMIZER_ADAMW) w[i] *= 1 - lr * t->weight_decay;
+            else g[i] += t->weight_decay * w[i];
+            if (t->optimizer == GR_OPTIMIZER_SGD) {
+                buf[i] = k == 1 ? g[i] : t->momentum * buf[i] + (1 - dampening) * g[i];
+                double d = t->momentum == 0 ? g[i] : t->nesterov ? g[i] + t->momentum * buf[i]
+                                                                   : buf[i];
+                w[i] -= lr * d;
+            } else {
+                m[i] = t->beta1 * m[i] + (1 - t->beta1) * g[i];
+                v[i] = t->beta2 * v[i] + (1 - t->beta2) * g[i] * g[i];
+                double mhat = m[i] / (1 - pow(t->beta1, k));
+                double denom = sqrt(v[i]) / sqrt(1 - pow(t->beta2, k)) + t->eps;
+                w[i] -= lr * mhat / denom;
+            }
+        }
+    }
+}
+
+static void check_optimizer(const gr_train_opts *t, double lr, double dampening,
+                            const char *what) {
+    enum { STEPS = 4 };
+    gr_plan *p = optimizer_step(t);
+    gr_session *s = NULL;
+    gr_status st = {0};
+    assert_int_equal(gr_session_new(p, 1, &s, &st), GR_OK);
+    for (int k = 1; k <= STEPS; k++) {
+        /* The run-time scalars as gr_passes.h defines them. */
+        float lr_f = (float)lr, damp = k == 1 ? 1.0f : (float)(1 - dampening);
+        float step_size = (float)(lr / (1 - pow(t->beta1, k)));
+        float bc2 = (float)sqrt(1 - pow(t->beta2, k)), decay = (float)(1 - lr * t->weight_decay);
+        void *inputs[8] = {0};
+        const char *names[] = {"graft.lr", "graft.damp", "graft.step_size", "graft.bc2_sqrt",
+                               "graft.decay"};
+        float *values[] = {&lr_f, &damp, &step_size, &bc2, &decay};
+        for (int j = 0; j < 5; j++) {
+            int i = input_index(p, names[j]);
+            if (i >= 0) inputs[i] = values[j];
+        }
+        float loss;
+        void *outputs[1] = {&loss};
+        if (gr_session_run(s, inputs, outputs, &st) != GR_OK) fail_msg("%s", st.msg);
+    }
+    double want[OPT_N];
+    optimizer_reference(t, lr, dampening, STEPS, want);
+    const float *w = state_of(p, s, "w");
+    for (int i = 0; i < OPT_N; i++)
+        if (fabs(w[i] - want[i]) > 1e-5 * fmax(1, fabs(want[i])))
+            fail_msg("%s: w[%d] = %.9g after %d steps, PyTorch's algorithm %.9g", what, i,
+                     (double)w[i], STEPS, want[i]);
+    gr_session_free(s);
+    gr_plan_free(p);
+}
+
+static void test_optimizers_follow_pytorch_algorithms(void **state) {
+    (void)state;
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    check_optimizer(&t, 0.05, 0, "sgd");
+    t.momentum = 0.9;
+    t.dampening = 0.3;
+    t.weight_decay = 0.1;
+    check_optimizer(&t, 0.05, 0.3, "sgd momentum dampening weight decay");
+    t.dampening = 0;
+    t.nesterov = 1;
+    check_optimizer(&t, 0.05, 0, "sgd nesterov");
+    t.nesterov = 0;
+    t.clip_norm = 0.5;
+    check_optimizer(&t, 0.05, 0, "sgd clipped");
+    gr_train_opts_default(&t);
+    t.optimizer = GR_OPTIMIZER_ADAM;
+    check_optimizer(&t, 0.01, 0, "adam");
+    t.weight_decay = 0.1;
+    t.beta1 = 0.8;
+    t.beta2 = 0.99;
+    t.eps = 1e-3;
+    check_optimizer(&t, 0.01, 0, "adam l2 weight decay, other betas and eps");
+    t.optimizer = GR_OPTIMIZER_ADAMW;
+    t.clip_norm = 1.0;
+    check_optimizer(&t, 0.01, 0, "adamw clipped");
+}
+
 /* --------------------------------------------------- missing gradient rules */
 
 static void test_autodiff_lists_every_op_without_gradient(void **state) {
@@ -870,6 +1044,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_head_replaces_mlp_gemm),
         cmocka_unit_test(test_head_on_transformer),
         cmocka_unit_test(test_head_replaces_matmul_add),
+        cmocka_unit_test(test_head_untransposed_weights),
         cmocka_unit_test(test_head_errors),
         cmocka_unit_test(test_freeze_selects_trainable_set),
         cmocka_unit_test(test_freeze_errors),
@@ -877,6 +1052,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_eval_mode_uses_running_statistics),
         cmocka_unit_test(test_accumulation_equals_full_batch),
         cmocka_unit_test(test_dropout_mask),
+        cmocka_unit_test(test_optimizers_follow_pytorch_algorithms),
         cmocka_unit_test(test_autodiff_lists_every_op_without_gradient),
     };
     struct CMUnitTest tests[sizeof all / sizeof *all];
