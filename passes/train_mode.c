@@ -116,6 +116,39 @@ static gr_code batch_norm(gr_graph *g, gr_node *n, gr_status *st) {
     return GR_OK;
 }
 
+/* *used: whether a node or graph output reads Dropout n's mask output. */
+static gr_code mask_used(const gr_graph *g, const gr_node *n, int *used, gr_status *st) {
+    *used = 0;
+    if (n->n_outputs < 2 || !n->outputs[1]) return GR_OK;
+    int *uses = gr_calloc((size_t)g->n_values + 1, sizeof(int));
+    if (!uses) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    gr_graph_count_uses(g, uses);
+    *used = uses[n->outputs[1]->id] > 0;
+    gr_free(uses);
+    return GR_OK;
+}
+
+/* Dropout as model.eval() runs it: the identity, and a mask output (if
+ * read) all true, as ONNX defines it outside training. */
+static gr_code eval_dropout(gr_graph *g, gr_node *n, gr_status *st) {
+    int used = 0;
+    GR_TRY(mask_used(g, n, &used, st));
+    if (used) {
+        const gr_value *x = n->inputs[0];
+        if (!gr_shape_is_static(&x->shape))
+            return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (Dropout): its mask output is "
+                           "used and its input shape is not static", n->name);
+        gr_value *ones = gr_graph_add_data(g, GR_VALUE_CONST, NULL, GR_DTYPE_BOOL, &x->shape,
+                                           NULL);
+        if (!ones) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+        if (ones->nbytes) memset(ones->data, 1, ones->nbytes);
+        gr_value_replace_uses(g, n->outputs[1], ones);
+    }
+    gr_value_replace_uses(g, n->outputs[0], n->inputs[0]);
+    gr_node_remove(g, n);
+    return GR_OK;
+}
+
 static gr_code dropout(gr_graph *g, gr_node *n, gr_value **seed, int salt, gr_status *st) {
     double ratio = 0.5;
     if (n->n_inputs > 1 && n->inputs[1]) {
@@ -125,16 +158,11 @@ static gr_code dropout(gr_graph *g, gr_node *n, gr_value **seed, int salt, gr_st
         ratio = gr_dtype_load_f64(n->inputs[1]->dtype, n->inputs[1]->data, 0);
     }
     gr_value *x = n->inputs[0];
-    if (n->n_outputs > 1 && n->outputs[1]) {
-        int *uses = gr_calloc((size_t)g->n_values + 1, sizeof(int));
-        if (!uses) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
-        gr_graph_count_uses(g, uses);
-        int used = uses[n->outputs[1]->id];
-        gr_free(uses);
-        if (used)
-            return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (Dropout): its mask output is "
-                           "used; graft cannot train that", n->name);
-    }
+    int used = 0;
+    GR_TRY(mask_used(g, n, &used, st));
+    if (used)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (Dropout): its mask output is "
+                       "used; graft cannot train that", n->name);
     gr_value *y = x;
     if (ratio > 0) {
         if (!*seed) {
@@ -192,8 +220,7 @@ gr_code gr_pass_train_mode(gr_graph *g, const gr_pass_opts *opts, gr_status *st)
         } else if (n->op == GR_OP_BATCH_NORM) {
             GR_TRY(inference_batch_norm(g, n, t->eval, st));
         } else if (n->op == GR_OP_DROPOUT && t->eval) {
-            gr_value_replace_uses(g, n->outputs[0], n->inputs[0]);
-            gr_node_remove(g, n);
+            GR_TRY(eval_dropout(g, n, st));
         } else if (n->op == GR_OP_DROPOUT) {
             GR_TRY(dropout(g, n, &seed, salt++, st));
         }

@@ -879,6 +879,49 @@ static void test_dropout_mask(void **state) {
     free(grad2);
 }
 
+/* Outside training ONNX's Dropout mask is all true; a graph that reads it
+ * must still be whole after "train_mode" in eval (it was left reading the
+ * removed node's output). */
+static void test_eval_dropout_mask_output_is_all_true(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("mask");
+    int64_t dims[2] = {3, 4};
+    gr_shape s = gr_shape_make(2, dims);
+    gr_value *x = gr_graph_add_input(g, "x", GR_DTYPE_F32, &s);
+    const char *outs[] = {"y", "mask"};
+    gr_node *d = gr_node_add(g, GR_OP_DROPOUT, "drop", 1, &x, 2, outs);
+    gr_node *c = gr_node_add(g, GR_OP_CAST, "cast", 1, &d->outputs[1], 1, NULL);
+    assert_int_equal(gr_node_set_int(g, c, "to", GR_DTYPE_F32), GR_OK);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, d->outputs[0]), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, c->outputs[0]), GR_OK);
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    static const char *const tm[] = {"train_mode", NULL};
+    /* Training cannot use the mask... */
+    gr_graph *g2 = gr_graph_clone(g);
+    assert_non_null(strstr(passes_error(g2, tm, &t), "its mask output is used"));
+    gr_graph_free(g2);
+    /* ...evaluation can. */
+    t.eval = 1;
+    run_passes(g, tm, &t);
+    assert_int_equal(gr_graph_verify(g, &st), GR_OK);
+    assert_int_equal(count_ops(g, GR_OP_DROPOUT), 0);
+    gr_plan *p = compile(g);
+    float in[12], y[12], mask[12];
+    for (int i = 0; i < 12; i++) in[i] = (float)i - 5.5f;
+    void *inputs[1] = {in}, *outputs[2] = {y, mask};
+    gr_session *sess = NULL;
+    assert_int_equal(gr_session_new(p, 1, &sess, &st), GR_OK);
+    assert_int_equal(gr_session_run(sess, inputs, outputs, &st), GR_OK);
+    assert_memory_equal(y, in, sizeof in);
+    for (int i = 0; i < 12; i++) assert_true(mask[i] == 1.0f);
+    gr_session_free(sess);
+    gr_plan_free(p);
+    gr_graph_free(g);
+}
+
 /* --------------------------------------------------------------- optimizer */
 
 enum { OPT_N = 6 };
@@ -1052,6 +1095,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_eval_mode_uses_running_statistics),
         cmocka_unit_test(test_accumulation_equals_full_batch),
         cmocka_unit_test(test_dropout_mask),
+        cmocka_unit_test(test_eval_dropout_mask_output_is_all_true),
         cmocka_unit_test(test_optimizers_follow_pytorch_algorithms),
         cmocka_unit_test(test_autodiff_lists_every_op_without_gradient),
     };
