@@ -77,6 +77,14 @@ static int input_index(const gr_plan *p, const char *name) {
     return -1;
 }
 
+static const float *state_of(gr_plan *p, gr_session *s, const char *name) {
+    int b = gr_plan_find_buffer(p, name);
+    assert_true(b >= 0);
+    const float *d = gr_session_state(s, b);
+    assert_non_null(d);
+    return d;
+}
+
 static int count_ops(const gr_graph *g, gr_op op) {
     int n = 0;
     for (int i = 0; i < g->n_nodes; i++) n += !g->nodes[i]->dead && g->nodes[i]->op == op;
@@ -609,6 +617,64 @@ static void test_frozen_batch_norm_runs_in_inference_mode(void **state) {
     gr_graph_free(g);
 }
 
+/* BatchNorm1d-style x [4,3] in training mode against the formulas:
+ * y = (x - mean) / sqrt(var + eps) * scale + bias over the batch (biased
+ * variance); running = running * momentum + batch * (1 - momentum), the
+ * variance unbiased (PyTorch). */
+static void test_batch_norm_training_formula(void **state) {
+    (void)state;
+    enum { B = 4, C = 3 };
+    const float x[B * C] = {0.5f, -1, 2, 1.5f, 0, -2, -0.5f, 3, 1, 2.5f, 1, 0.25f};
+    const float scale[C] = {1.5f, 0.5f, -1}, bias[C] = {0.1f, -0.2f, 0.3f};
+    const float rm0[C] = {0.2f, -0.1f, 0.4f}, rv0[C] = {1.2f, 0.8f, 2.0f};
+    const double eps = 1e-3, momentum = 0.8;
+    gr_graph *g = gr_graph_new("bn");
+    int64_t xd[2] = {B, C}, cd = C;
+    gr_shape xs = gr_shape_make(2, xd), cs = gr_shape_make(1, &cd);
+    gr_value *in[5] = {gr_graph_add_input(g, "x", GR_DTYPE_F32, &xs),
+                       gr_graph_add_data(g, GR_VALUE_PARAM, "scale", GR_DTYPE_F32, &cs, scale),
+                       gr_graph_add_data(g, GR_VALUE_PARAM, "bias", GR_DTYPE_F32, &cs, bias),
+                       gr_graph_add_data(g, GR_VALUE_PARAM, "rm", GR_DTYPE_F32, &cs, rm0),
+                       gr_graph_add_data(g, GR_VALUE_PARAM, "rv", GR_DTYPE_F32, &cs, rv0)};
+    gr_node *bn = gr_node_add(g, GR_OP_BATCH_NORM, "bn", 5, in, 1, NULL);
+    assert_int_equal(gr_node_set_float(g, bn, "epsilon", eps), GR_OK);
+    assert_int_equal(gr_node_set_float(g, bn, "momentum", momentum), GR_OK);
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    assert_int_equal(gr_graph_add_output(g, bn->outputs[0]), GR_OK);
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    static const char *const pipeline[] = {"train", "train_mode", NULL};
+    run_passes(g, pipeline, &t);
+    assert_int_equal(count_ops(g, GR_OP_BATCH_NORM), 0);
+    assert_int_equal(g->n_updates, 2);
+    gr_plan *p = compile(g);
+    gr_session *s = NULL;
+    assert_int_equal(gr_session_new(p, 1, &s, &st), GR_OK);
+    float y[B * C];
+    void *inputs[1] = {(void *)x}, *outputs[1] = {y};
+    assert_int_equal(gr_session_run(s, inputs, outputs, &st), GR_OK);
+    const float *rm = state_of(p, s, "rm"), *rv = state_of(p, s, "rv");
+    for (int c = 0; c < C; c++) {
+        double mean = 0, var = 0;
+        for (int b = 0; b < B; b++) mean += x[b * C + c] / (double)B;
+        for (int b = 0; b < B; b++) var += pow(x[b * C + c] - mean, 2) / B;
+        for (int b = 0; b < B; b++) {
+            double want = (x[b * C + c] - mean) / sqrt(var + eps) * scale[c] + bias[c];
+            if (fabs(y[b * C + c] - want) > 1e-5)
+                fail_msg("y[%d,%d] = %.7g, expected %.7g", b, c, (double)y[b * C + c], want);
+        }
+        double want_rm = rm0[c] * momentum + mean * (1 - momentum);
+        double want_rv = rv0[c] * momentum + var * B / (B - 1) * (1 - momentum);
+        if (fabs(rm[c] - want_rm) > 1e-6 || fabs(rv[c] - want_rv) > 1e-6)
+            fail_msg("channel %d: running mean %.7g var %.7g, expected %.7g %.7g", c,
+                     (double)rm[c], (double)rv[c], want_rm, want_rv);
+    }
+    gr_session_free(s);
+    gr_plan_free(p);
+    gr_graph_free(g);
+}
+
 static void test_eval_mode_uses_running_statistics(void **state) {
     (void)state;
     gr_graph *g = import_golden("cnn");
@@ -689,14 +755,6 @@ static void mlp_run(gr_plan *p, gr_session *s, const gr_tensor *x, const gr_tens
     void *outputs[2] = {&loss, out};
     gr_status st = {0};
     if (gr_session_run(s, inputs, outputs, &st) != GR_OK) fail_msg("%s", st.msg);
-}
-
-static const float *state_of(gr_plan *p, gr_session *s, const char *name) {
-    int b = gr_plan_find_buffer(p, name);
-    assert_true(b >= 0);
-    const float *d = gr_session_state(s, b);
-    assert_non_null(d);
-    return d;
 }
 
 static void test_accumulation_equals_full_batch(void **state) {
@@ -1092,6 +1150,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_freeze_selects_trainable_set),
         cmocka_unit_test(test_freeze_errors),
         cmocka_unit_test(test_frozen_batch_norm_runs_in_inference_mode),
+        cmocka_unit_test(test_batch_norm_training_formula),
         cmocka_unit_test(test_eval_mode_uses_running_statistics),
         cmocka_unit_test(test_accumulation_equals_full_batch),
         cmocka_unit_test(test_dropout_mask),
