@@ -937,6 +937,53 @@ static void test_dropout_mask(void **state) {
     free(grad2);
 }
 
+/* Two Dropouts of one step draw different masks from the one seed. */
+static void test_dropouts_of_one_step_differ(void **state) {
+    (void)state;
+    enum { N = 4096 };
+    gr_graph *g = gr_graph_new("two");
+    int64_t n = N;
+    gr_shape s = gr_shape_make(1, &n);
+    gr_value *x = gr_graph_add_input(g, "x", GR_DTYPE_F32, &s);
+    const char *names[2][1] = {{"y1"}, {"y2"}};
+    for (int k = 0; k < 2; k++) {
+        gr_node *d = gr_node_add(g, GR_OP_DROPOUT, names[k][0], 1, &x, 1, names[k]);
+        assert_int_equal(gr_graph_add_output(g, d->outputs[0]), GR_OK);
+    }
+    gr_status st = {0};
+    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    static const char *const tm[] = {"train_mode", NULL};
+    run_passes(g, tm, &t);
+    assert_int_equal(count_ops(g, GR_OP_DROPOUT_MASK), 2);
+    gr_plan *p = compile(g);
+    float *in = malloc(N * sizeof(float)), *y1 = malloc(N * sizeof(float)),
+          *y2 = malloc(N * sizeof(float));
+    for (int i = 0; i < N; i++) in[i] = 1.0f;
+    int64_t seed = 42;
+    void *inputs[2] = {0}, *outputs[2] = {y1, y2};
+    inputs[input_index(p, "x")] = in;
+    inputs[input_index(p, "graft.seed")] = &seed;
+    gr_session *sess = NULL;
+    assert_int_equal(gr_session_new(p, 1, &sess, &st), GR_OK);
+    assert_int_equal(gr_session_run(sess, inputs, outputs, &st), GR_OK);
+    int differ = 0, zeros = 0;
+    for (int i = 0; i < N; i++) {
+        differ += (y1[i] == 0) != (y2[i] == 0);
+        zeros += (y1[i] == 0) + (y2[i] == 0);
+    }
+    /* Independent masks of ratio 0.5 differ at half the places. */
+    assert_true(differ > N / 2 - 200 && differ < N / 2 + 200);
+    assert_true(zeros > N - 300 && zeros < N + 300);
+    gr_session_free(sess);
+    gr_plan_free(p);
+    gr_graph_free(g);
+    free(in);
+    free(y1);
+    free(y2);
+}
+
 /* Outside training ONNX's Dropout mask is all true; a graph that reads it
  * must still be whole after "train_mode" in eval (it was left reading the
  * removed node's output). */
@@ -1154,6 +1201,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_eval_mode_uses_running_statistics),
         cmocka_unit_test(test_accumulation_equals_full_batch),
         cmocka_unit_test(test_dropout_mask),
+        cmocka_unit_test(test_dropouts_of_one_step_differ),
         cmocka_unit_test(test_eval_dropout_mask_output_is_all_true),
         cmocka_unit_test(test_optimizers_follow_pytorch_algorithms),
         cmocka_unit_test(test_autodiff_lists_every_op_without_gradient),
