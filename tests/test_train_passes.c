@@ -2,8 +2,9 @@
  * reference graft did not compute: losses and their gradients against
  * PyTorch (tests/data/golden/losses), --head against nn.Linear's init
  * bound, freezing against the golden CNN's parameter list, BatchNorm and
- * Dropout rewriting, gradient accumulation against a full batch, and the
- * report of ops without a gradient rule. */
+ * Dropout rewriting against their formulas, optimizer steps against
+ * PyTorch's algorithms, gradient accumulation against a full batch, and
+ * the report of ops without a gradient rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
