@@ -1,16 +1,22 @@
 /* jit.c: gr_codegen_jit: assigns every value a buffer (inputs, outputs,
  * constants, and intermediates in one arena with liveness-based reuse),
- * emits one kernel per node or fusion group into an LLVM module, optimises
- * it (O3) and compiles it with ORC LLJIT, one JIT and resource tracker per
- * plan. */
+ * emits one kernel per node or fusion group (steps whose code is identical
+ * share one function), optimises (O3) and compiles them in parallel, one
+ * LLVM context and module per thread, and links the objects with ORC
+ * LLJIT, one JIT and resource tracker per plan. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <pthread.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
+#include <llvm-c/Linker.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
@@ -45,6 +51,12 @@ static gr_code llvm_error(gr_status *st, LLVMErrorRef e, const char *what) {
     return GR_ERR_INTERNAL;
 }
 
+static double cpu_ms(void) { /* this thread's CPU time */
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -60,7 +72,8 @@ static void init_llvm(void) {
     done = 1;
 }
 
-static gr_code make_tm(const cg_module *m, LLVMTargetMachineRef *tm, gr_status *st) {
+static gr_code make_tm(const char *cpu, const char *features, LLVMTargetMachineRef *tm,
+                       gr_status *st) {
     char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
     LLVMTargetRef target;
     if (LLVMGetTargetFromTriple(triple, &target, &err)) {
@@ -69,7 +82,7 @@ static gr_code make_tm(const cg_module *m, LLVMTargetMachineRef *tm, gr_status *
         LLVMDisposeMessage(triple);
         return GR_ERR_INTERNAL;
     }
-    *tm = LLVMCreateTargetMachine(target, triple, m->cpu, m->features,
+    *tm = LLVMCreateTargetMachine(target, triple, cpu, features,
                                   LLVMCodeGenLevelAggressive, LLVMRelocDefault,
                                   LLVMCodeModelJITDefault);
     LLVMDisposeMessage(triple);
@@ -319,7 +332,222 @@ static gr_code assign_buffers(const gr_graph *g, layout *lay, gr_status *st) {
     return plan_arena(g, lay, st);
 }
 
-/* --- kernels --- */
+/* --- kernels ---
+ *
+ * Kernels are compiled in parts: each part is an LLVM context and module
+ * of its own, optimised and turned into machine code on a thread of its
+ * own (one part per core), then every part's object joins the one JIT.
+ * Each kernel is first emitted into a module of its own, in the part with
+ * the least work so far, and printed. If an earlier kernel printed the
+ * same text, the code is the same: the step calls that kernel's function
+ * (a step carries its own buffers, task count and workspace) and the new
+ * module is dropped. Otherwise the module is linked into its part.
+ *
+ * Debugging knobs (environment): GRAFT_COMPILE_THREADS=N sets the number
+ * of parts; GRAFT_NO_KERNEL_REUSE compiles every kernel; GRAFT_COMPILE_PROFILE
+ * compiles each kernel alone, on one thread, and prints its times. */
+
+typedef struct {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;        /* the part's kernels, linked */
+    LLVMBuilderRef b;
+    size_t work;              /* IR text bytes linked in: a cost estimate */
+    int n_kernels;
+    char first[64];           /* first kernel's name (for the profile) */
+    /* compile_part */
+    const char *cpu, *features;
+    int dump;                 /* keep the optimised IR in ir */
+    LLVMMemoryBufferRef object;
+    char *ir;
+    gr_status st;
+    double optimise_ms, machine_ms; /* CPU time of its thread */
+} part;
+
+typedef struct {
+    uint64_t hash;
+    char *text;               /* the kernel's module, canonically named */
+    char *name;               /* its entry point */
+} kernel_key;
+
+typedef struct {
+    cg_module m;              /* m.mod: the kernel being emitted */
+    part *parts;
+    int n_parts, n_used, current;
+    int reuse, profile;
+    kernel_key *keys;
+    int n_keys, cap_keys;
+    int n_functions, n_reused;
+} jit_build;
+
+/* LLVM's remarks ("loop not vectorized") are for compiler developers, not
+ * users: errors surface through return codes, everything else is dropped. */
+static void ignore_diagnostic(LLVMDiagnosticInfoRef info, void *ctx) {
+    (void)info;
+    (void)ctx;
+}
+
+static void use_part(cg_module *m, part *p) {
+    m->ctx = p->ctx;
+    m->b = p->b;
+    m->t_void = LLVMVoidTypeInContext(m->ctx);
+    m->t_i1 = LLVMInt1TypeInContext(m->ctx);
+    m->t_i8 = LLVMInt8TypeInContext(m->ctx);
+    m->t_i16 = LLVMInt16TypeInContext(m->ctx);
+    m->t_i32 = LLVMInt32TypeInContext(m->ctx);
+    m->t_i64 = LLVMInt64TypeInContext(m->ctx);
+    m->t_f32 = LLVMFloatTypeInContext(m->ctx);
+    m->t_f64 = LLVMDoubleTypeInContext(m->ctx);
+    m->t_ptr = LLVMPointerTypeInContext(m->ctx, 0);
+}
+
+static int env_int(const char *name, int fallback) {
+    const char *v = getenv(name);
+    return v && atoi(v) > 0 ? atoi(v) : fallback;
+}
+
+static gr_code build_init(jit_build *jb, const gr_graph *g, int max_kernels, gr_status *st) {
+    memset(jb, 0, sizeof *jb);
+    jb->m.g = g;
+    jb->m.cpu = LLVMGetHostCPUName();
+    jb->m.features = LLVMGetHostCPUFeatures();
+    jb->reuse = getenv("GRAFT_NO_KERNEL_REUSE") == NULL;
+    jb->profile = getenv("GRAFT_COMPILE_PROFILE") != NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = env_int("GRAFT_COMPILE_THREADS", cores > 0 ? (int)cores : 1);
+    if (n > 16) n = 16;
+    if (jb->profile) n = max_kernels;
+    jb->parts = gr_calloc((size_t)n, sizeof *jb->parts);
+    if (!jb->parts) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    jb->n_parts = n;
+    return GR_OK;
+}
+
+static gr_code part_open(jit_build *jb, part *p, gr_status *st) {
+    if (p->ctx) return GR_OK;
+    p->ctx = LLVMContextCreate();
+    LLVMContextSetDiagnosticHandler(p->ctx, ignore_diagnostic, NULL);
+    p->mod = LLVMModuleCreateWithNameInContext("graft", p->ctx);
+    p->b = LLVMCreateBuilderInContext(p->ctx);
+    p->cpu = jb->m.cpu;
+    p->features = jb->m.features;
+    if (!p->ctx || !p->mod || !p->b) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    jb->n_used++;
+    return GR_OK;
+}
+
+static void build_dispose(jit_build *jb) {
+    if (jb->m.mod) LLVMDisposeModule(jb->m.mod);
+    for (int i = 0; i < jb->n_parts && jb->parts; i++) {
+        part *p = &jb->parts[i];
+        if (p->object) LLVMDisposeMemoryBuffer(p->object);
+        if (p->ir) LLVMDisposeMessage(p->ir);
+        if (p->mod) LLVMDisposeModule(p->mod);
+        if (p->b) LLVMDisposeBuilder(p->b);
+        if (p->ctx) LLVMContextDispose(p->ctx);
+    }
+    gr_free(jb->parts);
+    for (int i = 0; i < jb->n_keys; i++) {
+        LLVMDisposeMessage(jb->keys[i].text);
+        gr_free(jb->keys[i].name);
+    }
+    gr_free(jb->keys);
+    if (jb->m.cpu) LLVMDisposeMessage(jb->m.cpu);
+    if (jb->m.features) LLVMDisposeMessage(jb->m.features);
+}
+
+/* Opens a module for the next kernel, in the part with the least work
+ * (a new part per kernel when profiling). */
+static gr_code kernel_start(jit_build *jb, gr_status *st) {
+    int best = 0;
+    if (jb->profile) {
+        best = jb->n_used < jb->n_parts ? jb->n_used : jb->n_parts - 1;
+    } else {
+        for (int i = 1; i < jb->n_parts; i++)
+            if (jb->parts[i].work < jb->parts[best].work) best = i;
+    }
+    part *p = &jb->parts[best];
+    GR_TRY(part_open(jb, p, st));
+    jb->current = best;
+    use_part(&jb->m, p);
+    jb->m.mod = LLVMModuleCreateWithNameInContext("graft.kernel", p->ctx);
+    return jb->m.mod ? GR_OK : gr_fail(st, GR_ERR_NOMEM, "out of memory");
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The kernel's whole module as text, with its two functions renamed to
+ * fixed names while printing: it says everything about the code (globals
+ * and their tables, declarations, attributes, metadata). */
+static char *kernel_text(LLVMModuleRef mod, const cg_kernel *k) {
+    char body_name[512];
+    snprintf(body_name, sizeof body_name, "%s.body", k->name);
+    LLVMValueRef entry = LLVMGetNamedFunction(mod, k->name);
+    LLVMValueRef body = LLVMGetNamedFunction(mod, body_name);
+    if (!entry || !body) return NULL;
+    LLVMSetValueName2(entry, "graft.entry", 11);
+    LLVMSetValueName2(body, "graft.body", 10);
+    char *text = LLVMPrintModuleToString(mod);
+    LLVMSetValueName2(entry, k->name, strlen(k->name)); /* the names are free again */
+    LLVMSetValueName2(body, body_name, strlen(body_name));
+    return text;
+}
+
+static void remember(jit_build *jb, const char *name, char *text, uint64_t hash) {
+    if (jb->n_keys >= jb->cap_keys) {
+        int cap = jb->cap_keys ? 2 * jb->cap_keys : 64;
+        kernel_key *keys = gr_realloc(jb->keys, sizeof *keys * (size_t)cap);
+        if (!keys) { /* out of memory: the kernel is never reused */
+            LLVMDisposeMessage(text);
+            return;
+        }
+        jb->keys = keys;
+        jb->cap_keys = cap;
+    }
+    size_t len = strlen(name);
+    kernel_key *e = &jb->keys[jb->n_keys];
+    if (!(e->name = gr_malloc(len + 1))) {
+        LLVMDisposeMessage(text);
+        return;
+    }
+    memcpy(e->name, name, len + 1);
+    e->hash = hash;
+    e->text = text;
+    jb->n_keys++;
+}
+
+/* Ends the kernel k just emitted: reuses an identical earlier kernel
+ * (k->name becomes its entry point, owned by jb) or links the kernel's
+ * module into its part. */
+static gr_code kernel_finish(jit_build *jb, cg_kernel *k, gr_status *st) {
+    LLVMModuleRef mod = jb->m.mod;
+    jb->m.mod = NULL;
+    part *p = &jb->parts[jb->current];
+    char *text = kernel_text(mod, k);
+    uint64_t hash = text ? fnv1a(text) : 0;
+    for (int i = 0; text && jb->reuse && i < jb->n_keys; i++) {
+        const kernel_key *e = &jb->keys[i];
+        if (e->hash != hash || strcmp(e->text, text)) continue;
+        k->name = e->name;
+        LLVMDisposeMessage(text);
+        LLVMDisposeModule(mod);
+        jb->n_reused++;
+        return GR_OK;
+    }
+    p->work += text ? strlen(text) : 4096;
+    if (!p->n_kernels++) snprintf(p->first, sizeof p->first, "%s", k->name);
+    jb->n_functions++;
+    if (LLVMLinkModules2(p->mod, mod)) { /* consumes mod */
+        if (text) LLVMDisposeMessage(text);
+        return gr_fail(st, GR_ERR_INTERNAL, "kernel '%s': linking its LLVM module failed",
+                       k->name);
+    }
+    if (text) remember(jb, k->name, text, hash);
+    return GR_OK;
+}
 
 static void symbol_name(char *buf, size_t size, int index, const char *what) {
     int w = snprintf(buf, size, "graft_k%d_", index);
@@ -342,7 +570,7 @@ static gr_code add_step(gr_plan *p, const layout *lay, const cg_kernel *k, gr_st
     return GR_OK;
 }
 
-static gr_code emit_group(cg_module *m, const gr_graph *g, layout *lay, int root,
+static gr_code emit_group(jit_build *jb, const gr_graph *g, layout *lay, int root,
                           gr_status *st) {
     const gr_node *members[CG_MAX_GROUP];
     int count = 0;
@@ -351,17 +579,19 @@ static gr_code emit_group(cg_module *m, const gr_graph *g, layout *lay, int root
     char name[128];
     symbol_name(name, sizeof name, lay->plan->n_steps, "fused");
     cg_kernel k;
-    if (cg_emit_group(m, members, count, name, &k, st) != GR_OK)
+    GR_TRY(kernel_start(jb, st));
+    if (cg_emit_group(&jb->m, members, count, name, &k, st) != GR_OK)
         return gr_status_prefix(st, "fused group ending at node '%s': ", g->nodes[root]->name);
+    GR_TRY(kernel_finish(jb, &k, st));
     return add_step(lay->plan, lay, &k, st);
 }
 
-static gr_code emit_nodes(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
+static gr_code emit_nodes(jit_build *jb, const gr_graph *g, layout *lay, gr_status *st) {
     for (int i = 0; i < g->n_nodes; i++) {
         const gr_node *n = g->nodes[i];
         if (lay->root_of[i] != i) continue;        /* emitted with its group */
         if (lay->first_member[i] != i) {           /* root of a group */
-            GR_TRY(emit_group(m, g, lay, i, st));
+            GR_TRY(emit_group(jb, g, lay, i, st));
             continue;
         }
         cg_emit_fn emit = cg_emitter(n->op);
@@ -371,8 +601,10 @@ static gr_code emit_nodes(cg_module *m, const gr_graph *g, layout *lay, gr_statu
         char name[128];
         symbol_name(name, sizeof name, lay->plan->n_steps, n->op_type);
         cg_kernel k;
-        if (emit(m, n, name, &k, st) != GR_OK)
+        GR_TRY(kernel_start(jb, st));
+        if (emit(&jb->m, n, name, &k, st) != GR_OK)
             return gr_status_prefix(st, "node '%s' (%s): ", n->name, n->op_type);
+        GR_TRY(kernel_finish(jb, &k, st));
         GR_TRY(add_step(lay->plan, lay, &k, st));
     }
     return GR_OK;
@@ -380,14 +612,16 @@ static gr_code emit_nodes(cg_module *m, const gr_graph *g, layout *lay, gr_statu
 
 /* Graph outputs that no node writes directly (inputs, constants, or a value
  * listed twice) are copied into place. */
-static gr_code emit_copy(cg_module *m, gr_plan *p, const gr_value *v, int src, int dst,
+static gr_code emit_copy(jit_build *jb, gr_plan *p, const gr_value *v, int src, int dst,
                          gr_status *st) {
     char name[128];
     symbol_name(name, sizeof name, p->n_steps, "copy");
     cg_kernel k;
-    GR_TRY(cg_emit_copy_buffers(m, name, v, &k, st));
+    GR_TRY(kernel_start(jb, st));
+    GR_TRY(cg_emit_copy_buffers(&jb->m, name, v, &k, st));
+    GR_TRY(kernel_finish(jb, &k, st));
     gr_step *s = &p->steps[p->n_steps];
-    s->name = gr_arena_strdup(p->arena, name);
+    s->name = gr_arena_strdup(p->arena, k.name);
     s->args = gr_arena_alloc(p->arena, sizeof(int) * 2);
     if (!s->name || !s->args) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     s->n_args = 2;
@@ -400,22 +634,22 @@ static gr_code emit_copy(cg_module *m, gr_plan *p, const gr_value *v, int src, i
 
 /* Updates not computed in place (see place_updates): next -> state. They
  * run after the output copies, which may read a state's old value. */
-static gr_code emit_update_copies(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
+static gr_code emit_update_copies(jit_build *jb, const gr_graph *g, layout *lay, gr_status *st) {
     for (int i = 0; i < g->n_updates; i++) {
         const gr_update *u = &g->updates[i];
         int src = lay->buffer_of[u->next->id], dst = lay->buffer_of[u->state->id];
-        if (src != dst) GR_TRY(emit_copy(m, lay->plan, u->next, src, dst, st));
+        if (src != dst) GR_TRY(emit_copy(jb, lay->plan, u->next, src, dst, st));
     }
     return GR_OK;
 }
 
-static gr_code emit_output_copies(cg_module *m, const gr_graph *g, layout *lay, gr_status *st) {
+static gr_code emit_output_copies(jit_build *jb, const gr_graph *g, layout *lay, gr_status *st) {
     gr_plan *p = lay->plan;
     for (int i = 0; i < g->n_outputs; i++) {
         const gr_value *v = g->outputs[i];
         int src = lay->buffer_of[v->id];
         if (src == p->outputs[i]) continue;
-        GR_TRY(emit_copy(m, p, v, src, p->outputs[i], st));
+        GR_TRY(emit_copy(jb, p, v, src, p->outputs[i], st));
     }
     return GR_OK;
 }
@@ -435,67 +669,77 @@ static gr_code check_graph(const gr_graph *g, gr_status *st) {
     return GR_OK;
 }
 
-/* LLVM's remarks ("loop not vectorized") are for compiler developers, not
- * users: errors surface through return codes, everything else is dropped. */
-static void ignore_diagnostic(LLVMDiagnosticInfoRef info, void *ctx) {
-    (void)info;
-    (void)ctx;
-}
+/* --- compiling the parts --- */
 
-static gr_code module_init(cg_module *m, const gr_graph *g, LLVMOrcThreadSafeContextRef tsc) {
-    memset(m, 0, sizeof *m);
-    m->g = g;
-    m->ctx = LLVMOrcThreadSafeContextGetContext(tsc);
-    LLVMContextSetDiagnosticHandler(m->ctx, ignore_diagnostic, NULL);
-    m->mod = LLVMModuleCreateWithNameInContext("graft", m->ctx);
-    m->b = LLVMCreateBuilderInContext(m->ctx);
-    m->t_void = LLVMVoidTypeInContext(m->ctx);
-    m->t_i1 = LLVMInt1TypeInContext(m->ctx);
-    m->t_i8 = LLVMInt8TypeInContext(m->ctx);
-    m->t_i16 = LLVMInt16TypeInContext(m->ctx);
-    m->t_i32 = LLVMInt32TypeInContext(m->ctx);
-    m->t_i64 = LLVMInt64TypeInContext(m->ctx);
-    m->t_f32 = LLVMFloatTypeInContext(m->ctx);
-    m->t_f64 = LLVMDoubleTypeInContext(m->ctx);
-    m->t_ptr = LLVMPointerTypeInContext(m->ctx, 0);
-    m->cpu = LLVMGetHostCPUName();
-    m->features = LLVMGetHostCPUFeatures();
-    return GR_OK;
-}
-
-static void module_dispose_strings(cg_module *m) {
-    if (m->b) LLVMDisposeBuilder(m->b);
-    if (m->cpu) LLVMDisposeMessage(m->cpu);
-    if (m->features) LLVMDisposeMessage(m->features);
-}
-
-/* Verifies, sets the data layout, runs O3. */
-static gr_code optimise(cg_module *m, const gr_codegen_opts *opts, gr_status *st) {
+/* Verifies a part's module, runs O3 and emits its object, as LLJIT's own
+ * compiler would (same target machine). Runs on a thread of its own: it
+ * touches only the part (its own LLVM context) and uses no graft
+ * allocator. */
+static void *compile_part(void *arg) {
+    part *p = arg;
+    double t0 = cpu_ms();
     char *msg = NULL;
-    if (LLVMVerifyModule(m->mod, LLVMReturnStatusAction, &msg)) {
-        gr_fail(st, GR_ERR_INTERNAL, "generated LLVM IR is invalid: %.1500s", msg);
+    if (LLVMVerifyModule(p->mod, LLVMReturnStatusAction, &msg)) {
+        gr_fail(&p->st, GR_ERR_INTERNAL, "generated LLVM IR is invalid: %.1500s", msg);
         LLVMDisposeMessage(msg);
-        return GR_ERR_INTERNAL;
+        return NULL;
     }
     LLVMDisposeMessage(msg);
     LLVMTargetMachineRef tm;
-    GR_TRY(make_tm(m, &tm, st));
+    if (make_tm(p->cpu, p->features, &tm, &p->st) != GR_OK) return NULL;
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef e = LLVMRunPasses(m->mod, "default<O3>", tm, po);
+    LLVMErrorRef e = LLVMRunPasses(p->mod, "default<O3>", tm, po);
     LLVMDisposePassBuilderOptions(po);
+    if (e) {
+        llvm_error(&p->st, e, "LLVM optimisation");
+        LLVMDisposeTargetMachine(tm);
+        return NULL;
+    }
+    if (p->dump) p->ir = LLVMPrintModuleToString(p->mod);
+    double t1 = cpu_ms();
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, p->mod, LLVMObjectFile, &msg, &p->object)) {
+        gr_fail(&p->st, GR_ERR_INTERNAL, "LLVM code generation: %s", msg);
+        LLVMDisposeMessage(msg);
+        p->object = NULL;
+    }
     LLVMDisposeTargetMachine(tm);
-    if (e) return llvm_error(st, e, "LLVM optimisation");
-    if (opts && opts->dump_ir) {
-        char *ir = LLVMPrintModuleToString(m->mod);
-        fputs(ir, opts->dump_ir);
-        LLVMDisposeMessage(ir);
+    p->optimise_ms = t1 - t0;
+    p->machine_ms = cpu_ms() - t1;
+    return NULL;
+}
+
+/* Compiles the parts in parallel (the first on this thread). */
+static gr_code compile_parts(jit_build *jb, const gr_codegen_opts *opts, gr_status *st) {
+    pthread_t threads[16];
+    int started[16] = {0};
+    for (int i = 0; i < jb->n_parts; i++) {
+        part *p = &jb->parts[i];
+        p->dump = opts && opts->dump_ir;
+        if (i == 0 || !p->n_kernels || jb->profile || i >= 16) continue;
+        started[i] = pthread_create(&threads[i], NULL, compile_part, p) == 0;
+    }
+    for (int i = 0; i < jb->n_parts; i++)
+        if (jb->parts[i].n_kernels && !(i < 16 && started[i])) compile_part(&jb->parts[i]);
+    for (int i = 0; i < jb->n_parts && i < 16; i++)
+        if (started[i]) pthread_join(threads[i], NULL);
+    for (int i = 0; i < jb->n_parts; i++) {
+        part *p = &jb->parts[i];
+        if (!p->n_kernels) continue;
+        if (p->st.code != GR_OK) {
+            *st = p->st;
+            return st->code;
+        }
+        if (p->ir) fputs(p->ir, opts->dump_ir);
+        if (jb->profile)
+            fprintf(stderr, "graft: compile %-40s optimise %8.2f ms, machine code %8.2f ms\n",
+                    p->first, p->optimise_ms, p->machine_ms);
     }
     return GR_OK;
 }
 
-static gr_code make_jit(cg_module *m, jit_owner *o, gr_status *st) {
+static gr_code make_jit(const char *cpu, const char *features, jit_owner *o, gr_status *st) {
     LLVMTargetMachineRef tm;
-    GR_TRY(make_tm(m, &tm, st));
+    GR_TRY(make_tm(cpu, features, &tm, st));
     LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
         jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
@@ -511,19 +755,19 @@ static gr_code make_jit(cg_module *m, jit_owner *o, gr_status *st) {
     return GR_OK;
 }
 
-static gr_code link_kernels(cg_module *m, LLVMOrcThreadSafeContextRef tsc, gr_plan *p,
-                            jit_owner *o, gr_status *st) {
-    GR_TRY(make_jit(m, o, st));
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m->mod, tsc);
-    m->mod = NULL; /* owned by the JIT now */
-    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModuleWithRT(o->jit, o->rt, tsm);
-    if (e) {
-        LLVMOrcDisposeThreadSafeModule(tsm);
-        return llvm_error(st, e, "adding the module to the JIT");
+/* Adds every part's object to one JIT and resolves the steps. */
+static gr_code link_kernels(jit_build *jb, gr_plan *p, jit_owner *o, gr_status *st) {
+    GR_TRY(make_jit(jb->m.cpu, jb->m.features, o, st));
+    for (int i = 0; i < jb->n_parts; i++) {
+        part *q = &jb->parts[i];
+        if (!q->object) continue;
+        LLVMErrorRef e = LLVMOrcLLJITAddObjectFileWithRT(o->jit, o->rt, q->object);
+        q->object = NULL; /* owned by the JIT now */
+        if (e) return llvm_error(st, e, "adding kernels to the JIT");
     }
     for (int i = 0; i < p->n_steps; i++) {
         LLVMOrcExecutorAddress addr = 0;
-        e = LLVMOrcLLJITLookup(o->jit, &addr, p->steps[i].name);
+        LLVMErrorRef e = LLVMOrcLLJITLookup(o->jit, &addr, p->steps[i].name);
         if (e) return llvm_error(st, e, "JIT lookup");
         p->steps[i].fn = (gr_kernel_fn)(uintptr_t)addr;
     }
@@ -537,15 +781,16 @@ static void free_layout(layout *lay) {
     gr_free(lay->next_member);
 }
 
+static int max_steps(const gr_graph *g) { return g->n_nodes + g->n_outputs + g->n_updates + 1; }
+
 static gr_plan *plan_new(const gr_graph *g) {
     gr_plan *p = gr_calloc(1, sizeof *p);
     if (!p || !(p->arena = gr_arena_new())) {
         gr_free(p);
         return NULL;
     }
-    int max_steps = g->n_nodes + g->n_outputs + g->n_updates + 1;
     p->buffers = gr_arena_alloc(p->arena, sizeof(gr_buffer) * (size_t)(g->n_values + g->n_outputs + 1));
-    p->steps = gr_arena_alloc(p->arena, sizeof(gr_step) * (size_t)max_steps);
+    p->steps = gr_arena_alloc(p->arena, sizeof(gr_step) * (size_t)max_steps(g));
     p->inputs = gr_arena_alloc(p->arena, sizeof(int) * (size_t)(g->n_inputs + 1));
     p->outputs = gr_arena_alloc(p->arena, sizeof(int) * (size_t)(g->n_outputs + 1));
     if (!p->buffers || !p->steps || !p->inputs || !p->outputs) {
@@ -576,19 +821,26 @@ gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan *
         return st->code;
     }
     jit_owner *o = gr_calloc(1, sizeof *o);
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    cg_module m;
-    module_init(&m, g, tsc);
-    gr_code rc = o ? GR_OK : gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    jit_build jb;
+    gr_code rc = build_init(&jb, g, max_steps(g), st);
+    if (rc == GR_OK && !o) rc = gr_fail(st, GR_ERR_NOMEM, "out of memory");
     if (rc == GR_OK) rc = assign_buffers(g, &lay, st);
-    if (rc == GR_OK) rc = emit_nodes(&m, g, &lay, st);
-    if (rc == GR_OK) rc = emit_output_copies(&m, g, &lay, st);
-    if (rc == GR_OK) rc = emit_update_copies(&m, g, &lay, st);
-    if (rc == GR_OK) rc = optimise(&m, opts, st);
-    if (rc == GR_OK) rc = link_kernels(&m, tsc, p, o, st);
-    if (m.mod) LLVMDisposeModule(m.mod);
-    module_dispose_strings(&m);
-    LLVMOrcDisposeThreadSafeContext(tsc);
+    if (rc == GR_OK) rc = emit_nodes(&jb, g, &lay, st);
+    if (rc == GR_OK) rc = emit_output_copies(&jb, g, &lay, st);
+    if (rc == GR_OK) rc = emit_update_copies(&jb, g, &lay, st);
+    double t_emit = now_ms();
+    if (rc == GR_OK) rc = compile_parts(&jb, opts, st);
+    double t_compile = now_ms();
+    if (rc == GR_OK) rc = link_kernels(&jb, p, o, st);
+    int n_functions = jb.n_functions, n_parts = jb.n_used;
+    double cpu_opt = 0, cpu_mc = 0, cpu_max = 0;
+    for (int i = 0; i < jb.n_parts && jb.parts; i++) {
+        part *q = &jb.parts[i];
+        cpu_opt += q->optimise_ms;
+        cpu_mc += q->machine_ms;
+        if (q->optimise_ms + q->machine_ms > cpu_max) cpu_max = q->optimise_ms + q->machine_ms;
+    }
+    build_dispose(&jb);
     free_layout(&lay);
     p->owner = o;
     p->release = release_jit;
@@ -597,9 +849,13 @@ gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan *
         return rc;
     }
     p->compile_ms = now_ms() - t0;
-    if (opts && opts->verbose)
-        fprintf(stderr, "graft: compiled %d kernels in %.1f ms (arena %zu bytes, weights %zu bytes)\n",
-                p->n_steps, p->compile_ms, p->arena_bytes, p->const_bytes);
+    if ((opts && opts->verbose) || getenv("GRAFT_CODEGEN_VERBOSE"))
+        fprintf(stderr, "graft: compiled %d kernels (%d functions) in %.1f ms: emit %.1f, "
+                "optimise and machine code %.1f on %d threads (CPU: optimise %.1f, machine "
+                "code %.1f, busiest thread %.1f), link %.1f (arena %zu bytes, weights %zu "
+                "bytes)\n", p->n_steps, n_functions, p->compile_ms, t_emit - t0,
+                t_compile - t_emit, n_parts, cpu_opt, cpu_mc, cpu_max, now_ms() - t_compile,
+                p->arena_bytes, p->const_bytes);
     *out = p;
     return GR_OK;
 }
