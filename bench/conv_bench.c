@@ -2,7 +2,8 @@
  * thread (thread CPU time, best of reps), on the shapes a CNN training step
  * runs: ConvTranspose here is the input gradient of the Conv listed next to
  * it (same W, strides, pads, group; output_padding where needed). FLOPs are
- * the forward conv's 2*N*M*(C/group)*taps*out_plane.
+ * the forward conv's 2*N*M*(C/group)*taps*out_plane. "jit ms" is the wall
+ * time of gr_codegen_jit for the one-node graph (O3 + machine code).
  * Standalone (not in CMake); build after a graft build in BUILD:
  *   cc -O2 -std=c11 -I. bench/conv_bench.c BUILD/codegen/libgraft_codegen.a \
  *      BUILD/runtime/libgraft_runtime.a BUILD/ir/libgraft_ir.a \
@@ -15,11 +16,13 @@
 
 #include "codegen/gr_codegen.h"
 
-static double now(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 /* A 2-D forward conv X:[N,C,H,W] -> Y:[N,M,OH,OW], kernel k x k. */
 typedef struct {
@@ -79,11 +82,13 @@ static int bench_one(const conv_shape *s, int transpose, int reps) {
     gr_graph_add_output(g, nd->outputs[0]);
     gr_plan *p = NULL;
     gr_codegen_opts opts = {0};
+    double jit0 = clock_s(CLOCK_MONOTONIC);
     if (gr_graph_infer_shapes(g, &st) != GR_OK || gr_codegen_jit(g, &opts, &p, &st) != GR_OK) {
         fprintf(stderr, "%s: %s\n", s->name, st.msg);
         gr_graph_free(g);
         return 1;
     }
+    double jit = clock_s(CLOCK_MONOTONIC) - jit0;
     int64_t nx = xd[0] * xd[1] * xd[2] * xd[3], nw = wd[0] * wd[1] * wd[2] * wd[3];
     int64_t ny = gr_value_numel(nd->outputs[0]);
     float *x = filled(nx), *w = filled(nw), *y = malloc((size_t)ny * sizeof *y);
@@ -103,8 +108,8 @@ static int bench_one(const conv_shape *s, int transpose, int reps) {
         if (t < best) best = t;
     }
     double flop = 2.0 * (double)(s->N * s->M * (s->C / s->group) * s->k * s->k * OH * OW);
-    printf("| %s | %s | %.2f | %.1f |\n", s->name, transpose ? "ConvTranspose (dX)" : "Conv",
-           best * 1e3, flop / best * 1e-9);
+    printf("| %s | %s | %.2f | %.1f | %.0f |\n", s->name,
+           transpose ? "ConvTranspose (dX)" : "Conv", best * 1e3, flop / best * 1e-9, jit * 1e3);
     free(x), free(w), free(y), free(ws), free(arena), free(args);
     gr_plan_free(p);
     gr_graph_free(g);
@@ -117,11 +122,13 @@ int main(int argc, char **argv) {
         {"3x3 s1 64->64 16x16 N32", 32, 64, 64, 16, 16, 3, 1, 1, 1},
         {"3x3 s2 64->128 32x32 N32", 32, 64, 128, 32, 32, 3, 2, 1, 1},
         {"dw 3x3 s1 64 16x16 N32", 32, 64, 64, 16, 16, 3, 1, 1, 64},
+        {"dw 3x3 s2 64 32x32 N32", 32, 64, 64, 32, 32, 3, 2, 1, 64},
         {"1x1 s1 64->256 16x16 N32", 32, 64, 256, 16, 16, 1, 1, 0, 1},
         {"3x3 s1 64->64 56x56 N1", 1, 64, 64, 56, 56, 3, 1, 1, 1},
+        {"3x3 s1 512->512 7x7 N1", 1, 512, 512, 7, 7, 3, 1, 1, 1},
     };
     int rc = 0;
-    printf("| shape (forward conv) | kernel | ms | GFLOP/s |\n|---|---|---|---|\n");
+    printf("| shape (forward conv) | kernel | ms | GFLOP/s | jit ms |\n|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         rc |= bench_one(&shapes[i], 0, reps);
         rc |= bench_one(&shapes[i], 1, reps);

@@ -417,41 +417,73 @@ gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel
 
 #define CONVT_COLS_BYTES (256 << 10) /* the cols block of a task stays in L2 */
 
-/* Valid input range [lo, hi) of dim d for tap t: 0 <= i*s - p + t*dil < out. */
-static void in_range(const cg_conv_geom *c, int d, int64_t t, int64_t *lo, int64_t *hi) {
-    int64_t off = t * c->dil[d] - c->pad[d];
-    int64_t l = -floor_div(off, c->str[d]);
-    int64_t h = floor_div(c->out[d] - 1 - off, c->str[d]) + 1;
-    *lo = l < 0 ? 0 : l;
-    *hi = h > c->in[d] ? c->in[d] : h;
-    if (*hi < *lo) *hi = *lo;
+/* floor(a / s) for s > 0. */
+static LLVMValueRef floor_div_v(cg_kernel *k, LLVMValueRef a, int64_t s) {
+    if (s == 1) return a;
+    LLVMValueRef q = LLVMBuildSDiv(k->b, a, i64c(k, s), "");
+    LLVMValueRef neg = LLVMBuildICmp(k->b, LLVMIntSLT, LLVMBuildSRem(k->b, a, i64c(k, s), ""),
+                                     i64c(k, 0), "");
+    return LLVMBuildSub(k->b, q, LLVMBuildZExt(k->b, neg, k->m->t_i64, ""), "");
 }
 
-/* y[i*s - p + t*dil] += w * x[i] (w NULL: 1) over the valid box of tap. */
-static void scatter_tap(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
-                        LLVMValueRef wv, const int64_t *tap) {
-    int64_t lo[3], hi[3], off[3];
-    for (int d = 0; d < 3; d++) {
-        in_range(c, d, tap[d], &lo[d], &hi[d]);
-        off[d] = tap[d] * c->dil[d] - c->pad[d];
-        if (hi[d] <= lo[d]) return;
+static LLVMValueRef smax_v(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(k->b, LLVMBuildICmp(k->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
+/* The inputs along d that tap t sends into the output, [*lo, *hi)
+ * (0 <= i*s + off < out, 0 <= i < in), and off = t*dil - p. */
+static void tap_range(cg_kernel *k, const cg_conv_geom *c, int d, LLVMValueRef t,
+                      LLVMValueRef *lo, LLVMValueRef *hi, LLVMValueRef *off) {
+    LLVMBuilderRef b = k->b;
+    *off = LLVMBuildSub(b, LLVMBuildMul(b, t, i64c(k, c->dil[d]), ""), i64c(k, c->pad[d]), "");
+    LLVMValueRef l = LLVMBuildNeg(b, floor_div_v(k, *off, c->str[d]), "");
+    LLVMValueRef h = LLVMBuildAdd(
+        b, floor_div_v(k, LLVMBuildSub(b, i64c(k, c->out[d] - 1), *off, ""), c->str[d]),
+        i64c(k, 1), "");
+    *lo = smax_v(k, l, i64c(k, 0));
+    *hi = smax_v(k, cg_gemm_min(k, h, i64c(k, c->in[d])), *lo);
+}
+
+/* For each tap t in order: y[i*s - p + t*dil] += w[t] * x_t[i] over the
+ * inputs i that land in y, x_t = x + t*tap_stride (w NULL: 1). Taps along
+ * dims 0, 1 are loops; along dim 2 they are unrolled, so that each inner
+ * loop has a constant trip count that LLVM vectorises fully. */
+static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
+                         int64_t tap_stride, LLVMValueRef w) {
+    cg_loop lt[2], li[2];
+    LLVMValueRef t[2], lo[2], hi[2], off[2];
+    for (int d = 0; d < 2; d++) {
+        t[d] = cg_loop_begin(k, &lt[d], i64c(k, 0), i64c(k, c->ker[d]), 1);
+        tap_range(k, c, d, t[d], &lo[d], &hi[d], &off[d]);
     }
-    cg_loop l0, l1, l2;
-    LLVMValueRef i0 = cg_loop_begin(k, &l0, i64c(k, lo[0]), i64c(k, hi[0]), 1);
-    LLVMValueRef o0 = nsw_add(k, nsw_mul(k, i0, c->str[0]), i64c(k, off[0]));
-    LLVMValueRef i1 = cg_loop_begin(k, &l1, i64c(k, lo[1]), i64c(k, hi[1]), 1);
-    LLVMValueRef o1 = nsw_add(k, nsw_mul(k, i1, c->str[1]), i64c(k, off[1]));
+    LLVMValueRef t01 = nsw_mul(k, nsw_add(k, nsw_mul(k, t[0], c->ker[1]), t[1]), c->ker[2]);
+    LLVMValueRef i0 = cg_loop_begin(k, &li[0], lo[0], hi[0], 1);
+    LLVMValueRef o0 = nsw_add(k, nsw_mul(k, i0, c->str[0]), off[0]);
+    LLVMValueRef i1 = cg_loop_begin(k, &li[1], lo[1], hi[1], 1);
+    LLVMValueRef o1 = nsw_add(k, nsw_mul(k, i1, c->str[1]), off[1]);
     LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1), c->in[2]));
-    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_add(k, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]),
-                                                  i64c(k, off[2])));
-    LLVMValueRef i2 = cg_loop_begin(k, &l2, i64c(k, lo[2]), i64c(k, hi[2]), 1);
-    LLVMValueRef yi = nsw_mul(k, i2, c->str[2]);
-    LLVMValueRef xv = cg_load(k, c->dt, xrow, i2), acc = cg_load(k, c->dt, yrow, yi);
-    cg_store(k, c->dt, yrow, yi,
-             wv ? fma_reg(k, c->dt, wv, xv, acc) : LLVMBuildFAdd(k->b, acc, xv, ""));
-    cg_loop_end(k, &l2);
-    cg_gemm_loop_end(k, &l1);
-    cg_gemm_loop_end(k, &l0);
+    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]));
+    for (int64_t t2 = 0; t2 < c->ker[2]; t2++) {
+        int64_t off2 = t2 * c->dil[2] - c->pad[2];
+        int64_t lo2 = -floor_div(off2, c->str[2]);
+        int64_t hi2 = floor_div(c->out[2] - 1 - off2, c->str[2]) + 1;
+        if (lo2 < 0) lo2 = 0;
+        if (hi2 > c->in[2]) hi2 = c->in[2];
+        if (hi2 <= lo2) continue;
+        LLVMValueRef ti = nsw_add(k, t01, i64c(k, t2));
+        LLVMValueRef xt = cg_gep(k, c->dt, xrow, nsw_mul(k, ti, tap_stride));
+        LLVMValueRef yt = cg_gep(k, c->dt, yrow, i64c(k, off2));
+        LLVMValueRef wv = w ? cg_load(k, c->dt, w, ti) : NULL;
+        cg_loop l2;
+        LLVMValueRef i2 = cg_loop_begin(k, &l2, i64c(k, lo2), i64c(k, hi2), 1);
+        LLVMValueRef yi = nsw_mul(k, i2, c->str[2]);
+        LLVMValueRef xv = cg_load(k, c->dt, xt, i2), acc = cg_load(k, c->dt, yt, yi);
+        cg_store(k, c->dt, yt, yi,
+                 wv ? fma_reg(k, c->dt, wv, xv, acc) : LLVMBuildFAdd(k->b, acc, xv, ""));
+        cg_loop_end(k, &l2);
+    }
+    for (int d = 1; d >= 0; d--) cg_gemm_loop_end(k, &li[d]);
+    for (int d = 1; d >= 0; d--) cg_gemm_loop_end(k, &lt[d]);
 }
 
 /* Plane y = v. */
@@ -460,18 +492,6 @@ static void fill_plane(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVM
     LLVMValueRef p = cg_loop_begin(k, &l, i64c(k, 0), i64c(k, c->out_plane), 1);
     cg_store(k, c->dt, y, p, v);
     cg_loop_end(k, &l);
-}
-
-/* For each tap t in order: scatter_tap of x + t*tap_stride, weight w[t]
- * (w NULL: 1). */
-static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
-                         int64_t tap_stride, LLVMValueRef w) {
-    int64_t tap[3], ti = 0;
-    for (tap[0] = 0; tap[0] < c->ker[0]; tap[0]++)
-        for (tap[1] = 0; tap[1] < c->ker[1]; tap[1]++)
-            for (tap[2] = 0; tap[2] < c->ker[2]; tap[2]++, ti++)
-                scatter_tap(k, c, y, cg_gep(k, c->dt, x, i64c(k, ti * tap_stride)),
-                            w ? cg_load(k, c->dt, w, i64c(k, ti)) : NULL, tap);
 }
 
 /* task (n, co): y = bias; for ci in group: scatter_taps of X[n, ci]. */
