@@ -413,9 +413,12 @@ gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel
  * A task owns whole output planes and adds into them in a fixed order
  * (bias, then c, then taps), so results do not depend on how tasks are split
  * over threads. Adding a tap's input box into the plane (the plane stays in
- * L1) measured as fast as gathering per output row, and simpler. */
+ * L1) measured as fast as gathering per output row, and simpler.
+ * With a stride along the last dim the plane is kept phase-major in the
+ * workspace meanwhile (see convt_phase_len), so that the adds vectorise. */
 
 #define CONVT_COLS_BYTES (256 << 10) /* the cols block of a task stays in L2 */
+#define CONVT_COLS_MAX (64 << 20)    /* larger cols (huge volumes): direct form */
 
 /* floor(a / s) for s > 0. */
 static LLVMValueRef floor_div_v(cg_kernel *k, LLVMValueRef a, int64_t s) {
@@ -444,8 +447,26 @@ static void tap_range(cg_kernel *k, const cg_conv_geom *c, int d, LLVMValueRef t
     *hi = smax_v(k, cg_gemm_min(k, h, i64c(k, c->in[d])), *lo);
 }
 
+/* With a stride s > 1 along the last dim the tasks add into a copy of
+ * their plane whose rows are phase-major (o2 = j*s + r at r*P + j, P =
+ * ceil(out2 / s)), so that every tap adds a contiguous run; convt_finish
+ * writes the plane back in order. */
+static int64_t convt_phase_len(const cg_conv_geom *c) {
+    return (c->out[2] + c->str[2] - 1) / c->str[2];
+}
+
+static int64_t convt_row_len(const cg_conv_geom *c) {
+    return c->str[2] > 1 ? c->str[2] * convt_phase_len(c) : c->out[2];
+}
+
+/* Elements of the plane tasks add into. */
+static int64_t convt_plane_len(const cg_conv_geom *c) {
+    return c->out[0] * c->out[1] * convt_row_len(c);
+}
+
 /* For each tap t in order: y[i*s - p + t*dil] += w[t] * x_t[i] over the
- * inputs i that land in y, x_t = x + t*tap_stride (w NULL: 1). Taps along
+ * inputs i that land in y (phase-major rows, above), x_t = x + t*tap_stride
+ * (w NULL: 1). Taps along
  * dims 0, 1 are loops; along dim 2 they are unrolled, so that each inner
  * loop has a constant trip count that LLVM vectorises fully. */
 static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef x,
@@ -462,7 +483,8 @@ static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LL
     LLVMValueRef i1 = cg_loop_begin(k, &li[1], lo[1], hi[1], 1);
     LLVMValueRef o1 = nsw_add(k, nsw_mul(k, i1, c->str[1]), off[1]);
     LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1), c->in[2]));
-    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1), c->out[2]));
+    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1),
+                                                    convt_row_len(c)));
     for (int64_t t2 = 0; t2 < c->ker[2]; t2++) {
         int64_t off2 = t2 * c->dil[2] - c->pad[2];
         int64_t lo2 = -floor_div(off2, c->str[2]);
@@ -472,13 +494,14 @@ static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LL
         if (hi2 <= lo2) continue;
         LLVMValueRef ti = nsw_add(k, t01, i64c(k, t2));
         LLVMValueRef xt = cg_gep(k, c->dt, xrow, nsw_mul(k, ti, tap_stride));
-        LLVMValueRef yt = cg_gep(k, c->dt, yrow, i64c(k, off2));
+        /* o2 = i2*s + off2 sits in phase r = off2 mod s at i2 + floor(off2 / s) */
+        int64_t q = floor_div(off2, c->str[2]), r = off2 - q * c->str[2];
+        LLVMValueRef yt = cg_gep(k, c->dt, yrow, i64c(k, r * convt_phase_len(c) + q));
         LLVMValueRef wv = w ? cg_load(k, c->dt, w, ti) : NULL;
         cg_loop l2;
         LLVMValueRef i2 = cg_loop_begin(k, &l2, i64c(k, lo2), i64c(k, hi2), 1);
-        LLVMValueRef yi = nsw_mul(k, i2, c->str[2]);
-        LLVMValueRef xv = cg_load(k, c->dt, xt, i2), acc = cg_load(k, c->dt, yt, yi);
-        cg_store(k, c->dt, yt, yi,
+        LLVMValueRef xv = cg_load(k, c->dt, xt, i2), acc = cg_load(k, c->dt, yt, i2);
+        cg_store(k, c->dt, yt, i2,
                  wv ? fma_reg(k, c->dt, wv, xv, acc) : LLVMBuildFAdd(k->b, acc, xv, ""));
         cg_loop_end(k, &l2);
     }
@@ -489,15 +512,32 @@ static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LL
 /* Plane y = v. */
 static void fill_plane(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef v) {
     cg_loop l;
-    LLVMValueRef p = cg_loop_begin(k, &l, i64c(k, 0), i64c(k, c->out_plane), 1);
+    LLVMValueRef p = cg_loop_begin(k, &l, i64c(k, 0), i64c(k, convt_plane_len(c)), 1);
     cg_store(k, c->dt, y, p, v);
     cg_loop_end(k, &l);
+}
+
+/* Output plane y from the phase-major plane z (stride > 1 along dim 2). */
+static void convt_finish(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LLVMValueRef z) {
+    cg_loop lr, lo;
+    int64_t s = c->str[2];
+    LLVMValueRef row = cg_loop_begin(k, &lr, i64c(k, 0), i64c(k, c->out[0] * c->out[1]), 1);
+    LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, row, c->out[2]));
+    LLVMValueRef zrow = cg_gep(k, c->dt, z, nsw_mul(k, row, convt_row_len(c)));
+    LLVMValueRef o2 = cg_loop_begin(k, &lo, i64c(k, 0), i64c(k, c->out[2]), 1);
+    LLVMValueRef zi = nsw_add(k, nsw_mul(k, LLVMBuildURem(k->b, o2, i64c(k, s), ""), convt_phase_len(c)),
+                              LLVMBuildUDiv(k->b, o2, i64c(k, s), ""));
+    cg_store(k, c->dt, yrow, o2, cg_load(k, c->dt, zrow, zi));
+    cg_loop_end(k, &lo);
+    cg_gemm_loop_end(k, &lr);
 }
 
 /* task (n, co): y = bias; for ci in group: scatter_taps of X[n, ci]. */
 static void emit_convt_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
     const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    int phased = c->str[2] > 1;
     k->n_tasks = c->N * c->M;
+    if (phased) k->workspace_bytes = (size_t)convt_plane_len(c) * gr_dtype_size(c->dt);
     if (!k->n_tasks || !c->out_plane) return;
     LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
     LLVMValueRef yb = cg_arg(k, n->outputs[0]);
@@ -508,14 +548,16 @@ static void emit_convt_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom
     LLVMValueRef gi = LLVMBuildSDiv(k->b, co, i64c(k, c->Mg), "");
     LLVMValueRef cm = LLVMBuildSRem(k->b, co, i64c(k, c->Mg), "");
     LLVMValueRef y = cg_gep(k, c->dt, yb, nsw_mul(k, t, c->out_plane));
-    fill_plane(k, c, y, B ? cg_load(k, c->dt, cg_arg(k, B), co) : cg_const(k, c->dt, 0));
+    LLVMValueRef z = phased ? k->workspace : y;
+    fill_plane(k, c, z, B ? cg_load(k, c->dt, cg_arg(k, B), co) : cg_const(k, c->dt, 0));
     LLVMValueRef ci = cg_loop_begin(k, &lc, i64c(k, 0), i64c(k, c->Cg), 1);
     LLVMValueRef cin = nsw_add(k, nsw_mul(k, gi, c->Cg), ci);
     LLVMValueRef xp = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->C), cin), c->in_plane));
     /* W:[C, Mg, k...] */
     LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, cin, c->Mg), cm), c->taps));
-    scatter_taps(k, c, y, xp, 0, wp);
+    scatter_taps(k, c, z, xp, 0, wp);
     cg_gemm_loop_end(k, &lc);
+    if (phased) convt_finish(k, c, y, z);
     cg_gemm_loop_end(k, &l);
 }
 
@@ -553,7 +595,9 @@ static void emit_convt_col2im(cg_kernel *k, const gr_node *n, const cg_conv_geom
     int64_t tiles = cg_gemm_n_tiles(&g);
     int64_t cols_at = ((int64_t)cg_gemm_workspace_bytes(&g) + 63) / 64 * 64;
     k->n_tasks = c->N * c->G * nb;
-    k->workspace_bytes = (size_t)(cols_at + mb * c->taps * c->in_plane * es);
+    int64_t z_at = (cols_at + mb * c->taps * c->in_plane * es + 63) / 64 * 64;
+    int phased = c->str[2] > 1;
+    k->workspace_bytes = (size_t)(phased ? z_at + convt_plane_len(c) * es : z_at);
     k->wide = g.wide;
     if (!k->n_tasks || !c->out_plane) return;
     LLVMValueRef x = cg_arg(k, n->inputs[0]), w = cg_arg(k, n->inputs[1]);
@@ -578,9 +622,11 @@ static void emit_convt_col2im(cg_kernel *k, const gr_node *n, const cg_conv_geom
     LLVMValueRef ml = cg_loop_begin(k, &lm, i64c(k, 0), i64c(k, mb), 1);
     LLVMValueRef co = nsw_add(k, nsw_add(k, nsw_mul(k, gi, c->Mg), nsw_mul(k, bi, mb)), ml);
     LLVMValueRef yp = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->M), co), c->out_plane));
-    fill_plane(k, c, yp, bias ? cg_load(k, c->dt, bias, co) : cg_const(k, c->dt, 0));
-    scatter_taps(k, c, yp, cg_gep(k, c->dt, cols, nsw_mul(k, ml, c->taps * c->in_plane)),
+    LLVMValueRef z = phased ? cg_gep(k, c->dt, k->workspace, i64c(k, z_at / es)) : yp;
+    fill_plane(k, c, z, bias ? cg_load(k, c->dt, bias, co) : cg_const(k, c->dt, 0));
+    scatter_taps(k, c, z, cg_gep(k, c->dt, cols, nsw_mul(k, ml, c->taps * c->in_plane)),
                  c->in_plane, NULL);
+    if (phased) convt_finish(k, c, yp, z);
     cg_gemm_loop_end(k, &lm);
     cg_gemm_loop_end(k, &l);
 }
@@ -628,7 +674,8 @@ gr_code cg_emit_conv_transpose(cg_module *m, const gr_node *n, const char *name,
         return gr_fail(st, GR_ERR_UNSUPPORTED, "ConvTranspose of %s is not supported",
                        gr_dtype_name(c.dt));
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
-    if (c.Cg < 8) emit_convt_direct(k, n, &c);
+    int64_t cols_bytes = c.taps * c.in_plane * (int64_t)gr_dtype_size(c.dt);
+    if (c.Cg < 8 || cols_bytes > CONVT_COLS_MAX) emit_convt_direct(k, n, &c);
     else if (convt_is_pointwise(&c)) emit_convt_pointwise(k, n, &c);
     else emit_convt_col2im(k, n, &c);
     return cg_kernel_end(k, st);

@@ -147,11 +147,15 @@ static void check_convt(const convt_case *cc) {
     size_t bytes = (size_t)(ny > 0 ? ny : 1) * gr_dtype_size(c->dt);
     void *got[3];
     static const int splits[3] = {1, 2, 5};
-    for (int s = 0; s < 3; s++) {
-        got[s] = malloc(bytes);
+    unsigned char guard[64];
+    memset(guard, 0xc3, sizeof guard);
+    for (int s = 0; s < 3; s++) { /* a guard past the output catches stray writes */
+        got[s] = malloc(bytes + sizeof guard);
         memset(got[s], 0x5a + s, bytes);
+        memcpy((char *)got[s] + bytes, guard, sizeof guard);
         void *o[1] = {got[s]};
         if (cg_run_graph(g, inputs, o, splits[s], &st) != GR_OK) fail_msg("%s", st.msg);
+        assert_memory_equal((char *)got[s] + bytes, guard, sizeof guard);
         if (s) assert_memory_equal(got[0], got[s], bytes);
     }
     int64_t k = c->C / c->G * numel(c->ns, c->ker);
