@@ -341,7 +341,7 @@ static gr_code assign_buffers(const gr_graph *g, layout *lay, gr_status *st) {
  * the least work so far, and printed. If an earlier kernel printed the
  * same text, the code is the same: the step calls that kernel's function
  * (a step carries its own buffers, task count and workspace) and the new
- * module is dropped. Otherwise the module is linked into its part.
+ * module is dropped. Otherwise the part's thread links it into the part.
  *
  * Debugging knobs (environment): GRAFT_COMPILE_THREADS=N sets the number
  * of parts; GRAFT_NO_KERNEL_REUSE compiles every kernel; GRAFT_COMPILE_PROFILE
@@ -350,6 +350,8 @@ static gr_code assign_buffers(const gr_graph *g, layout *lay, gr_status *st) {
 typedef struct {
     LLVMContextRef ctx;
     LLVMModuleRef mod;        /* the part's kernels, linked */
+    LLVMModuleRef *pending;   /* kernels' modules to link into mod (on the part's thread) */
+    int n_pending, cap_pending;
     LLVMBuilderRef b;
     size_t work;              /* IR text bytes linked in: a cost estimate */
     int n_kernels;
@@ -442,6 +444,8 @@ static void build_dispose(jit_build *jb) {
         if (p->object) LLVMDisposeMemoryBuffer(p->object);
         if (p->ir) LLVMDisposeMessage(p->ir);
         if (p->mod) LLVMDisposeModule(p->mod);
+        for (int j = 0; j < p->n_pending; j++) LLVMDisposeModule(p->pending[j]);
+        gr_free(p->pending);
         if (p->b) LLVMDisposeBuilder(p->b);
         if (p->ctx) LLVMContextDispose(p->ctx);
     }
@@ -520,8 +524,8 @@ static void remember(jit_build *jb, const char *name, char *text, uint64_t hash)
 }
 
 /* Ends the kernel k just emitted: reuses an identical earlier kernel
- * (k->name becomes its entry point, owned by jb) or links the kernel's
- * module into its part. */
+ * (k->name becomes its entry point, owned by jb) or queues the kernel's
+ * module to be linked into its part (by compile_part). */
 static gr_code kernel_finish(jit_build *jb, cg_kernel *k, gr_status *st) {
     LLVMModuleRef mod = jb->m.mod;
     jb->m.mod = NULL;
@@ -537,14 +541,21 @@ static gr_code kernel_finish(jit_build *jb, cg_kernel *k, gr_status *st) {
         jb->n_reused++;
         return GR_OK;
     }
+    if (p->n_pending >= p->cap_pending) {
+        int cap = p->cap_pending ? 2 * p->cap_pending : 16;
+        LLVMModuleRef *pending = gr_realloc(p->pending, sizeof *pending * (size_t)cap);
+        if (!pending) {
+            if (text) LLVMDisposeMessage(text);
+            LLVMDisposeModule(mod);
+            return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+        }
+        p->pending = pending;
+        p->cap_pending = cap;
+    }
+    p->pending[p->n_pending++] = mod;
     p->work += text ? strlen(text) : 4096;
     if (!p->n_kernels++) snprintf(p->first, sizeof p->first, "%s", k->name);
     jb->n_functions++;
-    if (LLVMLinkModules2(p->mod, mod)) { /* consumes mod */
-        if (text) LLVMDisposeMessage(text);
-        return gr_fail(st, GR_ERR_INTERNAL, "kernel '%s': linking its LLVM module failed",
-                       k->name);
-    }
     if (text) remember(jb, k->name, text, hash);
     return GR_OK;
 }
@@ -671,14 +682,44 @@ static gr_code check_graph(const gr_graph *g, gr_status *st) {
 
 /* --- compiling the parts --- */
 
-/* Verifies a part's module, runs O3 and emits its object, as LLJIT's own
- * compiler would (same target machine). Runs on a thread of its own: it
- * touches only the part (its own LLVM context) and uses no graft
- * allocator. */
+/* Links the part's kernel modules into p->mod, pairwise in rounds: a link
+ * costs time in proportion to its destination too, so linking them one by
+ * one into one module would take quadratic time. */
+static gr_code link_pending(part *p) {
+    int n = p->n_pending, failed = 0;
+    while (n > 1 && !failed) {
+        int w = 0;
+        for (int i = 0; i < n; i++) {
+            if (!failed && i + 1 < n) {
+                failed = LLVMLinkModules2(p->pending[i], p->pending[i + 1]); /* consumes the source */
+                p->pending[i + 1] = NULL;
+            }
+            p->pending[w++] = p->pending[i];
+            if (i + 1 < n && !p->pending[i + 1]) i++;
+        }
+        n = w;
+    }
+    if (!failed && n == 1) {
+        failed = LLVMLinkModules2(p->mod, p->pending[0]);
+        p->pending[0] = NULL;
+        n = 0;
+    }
+    for (int i = 0; i < n; i++)
+        if (p->pending[i]) LLVMDisposeModule(p->pending[i]);
+    p->n_pending = 0;
+    return failed ? gr_fail(&p->st, GR_ERR_INTERNAL, "linking the kernels' LLVM modules failed")
+                  : GR_OK;
+}
+
+/* Links a part's kernels into one module, verifies it, runs O3 and emits
+ * its object, as LLJIT's own compiler would (same target machine). Runs
+ * on a thread of its own: it touches only the part (its own LLVM context)
+ * and uses no graft allocator. */
 static void *compile_part(void *arg) {
     part *p = arg;
     double t0 = cpu_ms();
     char *msg = NULL;
+    if (link_pending(p) != GR_OK) return NULL;
     if (LLVMVerifyModule(p->mod, LLVMReturnStatusAction, &msg)) {
         gr_fail(&p->st, GR_ERR_INTERNAL, "generated LLVM IR is invalid: %.1500s", msg);
         LLVMDisposeMessage(msg);
