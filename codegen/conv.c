@@ -482,7 +482,8 @@ static void scatter_taps(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LL
     LLVMValueRef o0 = nsw_add(k, nsw_mul(k, i0, c->str[0]), off[0]);
     LLVMValueRef i1 = cg_loop_begin(k, &li[1], lo[1], hi[1], 1);
     LLVMValueRef o1 = nsw_add(k, nsw_mul(k, i1, c->str[1]), off[1]);
-    LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1), c->in[2]));
+    LLVMValueRef xrow = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, i0, c->in[1]), i1),
+                                                    c->in[2]));
     LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, o0, c->out[1]), o1),
                                                     convt_row_len(c)));
     for (int64_t t2 = 0; t2 < c->ker[2]; t2++) {
@@ -525,7 +526,8 @@ static void convt_finish(cg_kernel *k, const cg_conv_geom *c, LLVMValueRef y, LL
     LLVMValueRef yrow = cg_gep(k, c->dt, y, nsw_mul(k, row, c->out[2]));
     LLVMValueRef zrow = cg_gep(k, c->dt, z, nsw_mul(k, row, convt_row_len(c)));
     LLVMValueRef o2 = cg_loop_begin(k, &lo, i64c(k, 0), i64c(k, c->out[2]), 1);
-    LLVMValueRef zi = nsw_add(k, nsw_mul(k, LLVMBuildURem(k->b, o2, i64c(k, s), ""), convt_phase_len(c)),
+    LLVMValueRef r = LLVMBuildURem(k->b, o2, i64c(k, s), "");
+    LLVMValueRef zi = nsw_add(k, nsw_mul(k, r, convt_phase_len(c)),
                               LLVMBuildUDiv(k->b, o2, i64c(k, s), ""));
     cg_store(k, c->dt, yrow, o2, cg_load(k, c->dt, zrow, zi));
     cg_loop_end(k, &lo);
@@ -552,9 +554,11 @@ static void emit_convt_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom
     fill_plane(k, c, z, B ? cg_load(k, c->dt, cg_arg(k, B), co) : cg_const(k, c->dt, 0));
     LLVMValueRef ci = cg_loop_begin(k, &lc, i64c(k, 0), i64c(k, c->Cg), 1);
     LLVMValueRef cin = nsw_add(k, nsw_mul(k, gi, c->Cg), ci);
-    LLVMValueRef xp = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->C), cin), c->in_plane));
+    LLVMValueRef xp = cg_gep(k, c->dt, x, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->C), cin),
+                                                  c->in_plane));
     /* W:[C, Mg, k...] */
-    LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, cin, c->Mg), cm), c->taps));
+    LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, cin, c->Mg), cm),
+                                                  c->taps));
     scatter_taps(k, c, z, xp, 0, wp);
     cg_gemm_loop_end(k, &lc);
     if (phased) convt_finish(k, c, y, z);
@@ -621,7 +625,8 @@ static void emit_convt_col2im(cg_kernel *k, const gr_node *n, const cg_conv_geom
     }
     LLVMValueRef ml = cg_loop_begin(k, &lm, i64c(k, 0), i64c(k, mb), 1);
     LLVMValueRef co = nsw_add(k, nsw_add(k, nsw_mul(k, gi, c->Mg), nsw_mul(k, bi, mb)), ml);
-    LLVMValueRef yp = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->M), co), c->out_plane));
+    LLVMValueRef yp = cg_gep(k, c->dt, y, nsw_mul(k, nsw_add(k, nsw_mul(k, img, c->M), co),
+                                                  c->out_plane));
     LLVMValueRef z = phased ? cg_gep(k, c->dt, k->workspace, i64c(k, z_at / es)) : yp;
     fill_plane(k, c, z, bias ? cg_load(k, c->dt, bias, co) : cg_const(k, c->dt, 0));
     scatter_taps(k, c, z, cg_gep(k, c->dt, cols, nsw_mul(k, ml, c->taps * c->in_plane)),

@@ -79,9 +79,10 @@ static void convt_ref(const convt_case *c, const int64_t *out, const double *x, 
                             o[d] = i[d] * c->str[d] - c->pads[d] + t[d] * c->dil[d];
                             ok &= o[d] >= 0 && o[d] < out[d];
                         }
-                        if (ok)
-                            yp[idx(c->ns, out, o)] += x[(n * c->C + cin) * ip + idx(c->ns, c->in, i)] *
-                                                      w[(cin * Mg + m % Mg) * kp + idx(c->ns, c->ker, t)];
+                        if (!ok) continue;
+                        double xv = x[(n * c->C + cin) * ip + idx(c->ns, c->in, i)];
+                        double wv = w[(cin * Mg + m % Mg) * kp + idx(c->ns, c->ker, t)];
+                        yp[idx(c->ns, out, o)] += xv * wv;
                     } while (next_index(c->ns, c->ker, t));
                 } while (next_index(c->ns, c->in, i));
             }
