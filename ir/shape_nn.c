@@ -290,7 +290,7 @@ static gr_code conv_start(gr_node *n, int *rank, gr_status *st) {
 /* X:[N,C,D1..Dn] W:[M,C/group,k1..kn] B:[M]? -> Y:[N,M,o1..on] */
 gr_code gr_shape_rule_conv(gr_graph *g, gr_node *n, gr_status *st) {
     (void)g;
-    int rank;
+    int rank = -1;
     GR_TRY(conv_start(n, &rank, st));
     if (rank < 0) return GR_OK;
     const gr_shape *x = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;
@@ -366,7 +366,7 @@ static gr_code conv_transpose_dims(const gr_node *n, const window *w, const gr_s
 /* X:[N,C,D1..Dn] W:[C,M/group,k1..kn] B:[M]? -> Y:[N,M,o1..on] */
 gr_code gr_shape_rule_conv_transpose(gr_graph *g, gr_node *n, gr_status *st) {
     (void)g;
-    int rank;
+    int rank = -1;
     GR_TRY(conv_start(n, &rank, st));
     if (rank < 0) return GR_OK;
     const gr_shape *x = &n->inputs[0]->shape, *w = &n->inputs[1]->shape;

@@ -244,17 +244,17 @@ static const golden_case cases[] = {
 
 static void test_golden(void **state) { run_case(*state); }
 
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+/* argv[1], if given, selects the cases whose name contains it. */
 int main(int argc, char **argv) {
-    struct CMUnitTest tests[sizeof cases / sizeof cases[0]];
+    static char names[N_CASES][96];
+    struct CMUnitTest tests[N_CASES];
     int n = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *name = malloc(96);
-        snprintf(name, 96, "golden_%s_%s", cases[i].model, cases[i].config);
-        if (argc > 1 && !strstr(name, argv[1])) {
-            free(name);
-            continue;
-        }
-        tests[n++] = (struct CMUnitTest){name, test_golden, NULL, NULL, (void *)&cases[i]};
+    for (size_t i = 0; i < N_CASES; i++) {
+        snprintf(names[i], sizeof names[i], "golden_%s_%s", cases[i].model, cases[i].config);
+        if (argc > 1 && !strstr(names[i], argv[1])) continue;
+        tests[n++] = (struct CMUnitTest){names[i], test_golden, NULL, NULL, (void *)&cases[i]};
     }
     return _cmocka_run_group_tests("golden", tests, (size_t)n, NULL, NULL);
 }
