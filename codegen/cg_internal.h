@@ -115,6 +115,16 @@ LLVMValueRef cg_intrinsic(cg_kernel *k, const char *name, LLVMTypeRef overload,
 /* memcpy(dst, src, bytes). */
 void cg_memcpy(cg_kernel *k, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
 
+/* --- convolution helpers (conv.c), shared with train_conv.c --- */
+
+/* Reads INTS attribute `name` of ns (x mult) values right-aligned into
+ * out3[3 * mult] (fallback elsewhere and when absent). */
+gr_code cg_read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
+                      int64_t *out3, int mult, gr_status *st);
+/* <VL x T> splat of scalar s; cg_splat_i32: of the i32 constant c. */
+LLVMValueRef cg_splat(cg_kernel *k, int vl, LLVMValueRef s);
+LLVMValueRef cg_splat_i32(cg_kernel *k, int vl, int64_t c);
+
 /* --- per-op emitters ---
  * An emitter fills a kernel for one node: it calls cg_kernel_begin with the
  * node's (non-NULL) inputs then outputs, emits the body, sets n_tasks, and

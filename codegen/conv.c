@@ -25,7 +25,7 @@ static int64_t floor_div(int64_t a, int64_t b) {
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static gr_code read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
+gr_code cg_read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
                           int64_t *out3, int mult, gr_status *st) {
     const int64_t *v;
     int len = gr_node_ints(n, name, &v);
@@ -58,10 +58,10 @@ static gr_code conv_geom(const gr_node *n, int transpose, cg_conv_geom *c, gr_st
     c->Cg = c->C / c->G;
     c->Mg = c->M / c->G;
     int64_t pads[6], out_pad[3];
-    GR_TRY(read_attr3(n, "strides", c->ns, 1, c->str, 1, st));
-    GR_TRY(read_attr3(n, "dilations", c->ns, 1, c->dil, 1, st));
-    GR_TRY(read_attr3(n, "pads", c->ns, 0, pads, 2, st));
-    GR_TRY(read_attr3(n, "output_padding", c->ns, 0, out_pad, 1, st));
+    GR_TRY(cg_read_attr3(n, "strides", c->ns, 1, c->str, 1, st));
+    GR_TRY(cg_read_attr3(n, "dilations", c->ns, 1, c->dil, 1, st));
+    GR_TRY(cg_read_attr3(n, "pads", c->ns, 0, pads, 2, st));
+    GR_TRY(cg_read_attr3(n, "output_padding", c->ns, 0, out_pad, 1, st));
     const char *ap = gr_node_string(n, "auto_pad", "NOTSET");
     const int64_t *os;
     int has_out_shape = transpose && gr_node_ints(n, "output_shape", &os) > 0;
@@ -161,16 +161,15 @@ static void conv_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMVal
     cg_gemm_loop_end(k, &lk);
 }
 
-/* <VL x i32> splat of a constant or an i32 value. */
-static LLVMValueRef vsplat(cg_kernel *k, int vl, LLVMValueRef s) {
+LLVMValueRef cg_splat(cg_kernel *k, int vl, LLVMValueRef s) {
     LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)vl);
     LLVMValueRef v = LLVMBuildInsertElement(k->b, LLVMGetUndef(vt), s, cg_i32(k, 0), "");
     return LLVMBuildShuffleVector(k->b, v, LLVMGetUndef(vt),
                                   LLVMConstNull(LLVMVectorType(k->m->t_i32, (unsigned)vl)), "");
 }
 
-static LLVMValueRef vconst(cg_kernel *k, int vl, int64_t c) {
-    return vsplat(k, vl, cg_i32(k, (int32_t)c));
+LLVMValueRef cg_splat_i32(cg_kernel *k, int vl, int64_t c) {
+    return cg_splat(k, vl, cg_i32(k, (int32_t)c));
 }
 
 /* The vector form of conv_panel: per panel, the window origins
@@ -191,15 +190,15 @@ static void conv_panel_gather(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, 
             bits[i] = LLVMConstInt(k->m->t_i1, v * vl + i < cols, 0);
         }
         live[v] = LLVMConstVector(bits, (unsigned)vl);
-        LLVMValueRef p = LLVMBuildAdd(b, vsplat(k, vl, c32), LLVMConstVector(lanes, (unsigned)vl), "");
+        LLVMValueRef p = LLVMBuildAdd(b, cg_splat(k, vl, c32), LLVMConstVector(lanes, (unsigned)vl), "");
         LLVMValueRef o[3];
-        o[0] = LLVMBuildUDiv(b, p, vconst(k, vl, c->out[1] * c->out[2]), "");
-        LLVMValueRef r = LLVMBuildURem(b, p, vconst(k, vl, c->out[1] * c->out[2]), "");
-        o[1] = LLVMBuildUDiv(b, r, vconst(k, vl, c->out[2]), "");
-        o[2] = LLVMBuildURem(b, r, vconst(k, vl, c->out[2]), "");
+        o[0] = LLVMBuildUDiv(b, p, cg_splat_i32(k, vl, c->out[1] * c->out[2]), "");
+        LLVMValueRef r = LLVMBuildURem(b, p, cg_splat_i32(k, vl, c->out[1] * c->out[2]), "");
+        o[1] = LLVMBuildUDiv(b, r, cg_splat_i32(k, vl, c->out[2]), "");
+        o[2] = LLVMBuildURem(b, r, cg_splat_i32(k, vl, c->out[2]), "");
         for (int d = 0; d < 3; d++)
-            base[v][d] = LLVMBuildSub(b, LLVMBuildMul(b, o[d], vconst(k, vl, c->str[d]), ""),
-                                      vconst(k, vl, c->pad[d]), "");
+            base[v][d] = LLVMBuildSub(b, LLVMBuildMul(b, o[d], cg_splat_i32(k, vl, c->str[d]), ""),
+                                      cg_splat_i32(k, vl, c->pad[d]), "");
     }
     cg_loop lk;
     LLVMValueRef kk = cg_loop_begin(k, &lk, i64c(k, 0), kc, 1);
@@ -210,7 +209,7 @@ static void conv_panel_gather(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, 
     t = LLVMBuildURem(b, t, cg_i32(k, (int32_t)(c->ker[1] * c->ker[2])), "");
     tap[1] = LLVMBuildUDiv(b, t, cg_i32(k, (int32_t)c->ker[2]), "");
     tap[2] = LLVMBuildURem(b, t, cg_i32(k, (int32_t)c->ker[2]), "");
-    LLVMValueRef cbase = vsplat(k, vl, LLVMBuildMul(b, ci, cg_i32(k, (int32_t)c->in_plane), ""));
+    LLVMValueRef cbase = cg_splat(k, vl, LLVMBuildMul(b, ci, cg_i32(k, (int32_t)c->in_plane), ""));
     LLVMValueRef drow = cg_gep(k, c->dt, dst, nsw_mul(k, kk, g->nr));
     LLVMTypeRef et = cg_mem_type(k->m, c->dt), vt = LLVMVectorType(et, (unsigned)vl);
     LLVMTypeRef pvt = LLVMVectorType(k->m->t_ptr, (unsigned)vl);
@@ -218,10 +217,10 @@ static void conv_panel_gather(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, 
         LLVMValueRef ok = live[v], idx = cbase;
         LLVMValueRef mul = NULL;
         for (int d = 0; d < 3; d++) {
-            LLVMValueRef off = vsplat(k, vl, LLVMBuildMul(b, tap[d], cg_i32(k, (int32_t)c->dil[d]), ""));
+            LLVMValueRef off = cg_splat(k, vl, LLVMBuildMul(b, tap[d], cg_i32(k, (int32_t)c->dil[d]), ""));
             LLVMValueRef i = LLVMBuildAdd(b, base[v][d], off, "");
-            ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULT, i, vconst(k, vl, c->in[d]), ""), "");
-            mul = mul ? LLVMBuildAdd(b, LLVMBuildMul(b, mul, vconst(k, vl, c->in[d]), ""), i, "") : i;
+            ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULT, i, cg_splat_i32(k, vl, c->in[d]), ""), "");
+            mul = mul ? LLVMBuildAdd(b, LLVMBuildMul(b, mul, cg_splat_i32(k, vl, c->in[d]), ""), i, "") : i;
         }
         idx = LLVMBuildAdd(b, idx, mul, "");
         LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, et, g->b, &idx, 1, "");

@@ -19,20 +19,6 @@ typedef struct {
     int64_t taps, Kg, in_plane, out_plane;
 } gw_geom;
 
-static gr_code read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
-                          int64_t *out3, int mult, gr_status *st) {
-    const int64_t *v;
-    int len = gr_node_ints(n, name, &v);
-    for (int i = 0; i < 3 * mult; i++) out3[i] = fallback;
-    if (len < 0) return GR_OK;
-    if (len != ns * mult)
-        return gr_fail(st, GR_ERR_BAD_MODEL, "attribute '%s' has %d values, expected %d", name,
-                       len, ns * mult);
-    for (int m = 0; m < mult; m++)
-        for (int i = 0; i < ns; i++) out3[m * 3 + 3 - ns + i] = v[m * ns + i];
-    return GR_OK;
-}
-
 static gr_code geom(const gr_node *n, gw_geom *c, gr_status *st) {
     const gr_value *X = n->inputs[0], *dY = n->inputs[1], *dW = n->outputs[0];
     memset(c, 0, sizeof *c);
@@ -50,9 +36,9 @@ static gr_code geom(const gr_node *n, gw_geom *c, gr_status *st) {
     c->Cg = c->C / c->G;
     c->Mg = c->M / c->G;
     int64_t pads[6];
-    GR_TRY(read_attr3(n, "strides", ns, 1, c->str, 1, st));
-    GR_TRY(read_attr3(n, "dilations", ns, 1, c->dil, 1, st));
-    GR_TRY(read_attr3(n, "pads", ns, 0, pads, 2, st));
+    GR_TRY(cg_read_attr3(n, "strides", ns, 1, c->str, 1, st));
+    GR_TRY(cg_read_attr3(n, "dilations", ns, 1, c->dil, 1, st));
+    GR_TRY(cg_read_attr3(n, "pads", ns, 0, pads, 2, st));
     c->taps = c->in_plane = c->out_plane = 1;
     for (int i = 0; i < 3; i++) {
         int d = i - (3 - ns);
@@ -82,17 +68,6 @@ static LLVMValueRef add(cg_kernel *k, LLVMValueRef a, LLVMValueRef b) {
 
 /* --- GEMM path --- */
 
-static LLVMValueRef vsplat(cg_kernel *k, int vl, LLVMValueRef s) {
-    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)vl);
-    LLVMValueRef v = LLVMBuildInsertElement(k->b, LLVMGetUndef(vt), s, cg_i32(k, 0), "");
-    return LLVMBuildShuffleVector(k->b, v, LLVMGetUndef(vt),
-                                  LLVMConstNull(LLVMVectorType(k->m->t_i32, (unsigned)vl)), "");
-}
-
-static LLVMValueRef vconst(cg_kernel *k, int vl, int64_t c) {
-    return vsplat(k, vl, cg_i32(k, (int32_t)c));
-}
-
 /* dst[kk][jj] = X_n[ci, o(p)*s - pad + tap*dil] for p = k0 + kk and column
  * col0 + jj = (ci, tap), zero outside X and past `cols`. Per panel, the
  * columns' channel offsets and tap shifts are <VL x i32> vectors; per row p
@@ -112,20 +87,20 @@ static void grad_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMVal
             bits[i] = LLVMConstInt(k->m->t_i1, v * vl + i < cols, 0);
         }
         live[v] = LLVMConstVector(bits, (unsigned)vl);
-        LLVMValueRef j = LLVMBuildAdd(b, vsplat(k, vl, c32),
+        LLVMValueRef j = LLVMBuildAdd(b, cg_splat(k, vl, c32),
                                       LLVMConstVector(lanes, (unsigned)vl), "");
-        LLVMValueRef ci = LLVMBuildUDiv(b, j, vconst(k, vl, c->taps), "");
-        LLVMValueRef t = LLVMBuildURem(b, j, vconst(k, vl, c->taps), "");
+        LLVMValueRef ci = LLVMBuildUDiv(b, j, cg_splat_i32(k, vl, c->taps), "");
+        LLVMValueRef t = LLVMBuildURem(b, j, cg_splat_i32(k, vl, c->taps), "");
         LLVMValueRef tap[3];
-        tap[0] = LLVMBuildUDiv(b, t, vconst(k, vl, c->ker[1] * c->ker[2]), "");
-        t = LLVMBuildURem(b, t, vconst(k, vl, c->ker[1] * c->ker[2]), "");
-        tap[1] = LLVMBuildUDiv(b, t, vconst(k, vl, c->ker[2]), "");
-        tap[2] = LLVMBuildURem(b, t, vconst(k, vl, c->ker[2]), "");
-        coff[v] = LLVMBuildMul(b, ci, vconst(k, vl, c->in_plane), "");
+        tap[0] = LLVMBuildUDiv(b, t, cg_splat_i32(k, vl, c->ker[1] * c->ker[2]), "");
+        t = LLVMBuildURem(b, t, cg_splat_i32(k, vl, c->ker[1] * c->ker[2]), "");
+        tap[1] = LLVMBuildUDiv(b, t, cg_splat_i32(k, vl, c->ker[2]), "");
+        tap[2] = LLVMBuildURem(b, t, cg_splat_i32(k, vl, c->ker[2]), "");
+        coff[v] = LLVMBuildMul(b, ci, cg_splat_i32(k, vl, c->in_plane), "");
         for (int d = 0; d < 3; d++) {
-            shift[v][d] = LLVMBuildMul(b, tap[d], vconst(k, vl, c->dil[d]), "");
+            shift[v][d] = LLVMBuildMul(b, tap[d], cg_splat_i32(k, vl, c->dil[d]), "");
             coff[v] = LLVMBuildAdd(b, coff[v], LLVMBuildMul(b, shift[v][d],
-                                                            vconst(k, vl, instride[d]), ""), "");
+                                                            cg_splat_i32(k, vl, instride[d]), ""), "");
         }
     }
     cg_loop lk;
@@ -141,9 +116,9 @@ static void grad_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMVal
                                  cg_i32(k, (int32_t)c->pad[d]), "");
         rowoff = LLVMBuildAdd(b, rowoff, LLVMBuildMul(b, origin[d], cg_i32(k, (int32_t)instride[d]),
                                                       ""), "");
-        origin[d] = vsplat(k, vl, origin[d]);
+        origin[d] = cg_splat(k, vl, origin[d]);
     }
-    rowoff = vsplat(k, vl, rowoff);
+    rowoff = cg_splat(k, vl, rowoff);
     LLVMValueRef drow = cg_gep(k, c->dt, dst, mul(k, kk, g->nr));
     LLVMTypeRef et = cg_mem_type(k->m, c->dt), vt = LLVMVectorType(et, (unsigned)vl);
     LLVMTypeRef pvt = LLVMVectorType(k->m->t_ptr, (unsigned)vl);
@@ -155,7 +130,7 @@ static void grad_panel(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMVal
         for (int d = 0; d < 3; d++) {
             if (c->in[d] == 1 && c->ker[d] == 1 && c->pad[d] == 0) continue;
             LLVMValueRef pos = LLVMBuildAdd(b, origin[d], shift[v][d], "");
-            LLVMValueRef in = LLVMBuildICmp(b, LLVMIntULT, pos, vconst(k, vl, c->in[d]), "");
+            LLVMValueRef in = LLVMBuildICmp(b, LLVMIntULT, pos, cg_splat_i32(k, vl, c->in[d]), "");
             ok = LLVMBuildAnd(b, ok, in, "");
         }
         LLVMValueRef idx = LLVMBuildAdd(b, rowoff, coff[v], "");
