@@ -271,6 +271,15 @@ typedef enum {
     GR_VALUE_NODE,   /* produced by a node */
 } gr_value_kind;
 
+/* Where a parameter comes from: the imported model (pretrained), or a
+ * transfer-learning pass that added it (a new head, an adapter). The "train"
+ * pass and the regularizers tell them apart by it. */
+typedef enum {
+    GR_ORIGIN_MODEL,    /* imported (pretrained) */
+    GR_ORIGIN_HEAD,     /* the new classifier of the "head" pass */
+    GR_ORIGIN_ADAPTER,  /* an adapter's parameter (LoRA, bottleneck, IA3) */
+} gr_param_origin;
+
 struct gr_value {
     const char *name;    /* unique in the graph */
     int id;              /* index in g->values (stable until compaction) */
@@ -282,6 +291,7 @@ struct gr_value {
     void *data;          /* PARAM/CONST: dense data, nbytes long */
     size_t nbytes;
     int trainable;       /* PARAM: may be trained */
+    gr_param_origin origin; /* PARAM: the model's own, or added by a pass */
     /* PARAM: data is only the initial value; the value changes from run to
      * run (a weight being trained, optimizer state, BatchNorm running
      * statistics). Not constant: passes never fold it, and codegen gives

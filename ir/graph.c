@@ -638,6 +638,7 @@ static int clone_value(gr_graph *g, gr_value *d, const gr_value *s) {
     d->producer_output = s->producer_output;
     d->nbytes = s->nbytes;
     d->trainable = s->trainable;
+    d->origin = s->origin;
     d->variable = s->variable;
     d->has_declared = s->has_declared;
     d->declared_dtype = s->declared_dtype;

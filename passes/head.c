@@ -63,6 +63,7 @@ static gr_code reinit(gr_graph *g, gr_value *v, int rank, const int64_t *dims, d
     v->data = d;
     v->nbytes = (size_t)n * sizeof(float);
     v->trainable = 1;
+    v->origin = GR_ORIGIN_HEAD;
     return GR_OK;
 }
 

@@ -1,6 +1,9 @@
 /* train.c: the "train" pass: decides which parameters train. Float
  * parameters train unless frozen (--freeze GLOB, --train-only GLOB,
  * --freeze-until NODE); BatchNormalization's running statistics never do.
+ * Once an adapter pass added parameters (origin GR_ORIGIN_ADAPTER), the
+ * model's own parameters are frozen by default: adapters and the new head
+ * train, and the model's parameters only where --train-only names them.
  * Trainable parameters become variable (state that changes from step to
  * step; passes no longer fold them); frozen ones stay constants.
  * Requires: opts->train (otherwise nothing happens).
@@ -77,11 +80,15 @@ gr_code gr_pass_train(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
         (rc = match_globs(g, t->n_train_only, t->train_only, "--train-only", only, st)) != GR_OK)
         goto done;
     if (t->freeze_until && (rc = mark_until(g, t->freeze_until, frozen, st)) != GR_OK) goto done;
-    int n_trainable = 0;
+    int adapters = 0, n_trainable = 0;
+    for (int i = 0; i < g->n_values; i++)
+        adapters |= is_candidate(g->values[i]) && g->values[i]->origin == GR_ORIGIN_ADAPTER;
     for (int i = 0; i < g->n_values; i++) {
         gr_value *v = g->values[i];
         if (!is_candidate(v)) continue;
-        int train = !stat[i] && !frozen[i] && (t->n_train_only == 0 || only[i]);
+        int chosen = adapters ? v->origin != GR_ORIGIN_MODEL || only[i]
+                              : t->n_train_only == 0 || only[i];
+        int train = !stat[i] && !frozen[i] && chosen;
         v->trainable = v->variable = train;
         n_trainable += train;
     }
