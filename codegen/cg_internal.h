@@ -32,6 +32,10 @@ typedef struct {
     char *cpu, *features;   /* host, from LLVM */
     int n_kernels;
     const gr_graph *g;
+    /* Set by cg_emit_group while the GEMM-based head of a fusion group is
+     * emitted: the kernel computes the group's elementwise members too, as
+     * an epilogue (fused.c). */
+    const struct cg_epilogue *epi;
 } cg_module;
 
 typedef struct {
@@ -47,6 +51,7 @@ typedef struct {
     size_t workspace_bytes;  /* set by the emitter if it uses workspace */
     int64_t n_tasks;         /* set by the emitter (default 1) */
     int wide;                /* emitter asks for 512-bit vectors */
+    const struct cg_epilogue *epi; /* this kernel's epilogue, or NULL */
 } cg_kernel;
 
 /* --- kernel scaffolding (kernel.c) --- */
@@ -121,6 +126,9 @@ void cg_memcpy(cg_kernel *k, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef by
  * out3[3 * mult] (fallback elsewhere and when absent). */
 gr_code cg_read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
                       int64_t *out3, int mult, gr_status *st);
+/* Whether Conv node n is compiled through the GEMM core (not the direct
+ * kernel of depthwise and small groups). */
+int cg_conv_is_gemm(const gr_node *n);
 /* <VL x T> splat of scalar s; cg_splat_i32: of the i32 constant c. */
 LLVMValueRef cg_splat(cg_kernel *k, int vl, LLVMValueRef s);
 LLVMValueRef cg_splat_i32(cg_kernel *k, int vl, int64_t c);
@@ -147,9 +155,22 @@ cg_emit_fn cg_emitter(gr_op op);
 #undef K
 
 /* fused.c: one kernel for a fusion group (members in topological order,
- * the root last). cg_group_check says whether every member can be chained. */
+ * the root last). cg_group_check says whether every member can be chained:
+ * elementwise members, and at most one head whose kernel goes through the
+ * GEMM core (Conv, MatMul, Gemm: cg_epilogue_head) and then runs the others
+ * as an epilogue on each finished output tile, in the root's buffer. */
 #define CG_MAX_GROUP 64
 gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st);
+/* Whether n can head a fusion group (its emitter takes an epilogue). */
+int cg_epilogue_head(const gr_node *n);
+/* For cg_kernel_begin_node: with an epilogue for head n, the kernel's
+ * values are n's inputs, the group's other operands and the root's output
+ * (instead of n's); count is updated. */
+void cg_epilogue_values(const struct cg_epilogue *e, const gr_node *n, const gr_value **values,
+                        int *count);
+/* The value whose buffer holds v in kernel k: the root's output for the
+ * head's output when k has an epilogue, else v. */
+const gr_value *cg_epilogue_alias(const cg_kernel *k, const gr_value *v);
 gr_code cg_emit_group(cg_module *m, const gr_node *const *members, int n_members,
                       const char *name, cg_kernel *k, gr_status *st);
 

@@ -252,6 +252,9 @@ static int conv_is_pointwise(const cg_conv_geom *c) {
     return 1;
 }
 
+/* Few output channels per group (depthwise): the direct kernel. */
+static int conv_is_direct(const cg_conv_geom *c) { return c->Mg < 8 && c->taps <= 256; }
+
 /* for t in tasks: (image n, group gi, tile) -> GEMM tile. */
 static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
     const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
@@ -276,6 +279,7 @@ static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c
     g.a = cg_gep(k, c->dt, w, nsw_mul(k, gi, c->Mg * c->Kg));
     g.b = cg_gep(k, c->dt, x, nsw_mul(k, ng, c->Cg * c->in_plane));
     g.c = cg_gep(k, c->dt, y, nsw_mul(k, ng, c->Mg * c->out_plane));
+    cg_epilogue_attach(k, &g, nsw_mul(k, ng, c->Mg * c->out_plane));
     if (bias) {
         g.bias = cg_gep(k, c->dt, bias, nsw_mul(k, gi, c->Mg));
         g.bias_rs = 1;
@@ -394,9 +398,16 @@ gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel
         return gr_fail(st, GR_ERR_UNSUPPORTED, "Conv of %s is not supported",
                        gr_dtype_name(c.dt));
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
-    if (c.Mg < 8 && c.taps <= 256) emit_conv_direct(k, n, &c);
+    if (conv_is_direct(&c)) emit_conv_direct(k, n, &c);
     else emit_conv_gemm(k, n, &c);
     return cg_kernel_end(k, st);
+}
+
+int cg_conv_is_gemm(const gr_node *n) {
+    cg_conv_geom c;
+    gr_status ignored = {0};
+    return n->op == GR_OP_CONV && conv_geom(n, 0, &c, &ignored) == GR_OK &&
+           (c.dt == GR_DTYPE_F32 || c.dt == GR_DTYPE_F64) && !conv_is_direct(&c);
 }
 
 /* --- ConvTranspose ---
@@ -661,6 +672,7 @@ static void emit_convt_pointwise(cg_kernel *k, const gr_node *n, const cg_conv_g
     g.a = cg_gep(k, c->dt, w, nsw_mul(k, gi, c->Cg * c->Mg));
     g.b = cg_gep(k, c->dt, x, nsw_mul(k, ng, c->Cg * c->in_plane));
     g.c = cg_gep(k, c->dt, y, nsw_mul(k, ng, c->Mg * c->out_plane));
+    cg_epilogue_attach(k, &g, nsw_mul(k, ng, c->Mg * c->out_plane));
     if (bias) {
         g.bias = cg_gep(k, c->dt, bias, nsw_mul(k, gi, c->Mg));
         g.bias_rs = 1;
