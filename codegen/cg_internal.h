@@ -126,9 +126,6 @@ void cg_memcpy(cg_kernel *k, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef by
  * out3[3 * mult] (fallback elsewhere and when absent). */
 gr_code cg_read_attr3(const gr_node *n, const char *name, int ns, int64_t fallback,
                       int64_t *out3, int mult, gr_status *st);
-/* Whether Conv node n is compiled through the GEMM core (not the direct
- * kernel of depthwise and small groups). */
-int cg_conv_is_gemm(const gr_node *n);
 /* <VL x T> splat of scalar s; cg_splat_i32: of the i32 constant c. */
 LLVMValueRef cg_splat(cg_kernel *k, int vl, LLVMValueRef s);
 LLVMValueRef cg_splat_i32(cg_kernel *k, int vl, int64_t c);
@@ -156,9 +153,9 @@ cg_emit_fn cg_emitter(gr_op op);
 
 /* fused.c: one kernel for a fusion group (members in topological order,
  * the root last). cg_group_check says whether every member can be chained:
- * elementwise members, and at most one head whose kernel goes through the
- * GEMM core (Conv, MatMul, Gemm: cg_epilogue_head) and then runs the others
- * as an epilogue on each finished output tile, in the root's buffer. */
+ * elementwise members, and at most one head (a float Conv, MatMul or Gemm:
+ * cg_epilogue_head) whose kernel runs the others as an epilogue on each
+ * finished part of its output, in the root's buffer. */
 #define CG_MAX_GROUP 64
 gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st);
 /* Whether n can head a fusion group (its emitter takes an epilogue). */
@@ -171,6 +168,9 @@ void cg_epilogue_values(const struct cg_epilogue *e, const gr_node *n, const gr_
 /* The value whose buffer holds v in kernel k: the root's output for the
  * head's output when k has an epilogue, else v. */
 const gr_value *cg_epilogue_alias(const cg_kernel *k, const gr_value *v);
+/* Runs k's epilogue over the len elements of the output from element
+ * offset (a direct kernel's finished plane). */
+void cg_epilogue_plane(cg_kernel *k, LLVMValueRef offset, int64_t len);
 gr_code cg_emit_group(cg_module *m, const gr_node *const *members, int n_members,
                       const char *name, cg_kernel *k, gr_status *st);
 

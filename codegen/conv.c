@@ -252,9 +252,6 @@ static int conv_is_pointwise(const cg_conv_geom *c) {
     return 1;
 }
 
-/* Few output channels per group (depthwise): the direct kernel. */
-static int conv_is_direct(const cg_conv_geom *c) { return c->Mg < 8 && c->taps <= 256; }
-
 /* for t in tasks: (image n, group gi, tile) -> GEMM tile. */
 static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
     const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
@@ -386,6 +383,7 @@ static void emit_conv_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom 
     LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, co, c->Cg), ci), c->taps));
     direct_taps(k, c, y, xp, wp);
     cg_gemm_loop_end(k, &lc);
+    if (k->epi) cg_epilogue_plane(k, nsw_mul(k, t, c->out_plane), c->out_plane);
     cg_gemm_loop_end(k, &l);
 }
 
@@ -398,17 +396,12 @@ gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel
         return gr_fail(st, GR_ERR_UNSUPPORTED, "Conv of %s is not supported",
                        gr_dtype_name(c.dt));
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
-    if (conv_is_direct(&c)) emit_conv_direct(k, n, &c);
+    if (c.Mg < 8 && c.taps <= 256) emit_conv_direct(k, n, &c);
     else emit_conv_gemm(k, n, &c);
     return cg_kernel_end(k, st);
 }
 
-int cg_conv_is_gemm(const gr_node *n) {
-    cg_conv_geom c;
-    gr_status ignored = {0};
-    return n->op == GR_OP_CONV && conv_geom(n, 0, &c, &ignored) == GR_OK &&
-           (c.dt == GR_DTYPE_F32 || c.dt == GR_DTYPE_F64) && !conv_is_direct(&c);
-}
+
 
 /* --- ConvTranspose ---
  * Y[n, g*Mg + m, o] = B[m] + sum over c of the group, taps t and inputs i

@@ -5,11 +5,11 @@
  * every member's expression in order on registers, and stores only the
  * root's output.
  *
- * A group headed by a Conv, MatMul or Gemm that goes through the GEMM core
- * (bias, activation, residual add after it) is that node's kernel with an
- * epilogue: each micro-tile of the head's output, once final, is still in
- * L1 when the epilogue reads it back, evaluates the other members and
- * writes the root's value in its place. The head computes straight into
+ * A group headed by a Conv, MatMul or Gemm (bias, activation, residual add
+ * after it) is that node's kernel with an epilogue: each micro-tile of the
+ * head's output (or output plane, for the direct depthwise Conv), once
+ * final, is still in cache when the epilogue reads it back, evaluates the
+ * other members and writes the root's value in its place. The head computes straight into
  * the root's buffer (the two have the same shape), so its output never
  * takes memory of its own. Operand offsets: the GEMM's columns are the
  * trailing dims of the output (a Conv's spatial dims, a MatMul's last),
@@ -83,8 +83,7 @@ int cg_epilogue_head(const gr_node *n) {
     if (n->n_outputs != 1 || !n->outputs[0]) return 0;
     gr_dtype dt = n->outputs[0]->dtype;
     if (dt != GR_DTYPE_F32 && dt != GR_DTYPE_F64) return 0;
-    if (n->op == GR_OP_CONV) return cg_conv_is_gemm(n);
-    return n->op == GR_OP_MATMUL || n->op == GR_OP_GEMM;
+    return n->op == GR_OP_CONV || n->op == GR_OP_MATMUL || n->op == GR_OP_GEMM;
 }
 
 gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st) {
@@ -222,6 +221,13 @@ void cg_epilogue_attach(cg_kernel *k, cg_gemm *g, LLVMValueRef c_off) {
     classify((struct cg_epilogue *)k->epi, g->N);
     g->post = run_epilogue;
     g->c_off = c_off;
+}
+
+void cg_epilogue_plane(cg_kernel *k, LLVMValueRef offset, int64_t len) {
+    cg_gemm g; /* one row of len columns */
+    cg_gemm_init(&g, k->epi->y->dtype, 1, len, 0);
+    cg_epilogue_attach(k, &g, offset);
+    run_epilogue(k, &g, cg_i64(k, 0), cg_i64(k, 1), cg_i64(k, 0), cg_i64(k, len));
 }
 
 static gr_code emit_with_epilogue(cg_module *m, const gr_node *const *members, int n_members,

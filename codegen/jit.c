@@ -114,8 +114,8 @@ static int drop_heads(const gr_node **members, int *index, int count) {
 }
 
 /* Adopts the fusion groups of passes/fuse.c (node->group) that codegen can
- * chain: without their head when its kernel takes no epilogue (a depthwise
- * Conv); a group with a member it cannot chain is compiled node by node.
+ * chain: without their head when its kernel cannot take the rest as an
+ * epilogue; a group with a member it cannot chain is compiled node by node.
  * A group is seen first at its root, its highest-indexed node. */
 static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
     const gr_node *members[CG_MAX_GROUP];

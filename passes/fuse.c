@@ -3,8 +3,8 @@
  * memory. A group grows backwards from its last node (the root) through
  * producers whose output has the root's shape and no other use. One Conv,
  * MatMul or Gemm may head a group (its float output feeding the group
- * alone): codegen runs the rest as that kernel's epilogue, or, when the
- * kernel takes none, compiles the head on its own. The group does not grow
+ * alone): codegen runs the rest as that kernel's epilogue (or compiles the
+ * head on its own when its kernel takes none). The group does not grow
  * past a head.
  * Requires: shapes inferred and static. Guarantees: node->group set (0 for
  * nodes alone); a group's values other than the root's output are used only

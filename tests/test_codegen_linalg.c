@@ -696,9 +696,11 @@ static void test_conv_epilogue(void **state) {
     /* two groups: each group's tiles start at its own channel */
     epi_operands g = {{3, 1, 4}, {{32, 1, 1}, {1}, {2, 32, 9, 11}}};
     check_conv_epilogue(2, 16, 32, 2, &g, 1);
-    /* depthwise: the direct kernel takes no epilogue; the chain is one kernel */
+    /* depthwise: the direct kernel runs it on each finished plane */
     epi_operands d = {{3, 1, 4}, {{8, 1, 1}, {1}, {1, 8, 9, 11}}};
-    check_conv_epilogue(1, 8, 8, 8, &d, 2);
+    check_conv_epilogue(2, 8, 8, 8, &d, 1);
+    epi_operands e = {{4, 1, 3}, {{2, 1, 9, 1}, {11}, {8, 9, 11}}};
+    check_conv_epilogue(2, 8, 8, 8, &e, 1);
 }
 
 /* MatMul A[ad] x B[bd] then the chain. */
