@@ -115,13 +115,15 @@ typedef struct gr_lr_group {
 
 /* Per-parameter learning-rate factors (passes/lr_groups.c). Layer groups
  * come from the graph: a "layer" is a Conv, ConvTranspose, Gemm or MatMul
- * node with a float parameter input; its depth is 1 + the largest depth of
- * the layers upstream of it (parallel layers, such as Q, K and V, share a
- * depth). A parameter belongs to the depth of its first consumer (in
- * topological order): a layer's own depth, or for other nodes (bias Add,
- * BatchNormalization, LayerNormalization, an IA3 Mul) the largest depth
- * upstream of it, so a BN or bias joins the layer before it; parameters
- * before any layer have depth 0. K = the largest depth of a trainable
+ * node with an input computed from weights alone (a float parameter, or
+ * its Transpose or Reshape by constants); its depth is 1 + the largest
+ * depth of the layers upstream of it (parallel layers, such as Q, K and V,
+ * share a depth). A parameter belongs to the depth of its first consumer
+ * (in topological order, looking through weight-only nodes): a layer's own
+ * depth, or for other nodes (bias Add, BatchNormalization,
+ * LayerNormalization, an IA3 Mul) the largest depth upstream of it, so a
+ * BN or bias joins the layer before it; parameters before any layer
+ * (embeddings) have depth 0. K = the largest depth of a trainable
  * parameter. For every value id i (arrays of g->n_values):
  *   layer[i]  the depth of parameter i (-1: not a float parameter, or a
  *             BatchNormalization running statistic);

@@ -17,7 +17,7 @@
 #include "passes/passes_internal.h"
 
 static gr_value *node(gr_graph *g, gr_op op, gr_value *a, gr_value *b, gr_status *st) {
-    int binary = gr_op_info_of(op)->in_max >= 2;
+    int binary = op != GR_OP_REDUCE_SUM_SQUARE; /* Sub, Add, Mul; no axes: all */
     if (!a || (binary && !b)) return NULL;
     gr_value *in[2] = {a, b};
     gr_node *n = gr_node_add(g, op, "l2sp", binary ? 2 : 1, in, 1, NULL);
@@ -80,12 +80,12 @@ gr_code gr_pass_l2sp(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
         if ((k ? t->l2sp_beta : t->l2sp_alpha) == 0) continue;
         gr_value *s = square_norm(g, w, st);
         sums[k] = sums[k] ? node(g, GR_OP_ADD, sums[k], s, st) : s;
-        if (!sums[k]) return st->code ? st->code : GR_ERR_INTERNAL;
+        if (!sums[k]) return st->code ? st->code : gr_fail(st, GR_ERR_INTERNAL, "l2sp: no sum");
     }
     gr_value *data_loss = g->loss;
     gr_value *total = add_term(g, add_term(g, data_loss, sums[0], t->l2sp_alpha, st), sums[1],
                                t->l2sp_beta, st);
-    if (!total) return st->code ? st->code : GR_ERR_INTERNAL;
+    if (!total) return st->code ? st->code : gr_fail(st, GR_ERR_INTERNAL, "l2sp: no total");
     if (total == data_loss) return GR_OK; /* no trainable parameter of a penalised kind */
     if (gr_value_rename(g, data_loss, "graft.data_loss") != GR_OK ||
         gr_value_rename(g, total, GR_TRAIN_LOSS) != GR_OK)

@@ -21,15 +21,6 @@ static int is_weight(const gr_value *v, const char *stat) {
            !(v->variable && !v->trainable);
 }
 
-static int is_layer(const gr_node *n, const char *stat) {
-    if (n->op != GR_OP_CONV && n->op != GR_OP_CONV_TRANSPOSE && n->op != GR_OP_GEMM &&
-        n->op != GR_OP_MATMUL)
-        return 0;
-    for (int j = 0; j < n->n_inputs; j++)
-        if (is_weight(n->inputs[j], stat)) return 1;
-    return 0;
-}
-
 void gr_mark_bn_statistics(const gr_graph *g, char *stat) {
     for (int i = 0; i < g->n_nodes; i++) {
         const gr_node *n = g->nodes[i];
@@ -39,23 +30,61 @@ void gr_mark_bn_statistics(const gr_graph *g, char *stat) {
     }
 }
 
-/* layer[i]: depth of weight i's first consumer (see gr_passes.h), else -1. */
-static void layer_depths(const gr_graph *g, const char *stat, int *depth, int *layer) {
+/* wd[v->id] = 1 for a weight and for what nodes compute from weights and
+ * constants alone (a Transpose or Reshape of a weight). */
+static int weight_only(const gr_node *n, const char *wd) {
+    int any = 0;
+    for (int j = 0; j < n->n_inputs; j++) {
+        const gr_value *v = n->inputs[j];
+        if (!v) continue;
+        if (!wd[v->id] && v->kind != GR_VALUE_CONST) return 0;
+        any |= wd[v->id];
+    }
+    return any;
+}
+
+static int is_layer(const gr_node *n, const char *wd) {
+    if (n->op != GR_OP_CONV && n->op != GR_OP_CONV_TRANSPOSE && n->op != GR_OP_GEMM &&
+        n->op != GR_OP_MATMUL)
+        return 0;
+    for (int j = 0; j < n->n_inputs; j++)
+        if (n->inputs[j] && wd[n->inputs[j]->id]) return 1;
+    return 0;
+}
+
+/* layer[] = depth for the weights v derives from that have none yet. */
+static void assign(const gr_value *v, const char *wd, int depth, int *layer) {
+    if (!v || !wd[v->id]) return;
+    if (!v->producer) {
+        if (layer[v->id] < 0) layer[v->id] = depth;
+        return;
+    }
+    for (int j = 0; j < v->producer->n_inputs; j++)
+        assign(v->producer->inputs[j], wd, depth, layer);
+}
+
+/* layer[i]: depth of the first node that uses weight i (directly or
+ * through weight-only nodes) and is not weight-only; see gr_passes.h. */
+static void layer_depths(const gr_graph *g, char *wd, int *depth, int *layer) {
     for (int i = 0; i < g->n_values; i++) depth[i] = 0, layer[i] = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         const gr_node *n = g->nodes[i];
         if (n->dead) continue;
+        if (weight_only(n, wd)) {
+            for (int j = 0; j < n->n_outputs; j++)
+                if (n->outputs[j]) wd[n->outputs[j]->id] = 1;
+            continue;
+        }
         int in = 0;
         for (int j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] && depth[n->inputs[j]->id] > in) in = depth[n->inputs[j]->id];
-        int out = in + is_layer(n, stat);
-        for (int j = 0; j < n->n_inputs; j++) {
-            const gr_value *v = n->inputs[j];
-            if (is_weight(v, stat) && layer[v->id] < 0) layer[v->id] = out;
-        }
+        int out = in + is_layer(n, wd);
+        for (int j = 0; j < n->n_inputs; j++) assign(n->inputs[j], wd, out, layer);
         for (int j = 0; j < n->n_outputs; j++)
             if (n->outputs[j]) depth[n->outputs[j]->id] = out;
     }
+    for (int i = 0; i < g->n_values; i++)
+        if (layer[i] < 0 && wd[i] && !g->values[i]->producer) layer[i] = 0; /* unused */
 }
 
 /* factor[i] *= the factor of the last --lr-group matching weight i. */
@@ -90,21 +119,24 @@ gr_code gr_lr_factors(const gr_graph *g, const gr_train_opts *t, int *layer, dou
         return gr_fail(st, GR_ERR_BAD_ARG, "--layer-decay must be a finite number > 0, not %g",
                        t->layer_decay);
     size_t nv = (size_t)g->n_values + 1;
-    char *stat = gr_calloc(nv, 1);
+    char *stat = gr_calloc(nv, 1), *wd = gr_calloc(nv, 1);
     int *depth = gr_calloc(nv, sizeof *depth);
-    if (!stat || !depth) {
+    if (!stat || !wd || !depth) {
         gr_free(stat);
+        gr_free(wd);
         gr_free(depth);
         return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     }
     gr_mark_bn_statistics(g, stat);
-    layer_depths(g, stat, depth, layer);
+    for (int i = 0; i < g->n_values; i++) wd[i] = is_weight(g->values[i], stat);
+    layer_depths(g, wd, depth, layer);
     int top = 0;
     for (int i = 0; i < g->n_values; i++)
         if (layer[i] > top && g->values[i]->trainable) top = layer[i];
     for (int i = 0; i < g->n_values; i++)
         factor[i] = layer[i] >= 0 && t->layer_decay > 0 ? pow(t->layer_decay, top - layer[i]) : 1;
     gr_free(stat);
+    gr_free(wd);
     gr_free(depth);
     return apply_groups(g, t, layer, factor, st);
 }
