@@ -30,6 +30,8 @@ typedef struct {
  *     "train_mode"  BatchNormalization on batch statistics (running
  *                   statistics updated), Dropout with a seeded mask
  *     "loss"        the loss on a model output (g->loss)
+ *     "l2sp"        --l2sp: the penalty toward the initial weights, added
+ *                   to g->loss (and to the reported GR_TRAIN_LOSS)
  *     "autodiff"    gradients of every trainable parameter (g->grads)
  *     "optimizer"   clipping, accumulation, update rules (g->updates)
  *     "cse", "fold", "dce", "fuse"
@@ -96,8 +98,9 @@ typedef struct {
     /* ---- per-layer learning rates and L2-SP (passes/lr_groups.c, l2sp.c)
      * lr_groups (--lr-group GLOB=FACTOR): the last group whose glob matches
      * a parameter sets its factor; layer_decay > 0 (--layer-decay F) gives
-     * layer group k of K (1 = nearest the input) the factor F^(K-k); a
-     * parameter's learning rate is lr * layer factor * group factor.
+     * a parameter at layer depth d the factor F^(K-d), K the deepest
+     * trainable depth (gr_lr_factors); a parameter's learning rate is
+     * lr * layer factor * group factor (0 disables the decay).
      * l2sp_alpha, l2sp_beta (--l2sp A,B): loss += A*||w - w0||^2 over the
      * model's trainable parameters + B*||w||^2 over new ones (head,
      * adapters); w0 = the values training starts from. */

@@ -17,7 +17,7 @@
  * (--lr-group, --layer-decay; gr_lr_factors) are compile-time constants:
  * lr*factor for SGD, step_size*factor and 1 - lr*factor*wd for Adam/AdamW,
  * as PyTorch param groups with lr = base*factor; a parameter of factor 0
- * gets no update (nor optimizer state).
+ * gets no update and no momentum, m or v state.
  * Requires: opts->train, g->grads (the "autodiff" pass).
  * Guarantees: g->updates for every parameter and its optimizer state. */
 #include <stdio.h>
