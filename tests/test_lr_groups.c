@@ -2,6 +2,8 @@
  * and L2-SP (--l2sp), against references graft did not compute: a
  * parameter of factor 0 keeps its bits, factor 2 moves exactly twice as
  * far as factor 1 under SGD, AdamW's first step against its closed form,
+ * several steps of every optimizer against PyTorch's algorithms with
+ * per-group learning rates,
  * the layer groups of the golden CNN and transformer against their
  * PyTorch definitions (scripts/make-goldens.py), the penalty's gradient
  * against finite differences and its value against a direct computation. */
@@ -230,6 +232,97 @@ static void test_adamw_factor_scales_step_and_decay(void **state) {
         }
 }
 
+/* Several steps of every optimizer: L = sum(a*a*c) + sum(b*b*c) with
+ * factors 0.5 (a) and 3 (b) against PyTorch's algorithms run here in
+ * double precision with lr * factor per parameter (param groups). */
+enum { QN = 4 };
+static const float q_a0[QN] = {0.5f, -1.0f, 2.0f, 0.25f}, q_b0[QN] = {-0.75f, 1.5f, 0.3f, -2.0f};
+static const float q_c[QN] = {1.0f, 0.5f, -0.3f, 2.0f};
+
+static gr_plan *quadratic_step(const gr_train_opts *t) {
+    gr_graph *g = gr_graph_new("quadratic");
+    int64_t n = QN;
+    gr_shape s = gr_shape_make(1, &n);
+    gr_value *c = gr_graph_add_data(g, GR_VALUE_CONST, "c", GR_DTYPE_F32, &s, q_c), *loss = NULL;
+    const char *names[2] = {"a", "b"};
+    const float *init[2] = {q_a0, q_b0};
+    for (int k = 0; k < 2; k++) {
+        gr_value *w = gr_graph_add_data(g, GR_VALUE_PARAM, names[k], GR_DTYPE_F32, &s, init[k]);
+        w->variable = w->trainable = 1;
+        gr_value *term = node(g, GR_OP_REDUCE_SUM, node(g, GR_OP_MUL, node(g, GR_OP_MUL, w, w), c),
+                              NULL);
+        loss = loss ? node(g, GR_OP_ADD, loss, term) : term;
+    }
+    assert_int_equal(gr_graph_add_output(g, loss), GR_OK);
+    g->loss = loss;
+    static const char *const pipeline[] = {"autodiff", "optimizer", NULL};
+    run_passes(g, pipeline, t);
+    gr_plan *p = compile(g);
+    gr_graph_free(g);
+    return p;
+}
+
+/* torch.optim's documented step for one parameter of lr `lr`. */
+static void reference_steps(const gr_train_opts *t, double lr, int steps, const float *w0,
+                            double *w) {
+    double buf[QN] = {0}, m[QN] = {0}, v[QN] = {0};
+    for (int i = 0; i < QN; i++) w[i] = w0[i];
+    for (int k = 1; k <= steps; k++)
+        for (int i = 0; i < QN; i++) {
+            double g = 2 * w[i] * q_c[i];
+            if (t->optimizer == GR_OPTIMIZER_ADAMW) w[i] *= 1 - lr * t->weight_decay;
+            else g += t->weight_decay * w[i];
+            if (t->optimizer == GR_OPTIMIZER_SGD) {
+                buf[i] = k == 1 ? g : t->momentum * buf[i] + g;
+                w[i] -= lr * (t->momentum == 0 ? g : t->nesterov ? g + t->momentum * buf[i]
+                                                                 : buf[i]);
+            } else {
+                m[i] = t->beta1 * m[i] + (1 - t->beta1) * g;
+                v[i] = t->beta2 * v[i] + (1 - t->beta2) * g * g;
+                w[i] -= lr * m[i] / (1 - pow(t->beta1, k)) /
+                        (sqrt(v[i]) / sqrt(1 - pow(t->beta2, k)) + t->eps);
+            }
+        }
+}
+
+static void check_factors(gr_train_opts *t, double lr, const char *what) {
+    enum { STEPS = 4 };
+    static const gr_lr_group groups[] = {{"a", 0.5}, {"b", 3}};
+    t->n_lr_groups = 2, t->lr_groups = groups;
+    gr_plan *p = quadratic_step(t);
+    gr_session *s = NULL;
+    gr_status st = {0};
+    assert_int_equal(gr_session_new(p, 1, &s, &st), GR_OK);
+    run_steps(p, s, t, lr, STEPS);
+    const float *w0[2] = {q_a0, q_b0};
+    for (int k = 0; k < 2; k++) {
+        double want[QN];
+        reference_steps(t, lr * groups[k].factor, STEPS, w0[k], want);
+        const float *w = state_of(p, s, groups[k].glob);
+        for (int i = 0; i < QN; i++)
+            if (fabs(w[i] - want[i]) > 1e-5 * fmax(1, fabs(want[i])))
+                fail_msg("%s: %s[%d] = %.9g after %d steps, PyTorch's algorithm %.9g", what,
+                         groups[k].glob, i, (double)w[i], STEPS, want[i]);
+    }
+    gr_session_free(s);
+    gr_plan_free(p);
+}
+
+static void test_factors_follow_pytorch_param_groups(void **state) {
+    (void)state;
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    t.momentum = 0.9, t.weight_decay = 0.1;
+    check_factors(&t, 0.02, "sgd momentum weight decay");
+    t.nesterov = 1;
+    check_factors(&t, 0.02, "sgd nesterov");
+    gr_train_opts_default(&t);
+    t.optimizer = GR_OPTIMIZER_ADAM, t.weight_decay = 0.1;
+    check_factors(&t, 0.01, "adam");
+    t.optimizer = GR_OPTIMIZER_ADAMW;
+    check_factors(&t, 0.01, "adamw");
+}
+
 /* ---------------------------------------------------------- layer groups */
 
 static gr_graph *golden_model(const char *name, const gr_train_opts *t) {
@@ -449,6 +542,7 @@ int main(void) {
         cmocka_unit_test(test_factor_zero_parameter_does_not_move),
         cmocka_unit_test(test_factor_two_moves_twice_as_far_under_sgd),
         cmocka_unit_test(test_adamw_factor_scales_step_and_decay),
+        cmocka_unit_test(test_factors_follow_pytorch_param_groups),
         cmocka_unit_test(test_layer_decay_groups_of_golden_models),
         cmocka_unit_test(test_layer_decay_composes_with_freeze_head_and_groups),
         cmocka_unit_test(test_lr_group_errors),
