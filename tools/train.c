@@ -202,10 +202,8 @@ static int parse_repeated(int argc, char **argv, int *i, train_args *a, int *rc)
 static int parse_lr_options(int argc, char **argv, int *i, train_args *a, int *rc) {
     const char *value;
     int m;
-    if (!strcmp(argv[*i], "--dry-run") || !strcmp(argv[*i], "--verbose")) {
-        *(argv[*i][2] == 'd' ? &a->dry_run : &a->verbose) = 1;
-        return ++*i, 1;
-    }
+    if (!strcmp(argv[*i], "--dry-run")) return a->dry_run = 1, ++*i, 1;
+    if (!strcmp(argv[*i], "--verbose")) return a->verbose = 1, ++*i, 1;
     if ((m = cli_option(argc, argv, i, "--lr-group", &value)) > 0) {
         const char *eq = strrchr(value, '=');
         gr_lr_group *grp = &a->lr_groups[a->n_lr_groups];
@@ -213,8 +211,10 @@ static int parse_lr_options(int argc, char **argv, int *i, train_args *a, int *r
             return *rc = cli_usage_error("train", "--lr-group expects GLOB=FACTOR, got '%s'",
                                          value), 1;
         if ((*rc = parse_double("--lr-group", eq + 1, 0, &grp->factor))) return 1;
-        if (!(grp->glob = strndup(value, (size_t)(eq - value))))
-            return *rc = cli_usage_error("train", "out of memory"), 1;
+        if (!(grp->glob = strndup(value, (size_t)(eq - value)))) {
+            fputs("graft: error: out of memory\n", stderr);
+            return *rc = EXIT_ERROR, 1;
+        }
         a->n_lr_groups++;
     } else if (m == 0 && (m = cli_option(argc, argv, i, "--layer-decay", &value)) > 0) {
         if (!(*rc = parse_double("--layer-decay", value, 0, &a->layer_decay)) &&
@@ -240,7 +240,8 @@ static int check_args(train_args *a) {
     static const char *const losses[] = {"ce", "mse", "l1", "bce", NULL};
     static const char *const fits[] = {"resize", "pad", NULL};
     if (!a->model) return cli_usage_error("train", "no model given");
-    if (!a->data && !a->dry_run) return cli_usage_error("train", "no training data given (--data X)");
+    if (!a->data && !a->dry_run)
+        return cli_usage_error("train", "no training data given (--data X)");
     if (check_choice("--optimizer", a->optimizer, optimizers)) return EXIT_USAGE;
     if (check_choice("--loss", a->loss, losses)) return EXIT_USAGE;
     if (check_choice("--fit", a->fit, fits)) return EXIT_USAGE;
