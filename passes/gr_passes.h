@@ -61,6 +61,14 @@ typedef struct {
 #define GR_TRAIN_LOSS "graft.loss"
 
 typedef enum { GR_LOSS_CE, GR_LOSS_MSE, GR_LOSS_L1, GR_LOSS_BCE } gr_loss_kind;
+
+/* One --lora GLOB[:rank=R,alpha=A,dropout=P] (passes/lora.c). */
+typedef struct {
+    const char *glob;  /* fnmatch over Gemm/MatMul/Conv weight names */
+    int64_t rank;      /* r >= 1 (default 8) */
+    double alpha;      /* scale alpha/r (default alpha = rank) */
+    double dropout;    /* on the adapter's input, training only (default 0) */
+} gr_lora_spec;
 typedef enum { GR_OPTIMIZER_SGD, GR_OPTIMIZER_ADAM, GR_OPTIMIZER_ADAMW } gr_optimizer_kind;
 
 typedef struct {
@@ -93,6 +101,10 @@ typedef struct {
     double beta1, beta2, eps; /* Adam/AdamW */
     double clip_norm;         /* > 0: clip the global gradient norm */
     int accumulate;           /* > 1: sum gradients over that many batches */
+    /* ---- lora (passes/lora.c): one adapter per matched weight; the
+     * first spec whose glob matches a weight sets its rank and alpha. */
+    int n_lora;
+    const gr_lora_spec *lora;
 } gr_train_opts;
 
 /* PyTorch's defaults: SGD, no momentum, Adam betas (0.9, 0.999), eps 1e-8,
@@ -122,6 +134,32 @@ typedef gr_code (*gr_pass_fn)(gr_graph *g, const gr_pass_opts *opts,
     gr_code fn(gr_graph *g, const gr_pass_opts *opts, gr_status *st);
 #include "passes/passes.def"
 #undef PASS
+
+/* ------------------------------------------------------------------ LoRA
+ * passes/lora.c: the "lora" pass adds W.lora_A / W.lora_B (ARCHITECTURE.md
+ * "Adapter naming") to every Gemm, MatMul and Conv weight a --lora glob
+ * matches; "lora_merge" folds them back into W (W += alpha/r * B·A) and
+ * removes their nodes. An adapter's scale alpha/r is a CONST named
+ * W.lora_scale. */
+
+/* Parses "GLOB[:rank=R,alpha=A,dropout=P]" (any subset of the keys, any
+ * order; defaults rank 8, alpha = rank, dropout 0). out->glob is malloc'd:
+ * the caller frees it. Bad text is GR_ERR_BAD_ARG quoting it. */
+gr_code gr_lora_spec_parse(const char *text, gr_lora_spec *out, gr_status *st);
+
+/* What `--save-adapters` writes: *json (malloc'd) lists every LoRA adapter
+ * of g (weight, rank, alpha, form, tensor names) as adapters.json;
+ * *names (malloc'd array of *n_names borrowed value names) are the tensors
+ * to save. GR_ERR_BAD_ARG if g has no LoRA adapter. */
+gr_code gr_lora_describe(const gr_graph *g, char **json, const char ***names, int *n_names,
+                         gr_status *st);
+
+/* The specs that re-insert the adapters adapters.json (text) describes:
+ * one exact-name spec per weight. *specs and their globs are malloc'd;
+ * free with gr_lora_specs_free. Malformed text is GR_ERR_BAD_ARG. */
+gr_code gr_lora_specs_from_json(const char *text, gr_lora_spec **specs, int *n_specs,
+                                gr_status *st);
+void gr_lora_specs_free(gr_lora_spec *specs, int n_specs);
 
 /* The pass of that name, or NULL. */
 gr_pass_fn gr_pass_find(const char *name);
