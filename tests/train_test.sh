@@ -2,7 +2,8 @@
 # train_test.sh GRAFT SOURCE_DIR: `graft train` and `graft eval` end to end:
 # help texts, errors and exit statuses, the golden MLP's 20 SGD and AdamW
 # losses against PyTorch's (1e-4 relative), --checkpoint/--resume giving the
-# same losses bit for bit, export and eval of the exported model.
+# same losses bit for bit, export and eval of the exported model; LoRA
+# (--lora, --merge/--no-merge, --save-adapters, run --adapter).
 set -u
 graft=$1 src=$2
 mlp=$src/tests/data/golden/mlp
@@ -302,6 +303,74 @@ done
     [ "$(sed -n 2p "$tmp/acc")" != "$(sed -n 2p "$tmp/plain")" ] &&
     [ "$(sed -n 3p "$tmp/acc")" != "$(sed -n 3p "$tmp/lr0")" ]
 check "--accumulate 2: weights move only on every second batch" $?
+
+# ------------------------------------------------------------------- LoRA
+# --lora through the CLI against the PyTorch LoRA golden (adapters loaded
+# with --init), merged and unmerged exports giving the same outputs,
+# --save-adapters and `graft run --adapter`.
+lora=$src/tests/data/golden/lora_mlp
+lopt='*.weight:rank=4,alpha=8'
+expect 0 "--lora GLOB" "$graft" train --help
+expect 0 "--save-adapters DIR" "$graft" train --help
+expect 0 "--no-merge" "$graft" train --help
+expect 0 "--adapter DIR" "$graft" run --help
+expect 2 "glob is empty" "$graft" train "$lora/model.onnx" --data "$lora/x.npy" --lora :rank=2
+expect 2 "unknown option or value out of range" "$graft" train "$lora/model.onnx" \
+    --data "$lora/x.npy" --lora 'fc*:rank=2,size=3'
+expect 2 "--lora nothing\* matches no Gemm, MatMul or Conv weight" "$graft" train \
+    "$lora/model.onnx" --data "$lora/x.npy" --labels "$lora/y.npy" --lora 'nothing*'
+expect 2 "--save-adapters needs --lora" "$graft" train "$lora/model.onnx" \
+    --data "$lora/x.npy" --save-adapters "$tmp/ad"
+expect 2 "no parameter 'fc[0-9].weight.lora_[AB]'" "$graft" train "$lora/model.onnx" \
+    --data "$lora/x.npy" --labels "$lora/y.npy" --init "$lora/init"
+lrun="$graft train $lora/model.onnx --data $lora/x.npy --labels $lora/y.npy --no-shuffle
+      --threads 1 --steps 20 --lora $lopt"
+expect 0 "trained 20 steps" $lrun --init "$lora/init" --lr 0.05 --momentum 0.9 \
+    --weight-decay 1e-4 --log "$tmp/lora.log" -o "$tmp/merged.onnx" --save-adapters "$tmp/ad"
+npy_f32 "$lora/sgd/losses.npy" >"$tmp/want"
+log_losses "$tmp/lora.log" >"$tmp/got"
+same_losses "$tmp/got" "$tmp/want" 1e-4
+check "--lora SGD losses match PyTorch's LoRA within 1e-4" $?
+expect 0 "trained 20 steps" $lrun --init "$lora/init" --lr 0.05 --momentum 0.9 \
+    --weight-decay 1e-4 -o "$tmp/unmerged.onnx" --no-merge
+! grep -q lora_A "$tmp/merged.onnx" && grep -q lora_A "$tmp/unmerged.onnx"
+check "--merge folds the adapters away, --no-merge keeps them" $?
+[ "$(ls "$tmp/ad" | wc -l)" -eq 7 ] && [ -f "$tmp/ad/fc3.weight.lora_B.npy" ] &&
+    grep -q '"weight": "fc2.weight", "form": "x.W^T", "rank": 4, "alpha": 8' "$tmp/ad/adapters.json"
+check "--save-adapters writes six tensors and adapters.json" $?
+# The first 16 rows of x.npy (the model's fixed batch) as an .npy file.
+hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (16, 20), }"
+pad=$((64 - (11 + ${#hdr}) % 64))
+hlen=$((${#hdr} + pad + 1))
+{ printf '\223NUMPY\001\000'; printf "\\$(printf %03o $((hlen % 256)))\\$(printf %03o $((hlen / 256)))"
+  printf '%s%*s\n' "$hdr" "$pad" ''
+  xh=$(od -A n -t u2 -j 8 -N 2 "$lora/x.npy" | tr -d ' ')
+  tail -c +$((11 + xh)) "$lora/x.npy" | head -c 1280; } >"$tmp/x16.npy"
+for m in merged unmerged; do
+    expect 0 "logits" "$graft" run "$tmp/$m.onnx" --input "x=$tmp/x16.npy" --output-dir "$tmp/o_$m"
+done
+expect 0 "logits" "$graft" run "$lora/model.onnx" --adapter "$tmp/ad" --input "x=$tmp/x16.npy" \
+    --output-dir "$tmp/o_adapter"
+expect 0 "logits" "$graft" run "$lora/model.onnx" --input "x=$tmp/x16.npy" --output-dir "$tmp/o_base"
+# within A B TOL: the f32 .npy files A and B (80 values) agree within TOL.
+within() {
+    npy_f32 "$1" >"$tmp/a" && npy_f32 "$2" >"$tmp/b" && [ "$(wc -l <"$tmp/a")" -eq 80 ] &&
+        paste "$tmp/a" "$tmp/b" | awk -v tol="$3" '
+            { d = $1 - $2; if (d < 0) d = -d; if (d > tol) bad = 1 } END { exit bad }'
+}
+within "$tmp/o_merged/logits.npy" "$tmp/o_unmerged/logits.npy" 1e-5
+check "merged and unmerged exports agree within 1e-5" $?
+within "$tmp/o_merged/logits.npy" "$tmp/o_adapter/logits.npy" 1e-5
+check "run --adapter gives the merged export's outputs" $?
+! within "$tmp/o_merged/logits.npy" "$tmp/o_base/logits.npy" 1e-3
+check "the adapters change the outputs" $?
+expect 0 "trained 1 steps" $lrun --init "$tmp/ad" --steps 1
+expect 2 "--adapter $tmp/none: cannot open" "$graft" run "$lora/model.onnx" --adapter "$tmp/none" \
+    --input "x=$tmp/x16.npy" --output-dir "$tmp/o_none"
+expect 2 "no Gemm, MatMul or Conv weight" "$graft" run "$src/tests/data/golden/cnn/model.onnx" \
+    --adapter "$tmp/ad" --input "$src/tests/data/tuned_cnn/x.npy" --output-dir "$tmp/o_cnn"
+mkdir -p "$tmp/notad" && touch "$tmp/notad/keep"
+expect 2 "not replacing it" $lrun --steps 1 --save-adapters "$tmp/notad"
 
 echo "train_test: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]
