@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codegen/gr_codegen.h"
 #include "frontend/gr_frontend.h"
@@ -21,6 +22,7 @@
 #include "runtime/gr_runtime.h"
 
 #define GOLDEN GRAFT_SOURCE_DIR "/tests/data/golden"
+#define PPOCR GRAFT_SOURCE_DIR "/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -110,14 +112,15 @@ static void perturb_b(gr_graph *g) {
 
 /* Output 0 of g (model.eval() on a clone: BatchNormalization on running
  * statistics, no Dropout) for input x. */
-static float *run(const gr_graph *model, const float *x, size_t *n_out) {
+static float *run(const gr_graph *model, const gr_input_shape *shape, const float *x,
+                  size_t *n_out) {
     gr_graph *g = gr_graph_clone(model);
     static const char *const pipeline[] = {"specialize", "shapes", "train_mode", "simplify",
                                            "cse", "fold", "dce", "fuse", NULL};
     gr_train_opts t;
     gr_train_opts_default(&t);
     t.eval = 1;
-    gr_pass_opts po = {.train = &t};
+    gr_pass_opts po = {.train = &t, .n_input_shapes = shape != NULL, .input_shapes = shape};
     gr_status st = {0};
     if (gr_passes_run(g, pipeline, &po, &st) != GR_OK) fail_msg("%s", st.msg);
     gr_plan *p = NULL;
@@ -135,8 +138,8 @@ static float *run(const gr_graph *model, const float *x, size_t *n_out) {
     return y;
 }
 
-static float *input_for(const gr_graph *g) {
-    int64_t n = gr_value_numel(g->inputs[0]);
+static float *input_for(const gr_graph *g, const gr_input_shape *shape) {
+    int64_t n = shape ? gr_shape_numel(&shape->shape) : gr_value_numel(g->inputs[0]);
     float *x = malloc((size_t)n * sizeof *x);
     for (int64_t i = 0; i < n; i++) x[i] = (float)cos(0.37 * (double)i);
     return x;
@@ -144,11 +147,11 @@ static float *input_for(const gr_graph *g) {
 
 /* Merged and unmerged adapters compute the same (max abs diff <= 1e-5);
  * the merged graph has the base model's node count and no LoRA value. */
-static void check_merge(gr_graph *g, int base_nodes) {
+static void check_merge(gr_graph *g, const gr_input_shape *shape, int base_nodes) {
     perturb_b(g);
-    float *x = input_for(g);
+    float *x = input_for(g, shape);
     size_t n1, n2;
-    float *unmerged = run(g, x, &n1);
+    float *unmerged = run(g, shape, x, &n1);
     static const char *const merge[] = {"lora_merge", NULL};
     gr_pass_opts po = {0};
     gr_status st = {0};
@@ -157,11 +160,12 @@ static void check_merge(gr_graph *g, int base_nodes) {
     int live = 0;
     for (int i = 0; i < g->n_nodes; i++) live += !g->nodes[i]->dead;
     assert_int_equal(live, base_nodes);
-    float *merged = run(g, x, &n2);
+    float *merged = run(g, shape, x, &n2);
     assert_int_equal(n1, n2);
     double worst = 0;
     for (size_t i = 0; i < n1; i++) worst = fmax(worst, fabs(merged[i] - unmerged[i]));
     if (worst > 1e-5) fail_msg("merged and unmerged differ by %g", worst);
+    print_message("merged vs unmerged: max abs diff %.3g over %zu outputs\n", worst, n1);
     free(x);
     free(unmerged);
     free(merged);
@@ -184,7 +188,7 @@ static void test_gemm_adapters_on_mlp(void **state) {
     assert_string_equal(g->outputs[0]->name, "logits");
     assert_int_equal(g->outputs[0]->producer->op, GR_OP_ADD);
     assert_int_equal(count_op(g, GR_OP_GEMM), 3 + 6);
-    check_merge(g, base_nodes);
+    check_merge(g, NULL, base_nodes);
     gr_graph_free(g);
 }
 
@@ -215,7 +219,28 @@ static void test_conv_adapters_and_merge(void **state) {
     check_adapter(g, "res_conv2.weight", 4, (int64_t[]){2, 8, 3, 3}, (int64_t[]){8, 2, 1, 1},
                   1 / sqrt(72.0));
     assert_null(gr_graph_find(g, "conv1.weight.lora_A"));
-    check_merge(g, base_nodes);
+    check_merge(g, NULL, base_nodes);
+    gr_graph_free(g);
+}
+
+/* The PaddleOCR classifier (Conv with stride and pads, HardSwish, a
+ * MatMul x·W head): adapters on every 1x1/3x3 full conv and on fc_0.w_0. */
+static void test_merge_on_ppocr(void **state) {
+    (void)state;
+    if (access(PPOCR, R_OK) != 0) {
+        print_message("skipped: %s is absent (scripts/fetch-models.sh)\n", PPOCR);
+        skip();
+    }
+    gr_graph *g = NULL;
+    gr_status st = {0};
+    if (gr_import_file(PPOCR, &g, &st) != GR_OK) fail_msg("%s", st.msg);
+    int base_nodes = g->n_nodes;
+    const char *texts[2] = {"conv2d_*:rank=4,alpha=16", "fc_0.w_0:rank=2"};
+    if (add_lora(g, 2, texts, 1, &st) != GR_OK) fail_msg("%s", st.msg);
+    param(g, "fc_0.w_0.lora_A", 2, (int64_t[]){200, 2});
+    param(g, "fc_0.w_0.lora_B", 2, (int64_t[]){2, 2});
+    gr_input_shape x = {"x", gr_shape_make(4, (int64_t[]){2, 3, 32, 32})};
+    check_merge(g, &x, base_nodes);
     gr_graph_free(g);
 }
 
@@ -255,9 +280,9 @@ static void test_gemm_trans_a_alpha_x_w(void **state) {
     const gr_value *a = param(g, "W.lora_A", 2, (int64_t[]){3, 2});
     const gr_value *b = param(g, "W.lora_B", 2, (int64_t[]){2, 5});
     perturb_b(g);
-    float *xv = input_for(g);
+    float *xv = input_for(g, NULL);
     size_t n_out;
-    float *y = run(g, xv, &n_out);
+    float *y = run(g, NULL, xv, &n_out);
     /* y[m, o] = 0.5 · Σ_k x[k, m] · (W[k, o] + 1.5 · Σ_r A[k, r] B[r, o]) */
     const float *W = w->data, *A = a->data, *B = b->data;
     for (int m = 0; m < 4; m++)
@@ -272,7 +297,7 @@ static void test_gemm_trans_a_alpha_x_w(void **state) {
         }
     free(xv);
     free(y);
-    check_merge(g, 1);
+    check_merge(g, NULL, 1);
     gr_graph_free(g);
 }
 
@@ -411,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_adapters_on_mlp),
         cmocka_unit_test(test_matmul_transpose_adapters_on_transformer),
         cmocka_unit_test(test_conv_adapters_and_merge),
+        cmocka_unit_test(test_merge_on_ppocr),
         cmocka_unit_test(test_depthwise_convs_are_skipped),
         cmocka_unit_test(test_gemm_trans_a_alpha_x_w),
         cmocka_unit_test(test_merge_refuses_unadapted_reader),
