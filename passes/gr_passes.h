@@ -24,7 +24,8 @@ typedef struct {
  * Fine-tuning is a pipeline of passes too. tools/train.c runs, on the
  * imported model:
  *     "head"     (--head) replace the final classifier          } model edits,
- *     "train"    mark trainable / frozen parameters             } also exported
+ *     "lora"     (--lora) low-rank adapters on matched weights  } also
+ *     "train"    mark trainable / frozen parameters             } exported
  * then, on a clone specialised to the batch size:
  *     "specialize", "shapes",
  *     "train_mode"  BatchNormalization on batch statistics (running
