@@ -272,6 +272,16 @@ def full_config(cfg):
     return c
 
 
+def make_optimizer(params, cfg):
+    """SGD or AdamW over params with the (full) config's settings."""
+    if cfg['optimizer'] == 'sgd':
+        return torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
+                               dampening=cfg['dampening'], nesterov=cfg['nesterov'],
+                               weight_decay=cfg['weight_decay'])
+    return torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
+                             eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+
+
 def setup_training(model, cfg, extra_frozen=()):
     """Freezes (if asked, and the extra_frozen names), sets train/eval
     modes, builds loss and optimizer. graft's rule: a BN whose parameters
@@ -288,13 +298,7 @@ def setup_training(model, cfg, extra_frozen=()):
             bn_eval.append(n)
     params = [p for p in model.parameters() if p.requires_grad]
     names = [n for n, p in model.named_parameters() if p.requires_grad]
-    if cfg['optimizer'] == 'sgd':
-        opt = torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
-                              dampening=cfg['dampening'], nesterov=cfg['nesterov'],
-                              weight_decay=cfg['weight_decay'])
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
-                                eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+    opt = make_optimizer(params, cfg)
     w = cfg['class_weights']
     loss_fn = nn.CrossEntropyLoss(weight=None if w is None else torch.tensor(w),
                                   label_smoothing=cfg['label_smoothing'])
@@ -312,6 +316,18 @@ def train_step(model, opt, loss_fn, params, cfg, xb, yb, grad_max=None):
         torch.nn.utils.clip_grad_norm_(params, cfg['clip_norm'])
     opt.step()
     return loss.item()
+
+
+def train_steps(model, opt, loss_fn, params, cfg, x, y, B, cd):
+    """K steps on consecutive batches of B rows; the losses (also written
+    to cd/losses.npy)."""
+    losses = []
+    for k in range(K):
+        xb = torch.from_numpy(x[k * B:(k + 1) * B])
+        yb = torch.from_numpy(y[k * B:(k + 1) * B])
+        losses.append(train_step(model, opt, loss_fn, params, cfg, xb, yb))
+    save_npy(os.path.join(cd, 'losses.npy'), np.array(losses, dtype=np.float32))
+    return losses
 
 
 def save_npy(path, a):
@@ -375,13 +391,8 @@ def make_model_dir(name, out):
             noise = [n for n, g in zip(tnames, grad_max) if g < 1e-6 * top]
         model.load_state_dict(init_sd)
         cfg, opt, loss_fn, params, tnames, bn_eval = setup_training(model, cfg0, noise)
-        losses = []
-        for k in range(K):
-            xb = torch.from_numpy(x[k * B:(k + 1) * B])
-            yb = torch.from_numpy(y[k * B:(k + 1) * B])
-            losses.append(train_step(model, opt, loss_fn, params, cfg, xb, yb))
         cd = os.path.join(d, cname)
-        save_npy(os.path.join(cd, 'losses.npy'), np.array(losses, dtype=np.float32))
+        losses = train_steps(model, opt, loss_fn, params, cfg, x, y, B, cd)
         for sn, t in model.state_dict().items():
             if sn in names:
                 save_npy(os.path.join(cd, 'final', names[sn] + '.npy'), t.numpy())
@@ -466,21 +477,10 @@ def make_lora_dir(name, out):
         model.train()
         cfg = full_config(cfg0)
         params = [p for n, p in model.named_parameters() if n in names]
-        if cfg['optimizer'] == 'sgd':
-            opt = torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
-                                  dampening=cfg['dampening'], nesterov=cfg['nesterov'],
-                                  weight_decay=cfg['weight_decay'])
-        else:
-            opt = torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
-                                    eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+        opt = make_optimizer(params, cfg)
         loss_fn = nn.CrossEntropyLoss()
-        losses = []
-        for k in range(K):
-            xb = torch.from_numpy(x[k * B:(k + 1) * B])
-            yb = torch.from_numpy(y[k * B:(k + 1) * B])
-            losses.append(train_step(model, opt, loss_fn, params, cfg, xb, yb))
         cd = os.path.join(d, cname)
-        save_npy(os.path.join(cd, 'losses.npy'), np.array(losses, dtype=np.float32))
+        losses = train_steps(model, opt, loss_fn, params, cfg, x, y, B, cd)
         sd = model.state_dict()
         for n, on in names.items():
             save_npy(os.path.join(cd, 'final', on + '.npy'), sd[n].numpy())

@@ -26,13 +26,36 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static gr_graph *golden_model(const char *model) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s/model.onnx", GOLDEN, model);
+static gr_graph *import_model(const char *path) {
     gr_status st = {0};
     gr_graph *g = NULL;
     if (gr_import_file(path, &g, &st) != GR_OK) fail_msg("%s", st.msg);
     return g;
+}
+
+static gr_graph *golden_model(const char *model) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/model.onnx", GOLDEN, model);
+    return import_model(path);
+}
+
+/* x [xr, xc] and the PARAM W [wr, wc] (values i%7/10 - 0.3) in a new graph
+ * to which the caller adds nodes. */
+static gr_graph *x_and_w(int64_t xr, int64_t xc, int64_t wr, int64_t wc, gr_value **in) {
+    gr_graph *g = gr_graph_new("tiny");
+    gr_shape xs = gr_shape_make(2, (int64_t[]){xr, xc}), ws = gr_shape_make(2, (int64_t[]){wr, wc});
+    in[0] = gr_graph_add_input(g, "x", GR_DTYPE_F32, &xs);
+    in[1] = gr_graph_add_data(g, GR_VALUE_PARAM, "W", GR_DTYPE_F32, &ws, NULL);
+    for (int64_t i = 0; i < wr * wc; i++) ((float *)in[1]->data)[i] = 0.1f * (float)(i % 7) - 0.3f;
+    return g;
+}
+
+/* Marks outputs and infers shapes: the hand-built graph is complete. */
+static void finish(gr_graph *g, int n, gr_node *const *outputs) {
+    gr_status st = {0};
+    for (int i = 0; i < n; i++)
+        assert_int_equal(gr_graph_add_output(g, outputs[i]->outputs[0]), GR_OK);
+    if (gr_graph_infer_shapes(g, &st) != GR_OK) fail_msg("%s", st.msg);
 }
 
 /* Runs "lora" (then "train") with the given --lora texts; returns the
@@ -227,13 +250,9 @@ static void test_conv_adapters_and_merge(void **state) {
  * MatMul x·W head): adapters on every 1x1/3x3 full conv and on fc_0.w_0. */
 static void test_merge_on_ppocr(void **state) {
     (void)state;
-    if (access(PPOCR, R_OK) != 0) {
-        print_message("skipped: %s is absent (scripts/fetch-models.sh)\n", PPOCR);
-        skip();
-    }
-    gr_graph *g = NULL;
+    if (access(PPOCR, R_OK) != 0) skip(); /* scripts/fetch-models.sh brings it */
+    gr_graph *g = import_model(PPOCR);
     gr_status st = {0};
-    if (gr_import_file(PPOCR, &g, &st) != GR_OK) fail_msg("%s", st.msg);
     int base_nodes = g->n_nodes;
     const char *texts[2] = {"conv2d_*:rank=4,alpha=16", "fc_0.w_0:rank=2"};
     if (add_lora(g, 2, texts, 1, &st) != GR_OK) fail_msg("%s", st.msg);
@@ -264,18 +283,13 @@ static void test_depthwise_convs_are_skipped(void **state) {
  * with transA and alpha; merged, unmerged and a direct computation agree. */
 static void test_gemm_trans_a_alpha_x_w(void **state) {
     (void)state;
-    gr_graph *g = gr_graph_new("tiny");
-    gr_shape xs = gr_shape_make(2, (int64_t[]){3, 4}), ws = gr_shape_make(2, (int64_t[]){3, 5});
-    gr_value *x = gr_graph_add_input(g, "x", GR_DTYPE_F32, &xs);
-    gr_value *w = gr_graph_add_data(g, GR_VALUE_PARAM, "W", GR_DTYPE_F32, &ws, NULL);
-    for (int i = 0; i < 15; i++) ((float *)w->data)[i] = 0.1f * (float)(i % 7) - 0.3f;
-    gr_value *in[2] = {x, w};
+    gr_value *in[2];
+    gr_graph *g = x_and_w(3, 4, 3, 5, in);
+    gr_value *w = in[1];
     gr_node *n = gr_node_add(g, GR_OP_GEMM, "gemm", 2, in, 1, (const char *const[]){"y"});
-    gr_status st = {0};
     assert_int_equal(gr_node_set_int(g, n, "transA", 1), GR_OK);
     assert_int_equal(gr_node_set_float(g, n, "alpha", 0.5), GR_OK);
-    assert_int_equal(gr_graph_add_output(g, n->outputs[0]), GR_OK);
-    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
+    finish(g, 1, &n);
     lora_ok(g, "W:rank=2,alpha=3");
     const gr_value *a = param(g, "W.lora_A", 2, (int64_t[]){3, 2});
     const gr_value *b = param(g, "W.lora_B", 2, (int64_t[]){2, 5});
@@ -305,18 +319,14 @@ static void test_gemm_trans_a_alpha_x_w(void **state) {
  * would change the Add, so lora_merge refuses. */
 static void test_merge_refuses_unadapted_reader(void **state) {
     (void)state;
-    gr_graph *g = gr_graph_new("tied");
-    gr_shape xs = gr_shape_make(2, (int64_t[]){2, 4}), ws = gr_shape_make(2, (int64_t[]){4, 3});
-    gr_value *x = gr_graph_add_input(g, "x", GR_DTYPE_F32, &xs);
-    gr_value *w = gr_graph_add_data(g, GR_VALUE_PARAM, "W", GR_DTYPE_F32, &ws, NULL);
-    gr_value *in[2] = {x, w};
-    gr_node *mm = gr_node_add(g, GR_OP_MATMUL, "mm", 2, in, 1, NULL);
-    in[0] = w, in[1] = w;
-    gr_node *sum = gr_node_add(g, GR_OP_ADD, "tied_add", 2, in, 1, NULL);
+    gr_value *in[2];
+    gr_graph *g = x_and_w(2, 4, 4, 3, in);
+    gr_node *nodes[2];
+    nodes[0] = gr_node_add(g, GR_OP_MATMUL, "mm", 2, in, 1, NULL);
+    in[0] = in[1];
+    nodes[1] = gr_node_add(g, GR_OP_ADD, "tied_add", 2, in, 1, NULL);
+    finish(g, 2, nodes);
     gr_status st = {0};
-    assert_int_equal(gr_graph_add_output(g, mm->outputs[0]), GR_OK);
-    assert_int_equal(gr_graph_add_output(g, sum->outputs[0]), GR_OK);
-    assert_int_equal(gr_graph_infer_shapes(g, &st), GR_OK);
     lora_ok(g, "W");
     param(g, "W.lora_A", 2, (int64_t[]){4, 8});
     static const char *const merge[] = {"lora_merge", NULL};

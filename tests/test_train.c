@@ -65,18 +65,24 @@ static void apply_init(gr_graph *g, const char *dir) {
     closedir(d);
 }
 
+/* config_dir/config.json as text (at most size - 1 bytes). */
+static void read_config(const char *config_dir, char *text, size_t size) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.json", config_dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, size - 1, f);
+    fclose(f);
+    text[n] = '\0';
+}
+
 /* The names config.json lists under "frozen_zero_gradient": parameters
  * whose PyTorch gradient is zero up to rounding at every step, frozen in
  * the Adam goldens because Adam turns rounding noise into lr-sized steps
  * (see scripts/make-goldens.py). Returns the count; names are malloc'd. */
 static int zero_gradient_names(const char *config_dir, char **names, int max) {
-    char path[1200], text[8192];
-    snprintf(path, sizeof path, "%s/config.json", config_dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char text[8192];
+    read_config(config_dir, text, sizeof text);
     const char *p = strstr(text, "\"frozen_zero_gradient\"");
     const char *end = p ? strchr(p, ']') : NULL;
     int count = 0;
@@ -94,13 +100,8 @@ static int zero_gradient_names(const char *config_dir, char **names, int max) {
 /* config.json's "graft_option" (the --lora text of the lora_* goldens)
  * into out; 0 if there is none. */
 static int lora_option(const char *config_dir, char *out, size_t size) {
-    char path[1200], text[8192];
-    snprintf(path, sizeof path, "%s/config.json", config_dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char text[8192];
+    read_config(config_dir, text, sizeof text);
     const char *p = strstr(text, "\"graft_option\": \"");
     const char *end = p ? strchr(p + 17, '"') : NULL;
     if (!end) return 0;

@@ -306,8 +306,9 @@ check "--accumulate 2: weights move only on every second batch" $?
 
 # ------------------------------------------------------------------- LoRA
 # --lora through the CLI against the PyTorch LoRA golden (adapters loaded
-# with --init), merged and unmerged exports giving the same outputs,
-# --save-adapters and `graft run --adapter`.
+# with --init), merged and unmerged exports giving the same outputs, the
+# unmerged exports against ONNX Runtime (tests/data/lora_ort), --save-adapters
+# and `graft run --adapter`.
 lora=$src/tests/data/golden/lora_mlp
 lopt='*.weight:rank=4,alpha=8'
 expect 0 "--lora GLOB" "$graft" train --help
@@ -338,14 +339,8 @@ check "--merge folds the adapters away, --no-merge keeps them" $?
 [ "$(ls "$tmp/ad" | wc -l)" -eq 7 ] && [ -f "$tmp/ad/fc3.weight.lora_B.npy" ] &&
     grep -q '"weight": "fc2.weight", "form": "x.W^T", "rank": 4, "alpha": 8' "$tmp/ad/adapters.json"
 check "--save-adapters writes six tensors and adapters.json" $?
-# The first 16 rows of x.npy (the model's fixed batch) as an .npy file.
-hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (16, 20), }"
-pad=$((64 - (11 + ${#hdr}) % 64))
-hlen=$((${#hdr} + pad + 1))
-{ printf '\223NUMPY\001\000'; printf "\\$(printf %03o $((hlen % 256)))\\$(printf %03o $((hlen / 256)))"
-  printf '%s%*s\n' "$hdr" "$pad" ''
-  xh=$(od -A n -t u2 -j 8 -N 2 "$lora/x.npy" | tr -d ' ')
-  tail -c +$((11 + xh)) "$lora/x.npy" | head -c 1280; } >"$tmp/x16.npy"
+ort=$src/tests/data/lora_ort
+cp "$ort/mlp_x.npy" "$tmp/x16.npy"
 for m in merged unmerged; do
     expect 0 "logits" "$graft" run "$tmp/$m.onnx" --input "x=$tmp/x16.npy" --output-dir "$tmp/o_$m"
 done
@@ -360,6 +355,8 @@ within() {
 }
 within "$tmp/o_merged/logits.npy" "$tmp/o_unmerged/logits.npy" 1e-5
 check "merged and unmerged exports agree within 1e-5" $?
+within "$tmp/o_unmerged/logits.npy" "$ort/mlp_logits_ort.npy" 1e-5
+check "the unmerged export matches ONNX Runtime's outputs within 1e-5" $?
 within "$tmp/o_merged/logits.npy" "$tmp/o_adapter/logits.npy" 1e-5
 check "run --adapter gives the merged export's outputs" $?
 ! within "$tmp/o_merged/logits.npy" "$tmp/o_base/logits.npy" 1e-3
@@ -369,6 +366,17 @@ expect 2 "--adapter $tmp/none: cannot open" "$graft" run "$lora/model.onnx" --ad
     --input "x=$tmp/x16.npy" --output-dir "$tmp/o_none"
 expect 2 "no Gemm, MatMul or Conv weight" "$graft" run "$src/tests/data/golden/cnn/model.onnx" \
     --adapter "$tmp/ad" --input "$src/tests/data/tuned_cnn/x.npy" --output-dir "$tmp/o_cnn"
+tl=$src/tests/data/golden/lora_transformer
+expect 0 "wrote" "$graft" train "$tl/model.onnx" --data "$tl/x.npy" --labels "$tl/y.npy" \
+    --no-shuffle --threads 1 --steps 20 --lora "$lopt" --init "$tl/init" --optimizer adamw \
+    --no-merge -o "$tmp/tu.onnx"
+expect 0 "logits" "$graft" run "$tmp/tu.onnx" --input "tokens=$ort/transformer_tokens.npy" \
+    --output-dir "$tmp/o_tu"
+npy_f32 "$tmp/o_tu/logits.npy" >"$tmp/got"
+npy_f32 "$ort/transformer_logits_ort.npy" >"$tmp/want"
+[ "$(wc -l <"$tmp/got")" -eq 48 ] && paste "$tmp/got" "$tmp/want" | awk '
+    { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5) bad = 1 } END { exit bad }'
+check "unmerged transformer export (MatMul of Transpose) matches ONNX Runtime within 1e-5" $?
 mkdir -p "$tmp/notad" && touch "$tmp/notad/keep"
 expect 2 "not replacing it" $lrun --steps 1 --save-adapters "$tmp/notad"
 

@@ -1,8 +1,9 @@
 /* run.c: `graft run MODEL --input NAME=FILE ...`. Imports the model (and
  * merges --adapter LoRA adapters into it), reads the input tensors (.npy,
  * or ONNX TensorProto .pb), specialises the model to their shapes, compiles
- * it with the JIT, runs it and writes every output to DIR/<name>.npy. Inputs are checked against the model before
- * anything is compiled; outputs keep their dtype. */
+ * it with the JIT, runs it and writes every output to DIR/<name>.npy.
+ * Inputs are checked against the model before anything is compiled;
+ * outputs keep their dtype. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
