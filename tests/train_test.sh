@@ -377,6 +377,18 @@ npy_f32 "$ort/transformer_logits_ort.npy" >"$tmp/want"
 [ "$(wc -l <"$tmp/got")" -eq 48 ] && paste "$tmp/got" "$tmp/want" | awk '
     { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5) bad = 1 } END { exit bad }'
 check "unmerged transformer export (MatMul of Transpose) matches ONNX Runtime within 1e-5" $?
+# Checkpoints hold the adapters and their optimizer state: a resumed LoRA
+# run (with adapter dropout) repeats the uninterrupted one bit for bit.
+lres="$lrun,dropout=0.2 --optimizer adamw --init $lora/init"
+$lres --log "$tmp/lfull.log" >/dev/null 2>&1
+$lres --steps 8 --log "$tmp/la.log" --checkpoint "$tmp/lck" >/dev/null 2>&1
+[ -f "$tmp/lck/fc1.weight.lora_A.m.npy" ]
+check "a LoRA checkpoint holds the adapters' AdamW state" $?
+$lres --log "$tmp/lb.log" --resume "$tmp/lck" >/dev/null 2>&1
+log_losses "$tmp/lfull.log" >"$tmp/want"
+log_losses "$tmp/la.log" "$tmp/lb.log" >"$tmp/got"
+[ "$(wc -l <"$tmp/want")" -eq 20 ] && cmp -s "$tmp/got" "$tmp/want"
+check "--lora --resume repeats the uninterrupted run's losses exactly" $?
 mkdir -p "$tmp/notad" && touch "$tmp/notad/keep"
 expect 2 "not replacing it" $lrun --steps 1 --save-adapters "$tmp/notad"
 
