@@ -105,9 +105,8 @@ static gr_value *new_param(gr_graph *g, const char *w, const char *suffix, int r
     snprintf(name, sizeof name, "%s%s", w, suffix);
     gr_shape s = gr_shape_make(rank, dims);
     gr_value *v = gr_graph_add_data(g, GR_VALUE_PARAM, name, GR_DTYPE_F32, &s, NULL);
-    if (!v) {
-        gr_fail(st, GR_ERR_BAD_ARG, "cannot add parameter '%s' (the name is taken, or out "
-                "of memory)", name);
+    if (!v) { /* adapter_params checked the name is free */
+        gr_fail(st, GR_ERR_NOMEM, "out of memory");
         return NULL;
     }
     float *d = v->data;

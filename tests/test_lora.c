@@ -441,6 +441,32 @@ static void test_adapters_json_round_trip(void **state) {
     gr_graph_free(g);
 }
 
+/* Failing the nth allocation in "lora", "train" or "lora_merge" returns
+ * GR_ERR_NOMEM (no crash; no leak under ASan), for every n. */
+static void test_allocation_failures(void **state) {
+    (void)state;
+    const char *models[2] = {"transformer", "cnn"};
+    for (int m = 0; m < 2; m++) {
+        gr_graph *model = golden_model(models[m]);
+        for (long n = 1;; n++) {
+            gr_graph *g = gr_graph_clone(model);
+            gr_status st = {0};
+            const char *text = "*.weight:rank=2,dropout=0.1";
+            static const char *const merge[] = {"lora_merge", NULL};
+            gr_pass_opts po = {0};
+            gr_debug_fail_alloc_after(n);
+            gr_code rc = add_lora(g, 1, &text, 1, &st);
+            if (rc == GR_OK) rc = gr_passes_run(g, merge, &po, &st);
+            gr_debug_fail_alloc_after(0);
+            gr_graph_free(g);
+            if (rc == GR_OK) break;
+            if (rc != GR_ERR_NOMEM) fail_msg("%s, allocation %ld: %s", models[m], n, st.msg);
+            assert_true(n < 100000);
+        }
+        gr_graph_free(model);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_adapters_on_mlp),
@@ -454,6 +480,7 @@ int main(void) {
         cmocka_unit_test(test_glob_matching_nothing_is_an_error),
         cmocka_unit_test(test_spec_parse),
         cmocka_unit_test(test_adapters_json_round_trip),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
