@@ -24,7 +24,8 @@ typedef struct {
  * Fine-tuning is a pipeline of passes too. tools/train.c runs, on the
  * imported model:
  *     "head"     (--head) replace the final classifier          } model edits,
- *     "train"    mark trainable / frozen parameters             } also exported
+ *     "lora"     (--lora) low-rank adapters on matched weights  } also
+ *     "train"    mark trainable / frozen parameters             } exported
  * then, on a clone specialised to the batch size:
  *     "specialize", "shapes",
  *     "train_mode"  BatchNormalization on batch statistics (running
@@ -63,6 +64,14 @@ typedef struct {
 #define GR_TRAIN_LOSS "graft.loss"
 
 typedef enum { GR_LOSS_CE, GR_LOSS_MSE, GR_LOSS_L1, GR_LOSS_BCE } gr_loss_kind;
+
+/* One --lora GLOB[:rank=R,alpha=A,dropout=P] (passes/lora.c). */
+typedef struct {
+    const char *glob;  /* fnmatch over Gemm/MatMul/Conv weight names */
+    int64_t rank;      /* r >= 1 (default 8) */
+    double alpha;      /* scale alpha/r (default alpha = rank) */
+    double dropout;    /* on the adapter's input, training only (default 0) */
+} gr_lora_spec;
 typedef enum { GR_OPTIMIZER_SGD, GR_OPTIMIZER_ADAM, GR_OPTIMIZER_ADAMW } gr_optimizer_kind;
 
 typedef struct {
@@ -108,6 +117,10 @@ typedef struct {
     const struct gr_lr_group *lr_groups;
     double layer_decay;
     double l2sp_alpha, l2sp_beta;
+    /* ---- lora (passes/lora.c): one adapter per matched weight; the
+     * first spec whose glob matches a weight sets its rank and alpha. */
+    int n_lora;
+    const gr_lora_spec *lora;
 } gr_train_opts;
 
 /* --lr-group GLOB=FACTOR: fnmatch glob over parameter names, factor >= 0. */
@@ -170,6 +183,32 @@ typedef gr_code (*gr_pass_fn)(gr_graph *g, const gr_pass_opts *opts,
     gr_code fn(gr_graph *g, const gr_pass_opts *opts, gr_status *st);
 #include "passes/passes.def"
 #undef PASS
+
+/* ------------------------------------------------------------------ LoRA
+ * passes/lora.c: the "lora" pass adds W.lora_A / W.lora_B (ARCHITECTURE.md
+ * "Adapter naming") to every Gemm, MatMul and Conv weight a --lora glob
+ * matches; "lora_merge" folds them back into W (W += alpha/r * B·A) and
+ * removes their nodes. An adapter's scale alpha/r is a CONST named
+ * W.lora_scale. */
+
+/* Parses "GLOB[:rank=R,alpha=A,dropout=P]" (any subset of the keys, any
+ * order; defaults rank 8, alpha = rank, dropout 0). out->glob is malloc'd:
+ * the caller frees it. Bad text is GR_ERR_BAD_ARG quoting it. */
+gr_code gr_lora_spec_parse(const char *text, gr_lora_spec *out, gr_status *st);
+
+/* What `--save-adapters` writes: *json (malloc'd) lists every LoRA adapter
+ * of g (weight, rank, alpha, form, tensor names) as adapters.json;
+ * *names (malloc'd array of *n_names borrowed value names) are the tensors
+ * to save. GR_ERR_BAD_ARG if g has no LoRA adapter. */
+gr_code gr_lora_describe(const gr_graph *g, char **json, const char ***names, int *n_names,
+                         gr_status *st);
+
+/* The specs that re-insert the adapters adapters.json (text) describes:
+ * one exact-name spec per weight. *specs and their globs are malloc'd;
+ * free with gr_lora_specs_free. Malformed text is GR_ERR_BAD_ARG. */
+gr_code gr_lora_specs_from_json(const char *text, gr_lora_spec **specs, int *n_specs,
+                                gr_status *st);
+void gr_lora_specs_free(gr_lora_spec *specs, int n_specs);
 
 /* The pass of that name, or NULL. */
 gr_pass_fn gr_pass_find(const char *name);

@@ -189,19 +189,21 @@ static gr_code remove_dir(const char *dir, gr_status *st) {
     return code;
 }
 
-/* An existing DIR is replaced only if it is a checkpoint (or empty). */
-static gr_code check_replaceable(const char *dir, gr_status *st) {
+/* An existing DIR is replaced only if it holds marker (state.json for a
+ * checkpoint) or is empty; what names the kind of directory in errors. */
+static gr_code check_replaceable(const char *dir, const char *marker, const char *what,
+                                 gr_status *st) {
     struct stat sb;
     if (stat(dir, &sb)) return GR_OK;
     if (!S_ISDIR(sb.st_mode))
-        return gr_fail(st, GR_ERR_BAD_ARG, "checkpoint '%s' exists and is not a directory", dir);
-    char *state = join(dir, "state.json", "");
+        return gr_fail(st, GR_ERR_BAD_ARG, "%s '%s' exists and is not a directory", what, dir);
+    char *state = join(dir, marker, "");
     if (!state) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     int ok = exists(state);
     gr_free(state);
     if (!ok && rmdir(dir) && errno != ENOENT)
-        return gr_fail(st, GR_ERR_BAD_ARG, "checkpoint '%s' exists and is not a checkpoint "
-                       "(no state.json); not replacing it", dir);
+        return gr_fail(st, GR_ERR_BAD_ARG, "%s '%s' exists and is not one (no %s); not "
+                       "replacing it", what, dir, marker);
     return GR_OK;
 }
 
@@ -243,13 +245,49 @@ static gr_code write_state(const char *dir, gr_train_step *s, const char *json,
     return code;
 }
 
-gr_code gr_checkpoint_write(const char *dir, gr_train_step *s, const char *json,
-                            gr_status *st) {
+/* The files of a directory to write: a checkpoint (s) or named
+ * parameters of a graph (g, names). */
+typedef struct {
+    gr_train_step *s;
+    const gr_graph *g;
+    const char *const *names;
+    int n_names;
+    const char *marker, *json;
+} dir_contents;
+
+/* DIR/NAME.npy for each named PARAM of g, then marker holding json. */
+static gr_code write_params(const char *dir, const dir_contents *c, gr_status *st) {
+    if (mkdir(dir, 0777))
+        return gr_fail(st, GR_ERR_IO, "cannot create '%s': %s", dir, strerror(errno));
+    char stem[1024];
+    for (int i = 0; i < c->n_names; i++) {
+        const gr_value *v = gr_graph_find(c->g, c->names[i]);
+        if (!v || v->kind != GR_VALUE_PARAM || !v->data)
+            return gr_fail(st, GR_ERR_INTERNAL, "'%s' is not a parameter", c->names[i]);
+        char *path = join(dir, file_stem(v->name, stem, sizeof stem), ".npy");
+        if (!path) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+        gr_tensor t = {v->dtype, v->shape, v->data, v->nbytes};
+        gr_code code = gr_npy_write(path, &t, st);
+        gr_free(path);
+        GR_TRY(code);
+    }
+    char *path = join(dir, c->marker, "");
+    if (!path) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    gr_code code = write_text(path, c->json, st);
+    gr_free(path);
+    return code;
+}
+
+/* Writes c into DIR.tmp, then renames it over DIR (the old one renamed to
+ * DIR.old first, then removed). */
+static gr_code write_dir(const char *dir, const dir_contents *c, const char *what,
+                         gr_status *st) {
     char *tmp = suffixed(dir, ".tmp"), *old = suffixed(dir, ".old");
     gr_code code = tmp && old ? GR_OK : gr_fail(st, GR_ERR_NOMEM, "out of memory");
-    if (code == GR_OK) code = check_replaceable(dir, st);
+    if (code == GR_OK) code = check_replaceable(dir, c->marker, what, st);
     if (code == GR_OK) code = remove_dir(tmp, st);
-    if (code == GR_OK) code = write_state(tmp, s, json, st);
+    if (code == GR_OK) code = c->s ? write_state(tmp, c->s, c->json, st)
+                                   : write_params(tmp, c, st);
     if (code == GR_OK) code = remove_dir(old, st);
     if (code == GR_OK && exists(dir) && rename(dir, old))
         code = gr_fail(st, GR_ERR_IO, "cannot rename '%s': %s", dir, strerror(errno));
@@ -257,10 +295,24 @@ gr_code gr_checkpoint_write(const char *dir, gr_train_step *s, const char *json,
         code = gr_fail(st, GR_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, dir,
                        strerror(errno));
     if (code == GR_OK) code = remove_dir(old, st);
-    if (code != GR_OK) gr_status_prefix(st, "checkpoint '%s': ", dir);
+    if (code != GR_OK) gr_status_prefix(st, "%s '%s': ", what, dir);
     gr_free(tmp);
     gr_free(old);
     return code;
+}
+
+gr_code gr_checkpoint_write(const char *dir, gr_train_step *s, const char *json,
+                            gr_status *st) {
+    dir_contents c = {.s = s, .marker = "state.json", .json = json};
+    return write_dir(dir, &c, "checkpoint", st);
+}
+
+gr_code gr_params_write_dir(const char *dir, const gr_graph *g, const char *const *names,
+                            int n_names, const char *marker, const char *json,
+                            gr_status *st) {
+    dir_contents c = {.g = g, .names = names, .n_names = n_names, .marker = marker,
+                      .json = json};
+    return write_dir(dir, &c, "directory", st);
 }
 
 static gr_code read_text(const char *path, char **out, gr_status *st) {
@@ -273,6 +325,22 @@ static gr_code read_text(const char *path, char **out, gr_status *st) {
     buf[n] = '\0';
     *out = buf;
     return GR_OK;
+}
+
+gr_code gr_dir_read_text(const char *dir, const char *file, char **out, gr_status *st) {
+    *out = NULL;
+    char *path = join(dir, file, "");
+    if (!path) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    gr_code code = GR_OK;
+    if (stat(path, &sb))
+        code = gr_fail(st, GR_ERR_BAD_ARG, "cannot open '%s': %s", path, strerror(errno));
+    else if (sb.st_size >= 65535)
+        code = gr_fail(st, GR_ERR_BAD_ARG, "'%s' is too large (%lld bytes, at most 65534)",
+                       path, (long long)sb.st_size);
+    if (code == GR_OK) code = read_text(path, out, st);
+    gr_free(path);
+    return code;
 }
 
 gr_code gr_checkpoint_read(const char *dir, gr_train_step *s, char **json, gr_status *st) {

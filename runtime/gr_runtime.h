@@ -218,6 +218,16 @@ gr_code gr_checkpoint_write(const char *dir, gr_train_step *s, const char *json,
 /* Restores every state buffer from DIR (all must be there, same dtype and
  * shape) and returns state.json in *json (gr_malloc'd). */
 gr_code gr_checkpoint_read(const char *dir, gr_train_step *s, char **json, gr_status *st);
+/* Writes DIR like a checkpoint (DIR.tmp, then renamed over DIR; an existing
+ * DIR is replaced only if it holds marker or is empty): NAME.npy for each
+ * named PARAM of g, and the file marker holding text (--save-adapters:
+ * adapters.json). */
+gr_code gr_params_write_dir(const char *dir, const gr_graph *g, const char *const *names,
+                            int n_names, const char *marker, const char *text,
+                            gr_status *st);
+/* DIR/file as a NUL-terminated string (gr_malloc'd; at most 64 KiB - 1);
+ * a missing file is GR_ERR_BAD_ARG naming it. */
+gr_code gr_dir_read_text(const char *dir, const char *file, char **out, gr_status *st);
 
 /* --------------------------------------------------------------- data sets */
 

@@ -5,12 +5,13 @@ training tests compare against.
 Four small models (mlp, cnn, mobilenet, transformer), each exported to ONNX in
 training mode (opset 17), with fixed random data and K=20 steps of several
 optimizer configurations, plus single loss-function cases (tests/data/golden/
-losses/). See tests/data/golden/README.md for the layout.
+losses/) and LoRA runs on the MLP and the transformer (lora_mlp, lora_transformer). See tests/data/golden/README.md for the layout.
 
 Needs /usr/bin/python3 with Debian's python3-torch (1.13), python3-onnx (1.12)
 and python3-numpy; not needed to build or test graft (the output is committed).
 
     /usr/bin/python3 scripts/make-goldens.py [OUTDIR]   (default tests/data/golden)
+    /usr/bin/python3 scripts/make-goldens.py --lora-only [OUTDIR]   (lora_* only)
 
 bench/torch_train.py imports the model definitions from this file (MODELS,
 build_model, make_input, export_onnx)."""
@@ -271,6 +272,16 @@ def full_config(cfg):
     return c
 
 
+def make_optimizer(params, cfg):
+    """SGD or AdamW over params with the (full) config's settings."""
+    if cfg['optimizer'] == 'sgd':
+        return torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
+                               dampening=cfg['dampening'], nesterov=cfg['nesterov'],
+                               weight_decay=cfg['weight_decay'])
+    return torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
+                             eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+
+
 def setup_training(model, cfg, extra_frozen=()):
     """Freezes (if asked, and the extra_frozen names), sets train/eval
     modes, builds loss and optimizer. graft's rule: a BN whose parameters
@@ -287,13 +298,7 @@ def setup_training(model, cfg, extra_frozen=()):
             bn_eval.append(n)
     params = [p for p in model.parameters() if p.requires_grad]
     names = [n for n, p in model.named_parameters() if p.requires_grad]
-    if cfg['optimizer'] == 'sgd':
-        opt = torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
-                              dampening=cfg['dampening'], nesterov=cfg['nesterov'],
-                              weight_decay=cfg['weight_decay'])
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
-                                eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+    opt = make_optimizer(params, cfg)
     w = cfg['class_weights']
     loss_fn = nn.CrossEntropyLoss(weight=None if w is None else torch.tensor(w),
                                   label_smoothing=cfg['label_smoothing'])
@@ -311,6 +316,18 @@ def train_step(model, opt, loss_fn, params, cfg, xb, yb, grad_max=None):
         torch.nn.utils.clip_grad_norm_(params, cfg['clip_norm'])
     opt.step()
     return loss.item()
+
+
+def train_steps(model, opt, loss_fn, params, cfg, x, y, B, cd):
+    """K steps on consecutive batches of B rows; the losses (also written
+    to cd/losses.npy)."""
+    losses = []
+    for k in range(K):
+        xb = torch.from_numpy(x[k * B:(k + 1) * B])
+        yb = torch.from_numpy(y[k * B:(k + 1) * B])
+        losses.append(train_step(model, opt, loss_fn, params, cfg, xb, yb))
+    save_npy(os.path.join(cd, 'losses.npy'), np.array(losses, dtype=np.float32))
+    return losses
 
 
 def save_npy(path, a):
@@ -374,13 +391,8 @@ def make_model_dir(name, out):
             noise = [n for n, g in zip(tnames, grad_max) if g < 1e-6 * top]
         model.load_state_dict(init_sd)
         cfg, opt, loss_fn, params, tnames, bn_eval = setup_training(model, cfg0, noise)
-        losses = []
-        for k in range(K):
-            xb = torch.from_numpy(x[k * B:(k + 1) * B])
-            yb = torch.from_numpy(y[k * B:(k + 1) * B])
-            losses.append(train_step(model, opt, loss_fn, params, cfg, xb, yb))
         cd = os.path.join(d, cname)
-        save_npy(os.path.join(cd, 'losses.npy'), np.array(losses, dtype=np.float32))
+        losses = train_steps(model, opt, loss_fn, params, cfg, x, y, B, cd)
         for sn, t in model.state_dict().items():
             if sn in names:
                 save_npy(os.path.join(cd, 'final', names[sn] + '.npy'), t.numpy())
@@ -397,6 +409,90 @@ def make_model_dir(name, out):
         json.dump(summary, f, indent=1)
         f.write('\n')
     return summary
+
+
+# ---------------------------------------------------------------- LoRA
+# LoRA in plain torch (no peft), the math of ARCHITECTURE.md "Adapter
+# naming": y = base(x) + (alpha/r) * (x A^T) B^T, A [r, in], B [out, r],
+# the base Linear frozen. Every Linear of the MLP and of the transformer
+# gets one (rank 4, alpha 8); graft adds them with --lora '*.weight:rank=4,
+# alpha=8' and loads these initial values through --init.
+LORA_RANK, LORA_ALPHA = 4, 8.0
+LORA_CONFIGS = {'sgd': CONFIGS['sgd_full'], 'adamw': CONFIGS['adamw_full']}
+
+
+class LoRALinear(nn.Module):
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base
+        self.scale = alpha / r
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.empty(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))   # as peft
+        # B starts nonzero (peft: zero) so that the first step already
+        # exercises the adapter's forward path and the gradient of A.
+        nn.init.normal_(self.lora_B, std=0.05)
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.lora_A.t()) @ self.lora_B.t() * self.scale
+
+
+def add_lora(model):
+    """Wraps every nn.Linear; returns {torch name of A/B: ONNX-side name}."""
+    torch.manual_seed(100)
+    names = {}
+    for mname, mod in list(model.named_modules()):
+        for cname, child in list(mod.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(mod, cname, LoRALinear(child, LORA_RANK, LORA_ALPHA))
+                full = (mname + '.' if mname else '') + cname
+                for t in ('lora_A', 'lora_B'):
+                    names[full + '.' + t] = full + '.weight.' + t
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in names)
+    return names
+
+
+def make_lora_dir(name, out):
+    """tests/data/golden/lora_<name>: the base model's export and data, init/
+    with the base weights and the adapters, and per config the losses and
+    the adapters' final values."""
+    cls, B, iname, shape, dtype, ncls, tol = MODELS[name]
+    d = os.path.join(out, 'lora_' + name)
+    os.makedirs(d, exist_ok=True)
+    model = build_model(name)
+    export_onnx(name, model, B, os.path.join(d, 'model.onnx'))
+    base_sd = {n: t.numpy().copy() for n, t in model.state_dict().items()}
+    names = add_lora(model)
+    init_sd = copy.deepcopy(model.state_dict())
+    x, y = make_input(name, K * B, seed=1)
+    np.save(os.path.join(d, 'x.npy'), x)
+    np.save(os.path.join(d, 'y.npy'), y)
+    for n, t in base_sd.items():
+        save_npy(os.path.join(d, 'init', n + '.npy'), t)
+    for n, on in names.items():
+        save_npy(os.path.join(d, 'init', on + '.npy'), init_sd[n].numpy())
+    for cname, cfg0 in LORA_CONFIGS.items():
+        model.load_state_dict(init_sd)
+        model.train()
+        cfg = full_config(cfg0)
+        params = [p for n, p in model.named_parameters() if n in names]
+        opt = make_optimizer(params, cfg)
+        loss_fn = nn.CrossEntropyLoss()
+        cd = os.path.join(d, cname)
+        losses = train_steps(model, opt, loss_fn, params, cfg, x, y, B, cd)
+        sd = model.state_dict()
+        for n, on in names.items():
+            save_npy(os.path.join(cd, 'final', on + '.npy'), sd[n].numpy())
+        c = dict(cfg)
+        c.update(model=name, loss='cross_entropy_mean', trainable=sorted(names.values()),
+                 lora=dict(rank=LORA_RANK, alpha=LORA_ALPHA,
+                           graft_option='*.weight:rank=%d,alpha=%g' % (LORA_RANK, LORA_ALPHA)),
+                 batch=B, steps=K, threads=1, seed=0, frozen_zero_gradient=[])
+        with open(os.path.join(cd, 'config.json'), 'w') as f:
+            json.dump(c, f, indent=1)
+            f.write('\n')
+        print('lora_%s/%s: loss %.5f -> %.5f' % (name, cname, losses[0], losses[-1]))
 
 
 # ---------------------------------------------------------------- loss cases
@@ -453,10 +549,15 @@ def make_losses(out):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else 'tests/data/golden'
+    args = [a for a in sys.argv[1:] if a != '--lora-only']
+    out = args[0] if args else 'tests/data/golden'
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     os.makedirs(out, exist_ok=True)
+    for n in ('mlp', 'transformer'):
+        make_lora_dir(n, out)
+    if '--lora-only' in sys.argv:
+        return
     sums = [make_model_dir(n, out) for n in MODELS]
     make_losses(out)
     for s in sums:

@@ -3,7 +3,10 @@
  * autodiff, optimizer) compiled by the JIT runs 20 steps from the same
  * initial weights on the same batches; per-step losses and final weights
  * must match PyTorch's within the issue's tolerances (1e-4 relative for
- * the MLP and the transformer, 1e-3 for the convolutional nets). */
+ * the MLP and the transformer, 1e-3 for the convolutional nets). The lora_*
+ * cases add LoRA adapters (the "lora" pass, with the --lora text their
+ * config.json gives) before loading init/, which holds the adapters'
+ * initial values too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,18 +65,24 @@ static void apply_init(gr_graph *g, const char *dir) {
     closedir(d);
 }
 
+/* config_dir/config.json as text (at most size - 1 bytes). */
+static void read_config(const char *config_dir, char *text, size_t size) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.json", config_dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, size - 1, f);
+    fclose(f);
+    text[n] = '\0';
+}
+
 /* The names config.json lists under "frozen_zero_gradient": parameters
  * whose PyTorch gradient is zero up to rounding at every step, frozen in
  * the Adam goldens because Adam turns rounding noise into lr-sized steps
  * (see scripts/make-goldens.py). Returns the count; names are malloc'd. */
 static int zero_gradient_names(const char *config_dir, char **names, int max) {
-    char path[1200], text[8192];
-    snprintf(path, sizeof path, "%s/config.json", config_dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char text[8192];
+    read_config(config_dir, text, sizeof text);
     const char *p = strstr(text, "\"frozen_zero_gradient\"");
     const char *end = p ? strchr(p, ']') : NULL;
     int count = 0;
@@ -86,6 +95,18 @@ static int zero_gradient_names(const char *config_dir, char **names, int max) {
         p = strchr(q + 1, '"');
     }
     return count;
+}
+
+/* config.json's "graft_option" (the --lora text of the lora_* goldens)
+ * into out; 0 if there is none. */
+static int lora_option(const char *config_dir, char *out, size_t size) {
+    char text[8192];
+    read_config(config_dir, text, sizeof text);
+    const char *p = strstr(text, "\"graft_option\": \"");
+    const char *end = p ? strchr(p + 17, '"') : NULL;
+    if (!end) return 0;
+    snprintf(out, size, "%.*s", (int)(end - p - 17), p + 17);
+    return 1;
 }
 
 static double rel_err(double got, double want) {
@@ -115,11 +136,21 @@ static void run_case(const golden_case *c) {
     gr_status st = {0};
     gr_graph *g = NULL;
     if (gr_import_file(path, &g, &st) != GR_OK) fail_msg("%s", st.msg);
-    snprintf(path, sizeof path, "%s/init", dir);
-    apply_init(g, path);
 
     gr_train_opts t;
     gr_train_opts_default(&t);
+    char config_dir[1100], *frozen[16], option[256];
+    snprintf(config_dir, sizeof config_dir, "%s/%s", dir, c->config);
+    gr_lora_spec lora = {0};
+    if (lora_option(config_dir, option, sizeof option)) {
+        if (gr_lora_spec_parse(option, &lora, &st) != GR_OK) fail_msg("%s", st.msg);
+        t.n_lora = 1, t.lora = &lora;
+    }
+    static const char *const adapters[] = {"lora", NULL};
+    gr_pass_opts lo = {.train = &t};
+    if (gr_passes_run(g, adapters, &lo, &st) != GR_OK) fail_msg("%s", st.msg);
+    snprintf(path, sizeof path, "%s/init", dir);
+    apply_init(g, path);
     t.optimizer = c->optimizer;
     t.momentum = c->momentum;
     t.weight_decay = c->weight_decay;
@@ -133,8 +164,6 @@ static void run_case(const golden_case *c) {
         t.n_train_only = 1;
         t.train_only = only;
     }
-    char config_dir[1100], *frozen[16];
-    snprintf(config_dir, sizeof config_dir, "%s/%s", dir, c->config);
     t.n_freeze = zero_gradient_names(config_dir, frozen, 16);
     t.freeze = (const char *const *)frozen;
     gr_pass_opts po = {0};
@@ -208,6 +237,7 @@ static void run_case(const golden_case *c) {
     closedir(d);
     print_message("%s/%s: %d steps, worst loss error %.2g\n", c->model, c->config, steps, worst);
     for (int i = 0; i < t.n_freeze; i++) free(frozen[i]);
+    free((char *)lora.glob);
     free(outputs[1]);
     gr_free(x.data);
     gr_free(y.data);
@@ -240,6 +270,11 @@ static const golden_case cases[] = {
     {"transformer", "adamw_full", 1e-4, ADAMW, 0, 0, 0, NULL, 0, {0}},
     {"transformer", "sgd_frozen", 1e-4, SGD, 0, 0, 0, "head.*", 0, {0}},
     {"transformer", "adamw_frozen", 1e-4, ADAMW, 0, 0, 0, "head.*", 0, {0}},
+    /* LoRA (config.json "graft_option": rank 4, alpha 8 on every Linear). */
+    {"lora_mlp", "sgd", 1e-4, SGD, 0, 0, 0, NULL, 0, {0}},
+    {"lora_mlp", "adamw", 1e-4, ADAMW, 0, 0, 0, NULL, 0, {0}},
+    {"lora_transformer", "sgd", 1e-4, SGD, 0, 0, 0, NULL, 0, {0}},
+    {"lora_transformer", "adamw", 1e-4, ADAMW, 0, 0, 0, NULL, 0, {0}},
 };
 
 static void test_golden(void **state) { run_case(*state); }

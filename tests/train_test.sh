@@ -2,7 +2,8 @@
 # train_test.sh GRAFT SOURCE_DIR: `graft train` and `graft eval` end to end:
 # help texts, errors and exit statuses, the golden MLP's 20 SGD and AdamW
 # losses against PyTorch's (1e-4 relative), --checkpoint/--resume giving the
-# same losses bit for bit, export and eval of the exported model.
+# same losses bit for bit, export and eval of the exported model; LoRA
+# (--lora, --merge/--no-merge, --save-adapters, run --adapter).
 set -u
 graft=$1 src=$2
 mlp=$src/tests/data/golden/mlp
@@ -353,6 +354,93 @@ done
     [ "$(sed -n 3p "$tmp/none")" != "$(sed -n 3p "$tmp/l2sp")" ] &&
     awk -v a="$(sed -n 1p "$tmp/head")" -v b="$(sed -n 1p "$tmp/headl2")" 'BEGIN { exit !(b > a) }'
 check "--l2sp: no penalty at w0, a penalty once weights move, BETA on a new head" $?
+# ------------------------------------------------------------------- LoRA
+# --lora through the CLI against the PyTorch LoRA golden (adapters loaded
+# with --init), merged and unmerged exports giving the same outputs, the
+# unmerged exports against ONNX Runtime (tests/data/lora_ort), --save-adapters
+# and `graft run --adapter`.
+lora=$src/tests/data/golden/lora_mlp
+lopt='*.weight:rank=4,alpha=8'
+expect 0 "--lora GLOB" "$graft" train --help
+expect 0 "--save-adapters DIR" "$graft" train --help
+expect 0 "--no-merge" "$graft" train --help
+expect 0 "--adapter DIR" "$graft" run --help
+expect 2 "glob is empty" "$graft" train "$lora/model.onnx" --data "$lora/x.npy" --lora :rank=2
+expect 2 "unknown option or value out of range" "$graft" train "$lora/model.onnx" \
+    --data "$lora/x.npy" --lora 'fc*:rank=2,size=3'
+expect 2 "--lora nothing\* matches no Gemm, MatMul or Conv weight" "$graft" train \
+    "$lora/model.onnx" --data "$lora/x.npy" --labels "$lora/y.npy" --lora 'nothing*'
+expect 2 "--save-adapters needs --lora" "$graft" train "$lora/model.onnx" \
+    --data "$lora/x.npy" --save-adapters "$tmp/ad"
+expect 2 "no parameter 'fc[0-9].weight.lora_[AB]'" "$graft" train "$lora/model.onnx" \
+    --data "$lora/x.npy" --labels "$lora/y.npy" --init "$lora/init"
+lrun="$graft train $lora/model.onnx --data $lora/x.npy --labels $lora/y.npy --no-shuffle
+      --threads 1 --steps 20 --lora $lopt"
+expect 0 "trained 20 steps" $lrun --init "$lora/init" --lr 0.05 --momentum 0.9 \
+    --weight-decay 1e-4 --log "$tmp/lora.log" -o "$tmp/merged.onnx" --save-adapters "$tmp/ad"
+npy_f32 "$lora/sgd/losses.npy" >"$tmp/want"
+log_losses "$tmp/lora.log" >"$tmp/got"
+same_losses "$tmp/got" "$tmp/want" 1e-4
+check "--lora SGD losses match PyTorch's LoRA within 1e-4" $?
+expect 0 "trained 20 steps" $lrun --init "$lora/init" --lr 0.05 --momentum 0.9 \
+    --weight-decay 1e-4 -o "$tmp/unmerged.onnx" --no-merge
+! grep -q lora_A "$tmp/merged.onnx" && grep -q lora_A "$tmp/unmerged.onnx"
+check "--merge folds the adapters away, --no-merge keeps them" $?
+[ "$(ls "$tmp/ad" | wc -l)" -eq 7 ] && [ -f "$tmp/ad/fc3.weight.lora_B.npy" ] &&
+    grep -q '"weight": "fc2.weight", "form": "x.W^T", "rank": 4, "alpha": 8' "$tmp/ad/adapters.json"
+check "--save-adapters writes six tensors and adapters.json" $?
+ort=$src/tests/data/lora_ort
+cp "$ort/mlp_x.npy" "$tmp/x16.npy"
+for m in merged unmerged; do
+    expect 0 "logits" "$graft" run "$tmp/$m.onnx" --input "x=$tmp/x16.npy" --output-dir "$tmp/o_$m"
+done
+expect 0 "logits" "$graft" run "$lora/model.onnx" --adapter "$tmp/ad" --input "x=$tmp/x16.npy" \
+    --output-dir "$tmp/o_adapter"
+expect 0 "logits" "$graft" run "$lora/model.onnx" --input "x=$tmp/x16.npy" --output-dir "$tmp/o_base"
+# within A B TOL: the f32 .npy files A and B (80 values) agree within TOL.
+within() {
+    npy_f32 "$1" >"$tmp/a" && npy_f32 "$2" >"$tmp/b" && [ "$(wc -l <"$tmp/a")" -eq 80 ] &&
+        paste "$tmp/a" "$tmp/b" | awk -v tol="$3" '
+            { d = $1 - $2; if (d < 0) d = -d; if (d > tol) bad = 1 } END { exit bad }'
+}
+within "$tmp/o_merged/logits.npy" "$tmp/o_unmerged/logits.npy" 1e-5
+check "merged and unmerged exports agree within 1e-5" $?
+within "$tmp/o_unmerged/logits.npy" "$ort/mlp_logits_ort.npy" 1e-5
+check "the unmerged export matches ONNX Runtime's outputs within 1e-5" $?
+within "$tmp/o_merged/logits.npy" "$tmp/o_adapter/logits.npy" 1e-5
+check "run --adapter gives the merged export's outputs" $?
+! within "$tmp/o_merged/logits.npy" "$tmp/o_base/logits.npy" 1e-3
+check "the adapters change the outputs" $?
+expect 0 "trained 1 steps" $lrun --init "$tmp/ad" --steps 1
+expect 2 "--adapter $tmp/none: cannot open" "$graft" run "$lora/model.onnx" --adapter "$tmp/none" \
+    --input "x=$tmp/x16.npy" --output-dir "$tmp/o_none"
+expect 2 "no Gemm, MatMul or Conv weight" "$graft" run "$src/tests/data/golden/cnn/model.onnx" \
+    --adapter "$tmp/ad" --input "$src/tests/data/tuned_cnn/x.npy" --output-dir "$tmp/o_cnn"
+tl=$src/tests/data/golden/lora_transformer
+expect 0 "wrote" "$graft" train "$tl/model.onnx" --data "$tl/x.npy" --labels "$tl/y.npy" \
+    --no-shuffle --threads 1 --steps 20 --lora "$lopt" --init "$tl/init" --optimizer adamw \
+    --no-merge -o "$tmp/tu.onnx"
+expect 0 "logits" "$graft" run "$tmp/tu.onnx" --input "tokens=$ort/transformer_tokens.npy" \
+    --output-dir "$tmp/o_tu"
+npy_f32 "$tmp/o_tu/logits.npy" >"$tmp/got"
+npy_f32 "$ort/transformer_logits_ort.npy" >"$tmp/want"
+[ "$(wc -l <"$tmp/got")" -eq 48 ] && paste "$tmp/got" "$tmp/want" | awk '
+    { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5) bad = 1 } END { exit bad }'
+check "unmerged transformer export (MatMul of Transpose) matches ONNX Runtime within 1e-5" $?
+# Checkpoints hold the adapters and their optimizer state: a resumed LoRA
+# run (with adapter dropout) repeats the uninterrupted one bit for bit.
+lres="$lrun,dropout=0.2 --optimizer adamw --init $lora/init"
+$lres --log "$tmp/lfull.log" >/dev/null 2>&1
+$lres --steps 8 --log "$tmp/la.log" --checkpoint "$tmp/lck" >/dev/null 2>&1
+[ -f "$tmp/lck/fc1.weight.lora_A.m.npy" ]
+check "a LoRA checkpoint holds the adapters' AdamW state" $?
+$lres --log "$tmp/lb.log" --resume "$tmp/lck" >/dev/null 2>&1
+log_losses "$tmp/lfull.log" >"$tmp/want"
+log_losses "$tmp/la.log" "$tmp/lb.log" >"$tmp/got"
+[ "$(wc -l <"$tmp/want")" -eq 20 ] && cmp -s "$tmp/got" "$tmp/want"
+check "--lora --resume repeats the uninterrupted run's losses exactly" $?
+mkdir -p "$tmp/notad" && touch "$tmp/notad/keep"
+expect 2 "not replacing it" $lrun --steps 1 --save-adapters "$tmp/notad"
 
 echo "train_test: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -1,8 +1,9 @@
-/* run.c: `graft run MODEL --input NAME=FILE ...`. Imports the model, reads
- * the input tensors (.npy, or ONNX TensorProto .pb), specialises the model
- * to their shapes, compiles it with the JIT, runs it and writes every
- * output to DIR/<name>.npy. Inputs are checked against the model before
- * anything is compiled; outputs keep their dtype. */
+/* run.c: `graft run MODEL --input NAME=FILE ...`. Imports the model (and
+ * merges --adapter LoRA adapters into it), reads the input tensors (.npy,
+ * or ONNX TensorProto .pb), specialises the model to their shapes, compiles
+ * it with the JIT, runs it and writes every output to DIR/<name>.npy.
+ * Inputs are checked against the model before anything is compiled;
+ * outputs keep their dtype. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 static const char help[] =
     "usage: graft run MODEL.onnx [--input NAME=FILE]... [--output-dir DIR]\n"
     "                 [--batch N] [--shape NAME=DIMS]... [--threads N] [--bench N]\n"
-    "                 [--verbose] [--dump-after PASS|all]\n"
+    "                 [--verbose] [--dump-after PASS|all] [--adapter DIR]\n"
     "\n"
     "Compile an ONNX model for this CPU and run it on the given inputs. Each\n"
     "input file is a NumPy .npy file or an ONNX TensorProto .pb file (as in the\n"
@@ -42,6 +43,8 @@ static const char help[] =
     "  --verbose          print pass, compile and run timings, kernel count and\n"
     "                     memory to stderr\n"
     "  --dump-after PASS  print the graph after pass PASS ('all': every pass)\n"
+    "  --adapter DIR      apply the LoRA adapters `graft train --save-adapters DIR`\n"
+    "                     wrote (merged into the model's weights before compiling)\n"
     "  -h, --help         show this help\n"
     "\n"
     "exit status: 0 success, 1 unreadable or invalid model or input file,\n"
@@ -52,6 +55,7 @@ static const char *const pipeline[] = {"specialize", "shapes", "simplify", "fold
 
 typedef struct {
     const char *model, *output_dir;
+    const char *adapter;   /* --adapter DIR */
     int n_inputs;
     const char **inputs;   /* --input texts, borrowed from argv */
     int64_t threads, bench;
@@ -93,6 +97,8 @@ static int parse_value_option(int argc, char **argv, int *i, run_args *a, int *r
         *rc = cli_parse_positive("run", "--threads", value, &a->threads);
     } else if (m == 0 && (m = cli_option(argc, argv, i, "--bench", &value)) > 0) {
         *rc = cli_parse_positive("run", "--bench", value, &a->bench);
+    } else if (m == 0 && (m = cli_option(argc, argv, i, "--adapter", &value)) > 0) {
+        a->adapter = value;
     } else if (m == 0 && (m = cli_option(argc, argv, i, "--shape", &value)) > 0) {
         *rc = cli_add_shape("run", value, &a->opts);
     }
@@ -515,13 +521,41 @@ static int has_int_inputs(const input_file *files, int n) {
     return 0;
 }
 
+/* --adapter DIR: the adapters adapters.json lists are inserted ("lora"),
+ * loaded from DIR's .npy files (names, dtypes and shapes must match) and
+ * merged into their weights ("lora_merge"). */
+static gr_code apply_adapters(gr_graph *g, const char *dir, gr_status *st) {
+    char *json = NULL;
+    gr_lora_spec *specs = NULL;
+    int n_specs = 0, n_loaded = 0;
+    gr_train_opts t;
+    gr_train_opts_default(&t);
+    gr_code code = gr_dir_read_text(dir, "adapters.json", &json, st);
+    if (code == GR_OK) code = gr_lora_specs_from_json(json, &specs, &n_specs, st);
+    t.n_lora = n_specs, t.lora = specs;
+    gr_pass_opts opts = {.train = &t};
+    static const char *const insert[] = {"lora", NULL}, *const merge[] = {"lora_merge", NULL};
+    if (code == GR_OK) code = gr_passes_run(g, insert, &opts, st);
+    if (code == GR_OK) code = gr_graph_load_params(g, dir, &n_loaded, st);
+    if (code == GR_OK) code = gr_passes_run(g, merge, &opts, st);
+    gr_free(json);
+    gr_lora_specs_free(specs, n_specs);
+    if (code != GR_OK) gr_status_prefix(st, "--adapter %s: ", dir);
+    return code;
+}
+
+static gr_code import(const run_args *a, gr_graph **g, gr_status *st) {
+    GR_TRY(gr_import_file(a->model, g, st));
+    GR_TRY(gr_graph_check_supported(*g, st));
+    return a->adapter ? apply_adapters(*g, a->adapter, st) : GR_OK;
+}
+
 /* Import, check support, read and match the inputs, specialise. When the
  * shapes stay dynamic because integer inputs carry them (Reshape targets,
  * axes), the model is imported again with those inputs as constants. */
 static gr_code load(const run_args *a, gr_graph **g, input_file *files, gr_status *st) {
     double t0 = now_ms();
-    GR_TRY(gr_import_file(a->model, g, st));
-    GR_TRY(gr_graph_check_supported(*g, st));
+    GR_TRY(import(a, g, st));
     if (a->verbose)
         fprintf(stderr, "graft: import %s: %.2f ms (%d nodes)\n", a->model, now_ms() - t0,
                 (*g)->n_nodes);
@@ -532,7 +566,7 @@ static gr_code load(const run_args *a, gr_graph **g, input_file *files, gr_statu
         fprintf(stderr, "graft: shapes depend on integer inputs: binding them as constants\n");
     gr_graph_free(*g);
     *g = NULL;
-    GR_TRY(gr_import_file(a->model, g, st));
+    GR_TRY(import(a, g, st));
     return specialise(*g, a, files, a->n_inputs, 1, st);
 }
 

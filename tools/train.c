@@ -1,5 +1,5 @@
 /* train.c: `graft train MODEL --data X ...`. Wires the modules: imports the
- * model, runs "head" and "train" on it (the graph that is exported), clones
+ * model, runs "head", "lora" and "train" on it (the graph that is exported), clones
  * it into a training step and an evaluation step (passes, JIT), loads the
  * data and hands everything to the runtime's training loop
  * (runtime/train.c); at the end copies the trained state into the export
@@ -20,7 +20,8 @@
 #include "tools/cli.h"
 #include "tools/train_common.h"
 
-static const char help[] =
+/* In parts: C99 compilers need only support string literals of 4095 bytes. */
+static const char *const help[] = {
     "usage: graft train MODEL.onnx --data X [--labels Y] [options]\n"
     "\n"
     "Fine-tune an ONNX model on the CPU. X and Y are .npy, IDX (MNIST), CSV or\n"
@@ -64,7 +65,7 @@ static const char help[] =
     "  --head [NODE:]N      replace the final classifier (or NODE) by one with N\n"
     "                       outputs\n"
     "  --init DIR           load NAME.npy files of DIR over the initial parameters\n"
-    "  --seed N             seed of shuffling, new heads and dropout (default 0)\n"
+    "  --seed N             seed of shuffling, new heads and dropout (default 0)\n",
     "per-layer learning rates, L2-SP, dry run:\n"
     "  --lr-group GLOB=F    learning rate x F for parameters matching GLOB\n"
     "                       (repeatable; the last matching one applies; F = 0:\n"
@@ -78,7 +79,18 @@ static const char help[] =
     "  --dry-run            print the trainable parameters by group (count, bytes,\n"
     "                       learning rate), the frozen ones and the adapters added,\n"
     "                       then exit without training (--data not needed)\n"
-    "  --verbose            print the same report before training\n"
+    "  --verbose            print the same report before training\n",
+    "LoRA (low-rank adapters; the model's own weights then freeze by default):\n"
+    "  --lora GLOB[:rank=R,alpha=A,dropout=P]\n"
+    "                       adapt every Gemm, MatMul and Conv weight W matching GLOB:\n"
+    "                       W + (alpha/rank)·B·A, A and B trained (repeatable; the\n"
+    "                       first matching --lora applies; default rank 8, alpha =\n"
+    "                       rank, dropout 0 on the adapter's input; grouped and\n"
+    "                       depthwise Conv weights are skipped)\n"
+    "  --merge              -o: fold the adapters into their weights (default)\n"
+    "  --no-merge           -o: keep the adapters as separate nodes\n"
+    "  --save-adapters DIR  write only the adapters (NAME.npy, adapters.json) to DIR\n"
+    "                       (graft run --adapter DIR MODEL applies them)\n",
     "output:\n"
     "  -o OUT.onnx          write the fine-tuned model (default: not written)\n"
     "  --log FILE           JSON lines: per step and per epoch (default: none)\n"
@@ -88,7 +100,8 @@ static const char help[] =
     "  -h, --help           show this help\n"
     "\n"
     "exit status: 0 success, 1 unreadable model or data, unsupported model,\n"
-    "non-finite loss or unwritable output, 2 bad command line or arguments.\n";
+    "non-finite loss or unwritable output, 2 bad command line or arguments.\n",
+    NULL};
 
 typedef struct {
     const char *model, *data, *labels, *val_data, *val_labels, *log, *checkpoint, *resume;
@@ -99,6 +112,10 @@ typedef struct {
     int n_freeze, n_train_only;
     const char **freeze, **train_only;
     const char *freeze_until;
+    /* LoRA: --lora specs (globs malloc'd), --no-merge, --save-adapters */
+    int n_lora, no_merge;
+    gr_lora_spec *lora;
+    const char *save_adapters;
     gr_pass_opts shapes;   /* --shape */
     /* per-layer learning rates, L2-SP, --dry-run, --verbose */
     int n_lr_groups, dry_run, verbose;
@@ -251,6 +268,11 @@ static int check_args(train_args *a) {
     if (a->val_labels && !a->val_data)
         return cli_usage_error("train", "--val-labels needs --val-data");
     if (a->threads > 4096) return cli_usage_error("train", "--threads: at most 4096");
+    if (a->save_adapters && !a->n_lora)
+        return cli_usage_error("train", "--save-adapters needs --lora");
+    if (a->save_adapters && a->head)
+        return cli_usage_error("train", "--save-adapters: a new head (--head) is not an "
+                               "adapter and would be lost; export the model with -o");
     if (a->resume) {
         struct stat sb;
         if (stat(a->resume, &sb) || !S_ISDIR(sb.st_mode))
@@ -268,12 +290,34 @@ static int check_args(train_args *a) {
     return -1;
 }
 
+/* --lora, --merge, --no-merge, --save-adapters. */
+static int parse_lora(int argc, char **argv, int *i, train_args *a, int *rc) {
+    const char *value;
+    int m;
+    if (!strcmp(argv[*i], "--merge") || !strcmp(argv[*i], "--no-merge")) {
+        a->no_merge = !strcmp(argv[(*i)++], "--no-merge");
+        return 1;
+    }
+    if ((m = cli_option(argc, argv, i, "--lora", &value)) > 0) {
+        gr_status st = {0};
+        if (gr_lora_spec_parse(value, &a->lora[a->n_lora], &st) != GR_OK)
+            *rc = cli_usage_error("train", "%s", st.msg);
+        else
+            a->n_lora++;
+    } else if (m == 0 && (m = cli_option(argc, argv, i, "--save-adapters", &value)) > 0) {
+        a->save_adapters = value;
+    }
+    if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+    return m != 0;
+}
+
 /* Returns -1 to go on, else the exit status (after --help: EXIT_OK). */
 static int parse_args(int argc, char **argv, train_args *a) {
     a->freeze = calloc((size_t)argc, sizeof *a->freeze);
     a->train_only = calloc((size_t)argc, sizeof *a->train_only);
     a->lr_groups = calloc((size_t)argc, sizeof *a->lr_groups);
-    if (!a->freeze || !a->train_only || !a->lr_groups) {
+    a->lora = calloc((size_t)argc, sizeof *a->lora);
+    if (!a->freeze || !a->train_only || !a->lr_groups || !a->lora) {
         fputs("graft: error: out of memory\n", stderr);
         return EXIT_ERROR;
     }
@@ -281,7 +325,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
     for (int i = 1; i < argc;) {
         int rc = 0;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(help, stdout);
+            for (int k = 0; help[k]; k++) fputs(help[k], stdout);
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--nesterov")) {
             a->nesterov = 1, i++;
@@ -289,7 +333,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             a->no_shuffle = 1, i++;
         } else if (parse_string(argc, argv, &i, a, &rc) || parse_number(argc, argv, &i, a, &rc) ||
                    parse_repeated(argc, argv, &i, a, &rc) ||
-                   parse_lr_options(argc, argv, &i, a, &rc)) {
+                   parse_lr_options(argc, argv, &i, a, &rc) || parse_lora(argc, argv, &i, a, &rc)) {
             if (rc) return rc;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("train", "unknown option '%s'", argv[i]);
@@ -328,6 +372,7 @@ static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *s
     o->n_freeze = a->n_freeze, o->freeze = a->freeze;
     o->n_train_only = a->n_train_only, o->train_only = a->train_only;
     o->freeze_until = a->freeze_until;
+    o->n_lora = a->n_lora, o->lora = a->lora;
     o->seed = (uint64_t)a->seed;
     if (a->head) GR_TRY(tc_parse_head(a->head, o, st));
     if (a->loss) GR_TRY(tc_parse_loss(a->loss, &o->loss, st));
@@ -427,13 +472,13 @@ static void free_session(session *s) {
     free(s->options);
 }
 
-/* Model edits ("head", "train"), --init, then the compiled steps. */
+/* Model edits ("head", "lora", "train"), --init, then the compiled steps. */
 static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
                      gr_status *st) {
     GR_TRY(gr_import_file(a->model, &s->model, st));
     GR_TRY(gr_graph_check_supported(s->model, st));
     gr_pass_opts popts = {.train = o};
-    static const char *const edits[] = {"head", "train", NULL};
+    static const char *const edits[] = {"head", "lora", "train", NULL};
     GR_TRY(gr_passes_run(s->model, edits, &popts, st));
     int n_loaded = 0;
     if (a->init && gr_graph_load_params(s->model, a->init, &n_loaded, st) != GR_OK)
@@ -474,6 +519,22 @@ static gr_code report_groups(const train_args *a, const gr_train_opts *o, const 
     return gr_train_report(s->model, o, sched.lr, stdout, st);
 }
 
+/* --save-adapters DIR: the trained adapters and adapters.json. */
+static gr_code save_adapters(const train_args *a, session *s, gr_status *st) {
+    char *json = NULL;
+    const char **names = NULL;
+    int n = 0;
+    gr_code code = gr_graph_store_state(s->model, s->train.step, st);
+    if (code == GR_OK) code = gr_lora_describe(s->model, &json, &names, &n, st);
+    if (code == GR_OK)
+        code = gr_params_write_dir(a->save_adapters, s->model, names, n, "adapters.json", json,
+                                   st);
+    free(json);
+    free(names);
+    if (code != GR_OK) gr_status_prefix(st, "--save-adapters: ");
+    return code;
+}
+
 static gr_code train(const train_args *a, session *s, gr_status *st) {
     gr_train_opts o;
     GR_TRY(train_options(a, &o, st));
@@ -505,6 +566,7 @@ static gr_code train(const train_args *a, session *s, gr_status *st) {
     gr_code code = gr_train_run(&c, &r, st);
     if (log && fclose(log) && code == GR_OK)
         code = gr_fail(st, GR_ERR_IO, "--log: cannot write '%s'", a->log);
+    if (code == GR_OK && a->save_adapters) code = save_adapters(a, s, st);
     if (code == GR_OK && a->output) {
         /* The exported model is an inference model (BatchNorm on its
          * running statistics, no Dropout), holding the trained state. */
@@ -514,6 +576,8 @@ static gr_code train(const train_args *a, session *s, gr_status *st) {
         gr_pass_opts po = {.train = &mode};
         code = gr_passes_run(s->model, inference, &po, st);
         if (code == GR_OK) code = gr_graph_store_state(s->model, s->train.step, st);
+        static const char *const merge[] = {"lora_merge", NULL};
+        if (code == GR_OK && !a->no_merge) code = gr_passes_run(s->model, merge, &po, st);
         if (code == GR_OK) code = gr_export_file(s->model, a->output, st);
     }
     if (code == GR_OK) report(&r, s, a);
@@ -533,6 +597,7 @@ int cmd_train(int argc, char **argv) {
     free(a.train_only);
     for (int k = 0; k < a.n_lr_groups; k++) free((char *)a.lr_groups[k].glob);
     free(a.lr_groups);
+    gr_lora_specs_free(a.lora, a.n_lora);
     cli_free_shapes(&a.shapes);
     return rc;
 }
