@@ -64,6 +64,12 @@ static const char help[] =
     "  --head [NODE:]N      replace the final classifier (or NODE) by one with N\n"
     "                       outputs\n"
     "  --init DIR           load NAME.npy files of DIR over the initial parameters\n"
+    "adapters (the model's own parameters then freeze unless --train-only names them):\n"
+    "  --adapter-after GLOB[:dim=D]  a bottleneck adapter y + up(relu(down(y))) after\n"
+    "                       every node named by GLOB (repeatable); D: its width\n"
+    "                       (default: features / 16, at least 1); up starts at zero\n"
+    "  --ia3 GLOB           IA3: a learned per-channel scale (starting at one) on the\n"
+    "                       output of every node named by GLOB (repeatable)\n"
     "  --seed N             seed of shuffling, new heads and dropout (default 0)\n"
     "output:\n"
     "  -o OUT.onnx          write the fine-tuned model (default: not written)\n"
@@ -86,6 +92,9 @@ typedef struct {
     const char **freeze, **train_only;
     const char *freeze_until;
     gr_pass_opts shapes;   /* --shape */
+    /* adapters: --adapter-after, --ia3 (argv pointers, argc slots each) */
+    int n_adapter_after, n_ia3;
+    const char **adapter_after, **ia3;
     int argc;
     char **argv;
 } train_args;
@@ -179,6 +188,18 @@ static int parse_repeated(int argc, char **argv, int *i, train_args *a, int *rc)
     return m != 0;
 }
 
+/* --adapter-after and --ia3; the pass parses and checks the specs. */
+static int parse_adapters(int argc, char **argv, int *i, train_args *a, int *rc) {
+    const char *value;
+    int m;
+    if ((m = cli_option(argc, argv, i, "--adapter-after", &value)) > 0)
+        a->adapter_after[a->n_adapter_after++] = value;
+    else if (m == 0 && (m = cli_option(argc, argv, i, "--ia3", &value)) > 0)
+        a->ia3[a->n_ia3++] = value;
+    if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+    return m != 0;
+}
+
 static int check_choice(const char *option, const char *value, const char *const *choices) {
     if (!value) return 0;
     for (int k = 0; choices[k]; k++)
@@ -222,7 +243,9 @@ static int check_args(train_args *a) {
 static int parse_args(int argc, char **argv, train_args *a) {
     a->freeze = calloc((size_t)argc, sizeof *a->freeze);
     a->train_only = calloc((size_t)argc, sizeof *a->train_only);
-    if (!a->freeze || !a->train_only) {
+    a->adapter_after = calloc((size_t)argc, sizeof *a->adapter_after);
+    a->ia3 = calloc((size_t)argc, sizeof *a->ia3);
+    if (!a->freeze || !a->train_only || !a->adapter_after || !a->ia3) {
         fputs("graft: error: out of memory\n", stderr);
         return EXIT_ERROR;
     }
@@ -237,7 +260,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
         } else if (!strcmp(argv[i], "--no-shuffle")) {
             a->no_shuffle = 1, i++;
         } else if (parse_string(argc, argv, &i, a, &rc) || parse_number(argc, argv, &i, a, &rc) ||
-                   parse_repeated(argc, argv, &i, a, &rc)) {
+                   parse_repeated(argc, argv, &i, a, &rc) ||
+                   parse_adapters(argc, argv, &i, a, &rc)) {
             if (rc) return rc;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("train", "unknown option '%s'", argv[i]);
@@ -259,6 +283,8 @@ static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *s
     o->n_train_only = a->n_train_only, o->train_only = a->train_only;
     o->freeze_until = a->freeze_until;
     o->seed = (uint64_t)a->seed;
+    o->n_adapter_after = a->n_adapter_after, o->adapter_after = a->adapter_after;
+    o->n_ia3 = a->n_ia3, o->ia3 = a->ia3;
     if (a->head) GR_TRY(tc_parse_head(a->head, o, st));
     if (a->loss) GR_TRY(tc_parse_loss(a->loss, &o->loss, st));
     o->label_smoothing = a->label_smoothing;
@@ -354,13 +380,13 @@ static void free_session(session *s) {
     free(s->options);
 }
 
-/* Model edits ("head", "train"), --init, then the compiled steps. */
+/* Model edits ("head", "adapters", "train"), --init, then the compiled steps. */
 static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
                      gr_status *st) {
     GR_TRY(gr_import_file(a->model, &s->model, st));
     GR_TRY(gr_graph_check_supported(s->model, st));
     gr_pass_opts popts = {.train = o};
-    static const char *const edits[] = {"head", "train", NULL};
+    static const char *const edits[] = {"head", "adapters", "train", NULL};
     GR_TRY(gr_passes_run(s->model, edits, &popts, st));
     int n_loaded = 0;
     if (a->init && gr_graph_load_params(s->model, a->init, &n_loaded, st) != GR_OK)
@@ -445,6 +471,8 @@ int cmd_train(int argc, char **argv) {
     }
     free(a.freeze);
     free(a.train_only);
+    free(a.adapter_after);
+    free(a.ia3);
     cli_free_shapes(&a.shapes);
     return rc;
 }
