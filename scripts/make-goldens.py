@@ -272,6 +272,26 @@ def full_config(cfg):
     return c
 
 
+def bn_eval_if_frozen(model):
+    """graft's rule: a BN whose parameters are frozen runs in eval mode.
+    Returns the names of those BNs."""
+    bn_eval = []
+    for n, mod in model.named_modules():
+        if isinstance(mod, nn.BatchNorm2d) and not any(p.requires_grad for p in mod.parameters()):
+            mod.eval()
+            bn_eval.append(n)
+    return bn_eval
+
+
+def make_optimizer(params, cfg):
+    if cfg['optimizer'] == 'sgd':
+        return torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
+                               dampening=cfg['dampening'], nesterov=cfg['nesterov'],
+                               weight_decay=cfg['weight_decay'])
+    return torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
+                             eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+
+
 def setup_training(model, cfg, extra_frozen=()):
     """Freezes (if asked, and the extra_frozen names), sets train/eval
     modes, builds loss and optimizer. graft's rule: a BN whose parameters
@@ -281,20 +301,10 @@ def setup_training(model, cfg, extra_frozen=()):
         p.requires_grad_((not cfg['frozen'] or n.startswith(model.head_name + '.')) and
                          n not in extra_frozen)
     model.train()
-    bn_eval = []
-    for n, mod in model.named_modules():
-        if isinstance(mod, nn.BatchNorm2d) and not any(p.requires_grad for p in mod.parameters()):
-            mod.eval()
-            bn_eval.append(n)
+    bn_eval = bn_eval_if_frozen(model)
     params = [p for p in model.parameters() if p.requires_grad]
     names = [n for n, p in model.named_parameters() if p.requires_grad]
-    if cfg['optimizer'] == 'sgd':
-        opt = torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
-                              dampening=cfg['dampening'], nesterov=cfg['nesterov'],
-                              weight_decay=cfg['weight_decay'])
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
-                                eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+    opt = make_optimizer(params, cfg)
     w = cfg['class_weights']
     loss_fn = nn.CrossEntropyLoss(weight=None if w is None else torch.tensor(w),
                                   label_smoothing=cfg['label_smoothing'])
@@ -518,23 +528,13 @@ def make_adapter_case(name, cname, cfg, out):
     for n, p in model.named_parameters():
         p.requires_grad_(cfg['train_head'] and n.startswith(head))
     model.train()
-    bn_eval = []
-    for n, mod in model.named_modules():
-        if isinstance(mod, nn.BatchNorm2d) and not any(p.requires_grad for p in mod.parameters()):
-            mod.eval()
-            bn_eval.append(n)
+    bn_eval = bn_eval_if_frozen(model)
     params = list(adapters.parameters()) + [p for p in model.parameters() if p.requires_grad]
     trained = [n for n, p in model.named_parameters() if p.requires_grad]
     d = os.path.join(out, 'adapters', '%s_%s' % (name, cname))
     for n, a in adapter_tensors(chains).items():
         save_npy(os.path.join(d, 'init', graft_stem(n) + '.npy'), a)
-    if cfg['optimizer'] == 'sgd':
-        opt = torch.optim.SGD(params, lr=cfg['lr'], momentum=cfg['momentum'],
-                              dampening=cfg['dampening'], nesterov=cfg['nesterov'],
-                              weight_decay=cfg['weight_decay'])
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg['lr'], betas=tuple(cfg['betas']),
-                                eps=cfg['eps'], weight_decay=cfg['weight_decay'])
+    opt = make_optimizer(params, cfg)
     loss_fn = nn.CrossEntropyLoss()
     x, y = make_input(name, K * B, seed=1)
     losses, grad_max = [], [0.0] * len(params)
