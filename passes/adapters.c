@@ -160,15 +160,16 @@ static gr_value *add_param(gr_graph *g, const gr_node *n, const char *suffix, in
     return v;
 }
 
-/* A node NODE.suffix of op on inputs; returns its output (named as the
- * node), or NULL with st set. */
+/* A node NODE.suffix of op on inputs, its output shape inferred; returns
+ * its output (named as the node), or NULL with st set. */
 static gr_value *add_node(gr_graph *g, const gr_node *n, const char *suffix, gr_op op,
                           int n_inputs, gr_value *const *inputs, gr_status *st) {
     const char *name = gr_arena_printf(g->arena, "%s.%s", n->name, suffix);
     const char *out = name ? gr_graph_unique_name(g, name) : NULL;
     gr_node *m = out ? gr_node_add(g, op, name, n_inputs, inputs, 1, &out) : NULL;
     if (!m) return gr_fail(st, GR_ERR_NOMEM, "out of memory"), NULL;
-    return m->outputs[0];
+    /* Shapes now: a later node's feature axis may be found through this one. */
+    return gr_node_infer(g, m, st) == GR_OK ? m->outputs[0] : NULL;
 }
 
 /* tail * NODE.ia3 (ones; [C] or [C, 1, ..]). */

@@ -110,13 +110,17 @@ static void test_mlp_adapter_and_ia3_names_shapes_init(void **state) {
 }
 
 /* Channel axis after Conv (and through BatchNormalization, Relu and a
- * residual Add); default width C/16, at least 1; IA3 [C,1,1]. */
+ * residual Add, and through the IA3 of an earlier node); default width
+ * C/16, at least 1; IA3 [C,1,1]. */
 static void test_cnn_channel_axis_default_dim(void **state) {
     (void)state;
     gr_graph *g = load_model("cnn");
     gr_status st = {0};
-    const char *after[] = {"/conv2/Conv", "/Relu_2:dim=3"}, *ia3[] = {"/res_conv2/Conv"};
-    assert_int_equal(adapt(g, 2, after, 1, ia3, 0, &st), GR_OK);
+    const char *after[] = {"/conv2/Conv", "/Relu_2:dim=3", "/Relu"};
+    const char *ia3[] = {"/res_conv2/Conv", "/bn1/*"};
+    assert_int_equal(adapt(g, 3, after, 2, ia3, 0, &st), GR_OK);
+    adapter_param(g, "/Relu.adapter.down.weight", 4, (int64_t[]){1, 8, 1, 1});
+    adapter_param(g, "/bn1/BatchNormalization.ia3", 3, (int64_t[]){8, 1, 1});
     adapter_param(g, "/conv2/Conv.adapter.down.weight", 4, (int64_t[]){1, 16, 1, 1});
     adapter_param(g, "/conv2/Conv.adapter.up.weight", 4, (int64_t[]){16, 1, 1, 1});
     adapter_param(g, "/conv2/Conv.adapter.up.bias", 1, (int64_t[]){16});
