@@ -358,6 +358,7 @@ static void run_steps(const golden_case *c, const char *dir, const gr_plan *p, g
     outputs[0] = &loss;
     outputs[1] = malloc(p->buffers[p->outputs[1]].nbytes);
     gr_status st = {0};
+    double worst = 0;
     for (int k = 0; k < steps; k++) {
         for (int i = 0; i < p->n_inputs; i++) {
             const char *name = p->buffers[p->inputs[i]].name;
@@ -367,10 +368,12 @@ static void run_steps(const golden_case *c, const char *dir, const gr_plan *p, g
         scalars(p, c, k + 1, v, inputs);
         if (gr_session_run(s, inputs, outputs, &st) != GR_OK) fail_msg("%s", st.msg);
         double want = ((float *)losses.data)[k];
+        worst = fmax(worst, fabs(loss - want) / fabs(want));
         if (fabs(loss - want) > c->tol * fabs(want))
             fail_msg("%s/%s step %d: loss %.8g, PyTorch %.8g", c->model, c->config, k,
                      (double)loss, want);
     }
+    print_message("%s/%s: %d steps, worst loss error %.2g\n", c->model, c->config, steps, worst);
     free(outputs[1]);
     gr_free(x.data);
     gr_free(y.data);
