@@ -1,6 +1,8 @@
 /* adapters.c: the "adapters" pass: bottleneck adapters (--adapter-after
  * GLOB[:dim=D]) and IA3 scaling vectors (--ia3 GLOB) on the first output y
- * of every node whose name matches (fnmatch). On one node, IA3 comes first:
+ * of every node whose name matches (fnmatch) and that computes from a graph
+ * input (nodes on parameters only, e.g. weight transforms, are skipped).
+ * On one node, IA3 comes first:
  *     IA3         z = y * NODE.ia3                   (init: ones)
  *     bottleneck  z = y + up(relu(down(y)))           (up init: zeros)
  * so at initialisation the model computes exactly what it computed before.
@@ -275,18 +277,34 @@ static gr_code check_hits(const gr_train_opts *t, const char *hit, gr_status *st
     for (int k = 0; k < t->n_adapter_after + t->n_ia3; k++) {
         if (hit[k]) continue;
         int after = k < t->n_adapter_after;
-        return gr_fail(st, GR_ERR_BAD_ARG, "%s '%s' matches no node of the model (graft "
-                       "inspect MODEL --print lists them)", after ? "--adapter-after" : "--ia3",
+        return gr_fail(st, GR_ERR_BAD_ARG, "%s '%s' matches no node of the model that "
+                       "computes from its inputs (graft inspect MODEL --print lists them)", after ? "--adapter-after" : "--ia3",
                        after ? t->adapter_after[k] : t->ia3[k - t->n_adapter_after]);
     }
     return GR_OK;
 }
 
+/* data[i] = 1 if node i computes from a graph input (a node computing
+ * from parameters only, such as a weight transform of another adapter
+ * pass, is no activation to adapt). Values are marked in live. */
+static void mark_data_nodes(const gr_graph *g, char *live, char *data) {
+    for (int i = 0; i < g->n_inputs; i++) live[g->inputs[i]->id] = 1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gr_node *n = g->nodes[i];
+        for (int j = 0; j < n->n_inputs && !n->dead; j++)
+            data[i] |= n->inputs[j] && live[n->inputs[j]->id];
+        for (int j = 0; j < n->n_outputs && data[i]; j++)
+            if (n->outputs[j]) live[n->outputs[j]->id] = 1;
+    }
+}
+
 static gr_code run(gr_graph *g, const gr_train_opts *t, char (*globs)[512], int64_t *dims,
-                   char *hit, gr_status *st) {
+                   char *hit, char *live, char *data, gr_status *st) {
     for (int k = 0; k < t->n_adapter_after; k++)
         GR_TRY(parse_spec(t->adapter_after[k], globs[k], sizeof globs[k], &dims[k], st));
     GR_TRY(gr_graph_infer_shapes(g, st));
+    for (int i = 0; i < g->n_values; i++) g->values[i]->id = i;
+    mark_data_nodes(g, live, data);
     gr_rng r;
     gr_rng_seed(&r, t->seed ^ 0x61646170746572ull /* "adapter" */);
     int n_model = g->n_nodes;
@@ -294,7 +312,7 @@ static gr_code run(gr_graph *g, const gr_train_opts *t, char (*globs)[512], int6
         gr_node *n = g->nodes[i];
         int64_t dim;
         int ia3;
-        if (n->dead) continue;
+        if (!data[i]) continue;
         wanted(t, globs, dims, n, hit, &dim, &ia3);
         if (dim >= 0 || ia3) GR_TRY(adapt(g, n, dim, ia3, &r, st));
     }
@@ -310,10 +328,15 @@ gr_code gr_pass_adapters(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     char(*globs)[512] = gr_calloc((size_t)t->n_adapter_after + 1, sizeof *globs);
     int64_t *dims = gr_calloc((size_t)t->n_adapter_after + 1, sizeof *dims);
     char *hit = gr_calloc(n_specs, 1);
-    gr_code code = globs && dims && hit ? run(g, t, globs, dims, hit, st)
-                                        : gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    char *live = gr_calloc((size_t)g->n_values + 1, 1);
+    char *data = gr_calloc((size_t)g->n_nodes + 1, 1);
+    gr_code code = globs && dims && hit && live && data
+                       ? run(g, t, globs, dims, hit, live, data, st)
+                       : gr_fail(st, GR_ERR_NOMEM, "out of memory");
     gr_free(globs);
     gr_free(dims);
     gr_free(hit);
+    gr_free(live);
+    gr_free(data);
     return code;
 }

@@ -273,6 +273,30 @@ static void test_error_on_integer_output(void **state) {
     gr_graph_free(g);
 }
 
+/* A node computing from parameters only (a weight transform) is no
+ * activation: globs do not match it. */
+static void test_parameter_only_nodes_are_skipped(void **state) {
+    (void)state;
+    gr_graph *g = gr_graph_new("weights");
+    gr_shape xs = gr_shape_make(2, (int64_t[]){2, 3}), ws = gr_shape_make(2, (int64_t[]){3, 4});
+    float w[12] = {0};
+    gr_value *x = gr_graph_add_input(g, "x", GR_DTYPE_F32, &xs);
+    gr_value *wv = gr_graph_add_data(g, GR_VALUE_PARAM, "w", GR_DTYPE_F32, &ws, w);
+    gr_node *t = gr_node_add(g, GR_OP_RELU, "w_relu", 1, &wv, 1, NULL);
+    gr_node *mm = gr_node_add(g, GR_OP_MATMUL, "mm", 2, (gr_value *[]){x, t->outputs[0]}, 1,
+                              NULL);
+    assert_int_equal(gr_graph_add_output(g, mm->outputs[0]), GR_OK);
+    gr_status st = {0};
+    const char *ia3[] = {"w_relu"}, *all[] = {"*"};
+    assert_int_equal(adapt(g, 0, NULL, 1, ia3, 0, &st), GR_ERR_BAD_ARG);
+    assert_non_null(strstr(st.msg, "--ia3 'w_relu' matches no node of the model that computes "
+                                   "from its inputs"));
+    assert_int_equal(adapt(g, 0, NULL, 1, all, 0, &st), GR_OK);
+    assert_non_null(gr_graph_find(g, "mm.ia3"));
+    assert_null(gr_graph_find(g, "w_relu.ia3"));
+    gr_graph_free(g);
+}
+
 /* ------------------------------------------------------ training goldens */
 
 typedef struct {
@@ -477,6 +501,7 @@ int main(void) {
         cmocka_unit_test(test_zero_init_leaves_outputs_identical),
         cmocka_unit_test(test_errors_name_option_and_node),
         cmocka_unit_test(test_error_on_integer_output),
+        cmocka_unit_test(test_parameter_only_nodes_are_skipped),
         cmocka_unit_test(test_golden_mlp_sgd),
         cmocka_unit_test(test_golden_mlp_adamw_head),
         cmocka_unit_test(test_golden_cnn_sgd),
