@@ -169,16 +169,21 @@ static void test_seed_decides_down_init(void **state) {
 /* ------------------------------------------- outputs unchanged at init */
 
 /* The model's output on the golden x (first batch), compiled for
- * inference (the golden models are training-mode exports). Adapter parameters are variable (as in training), so no pass
- * can fold them away: the adapters really run. */
-static float *infer(gr_graph *g, const char *model, size_t *n_out) {
+ * inference (the golden models are training-mode exports). fold 0:
+ * adapter parameters are variable (as in training), so no pass can fold
+ * them away: the adapters really run. fold 1: constants, and the inference
+ * pipeline's fold_batchnorm runs (it folds IA3 vectors into weights). */
+static float *infer(gr_graph *g, const char *model, int fold, size_t *n_out) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/%s", GOLDEN, model);
     for (int i = 0; i < g->n_values; i++)
-        if (g->values[i]->origin == GR_ORIGIN_ADAPTER) g->values[i]->variable = 1;
+        if (g->values[i]->origin == GR_ORIGIN_ADAPTER) g->values[i]->variable = !fold;
     gr_status st = {0};
-    static const char *const pipeline[] = {"shapes", "train_mode", "cse", "fold", "dce",
-                                           "fuse", NULL};
+    static const char *const plain[] = {"shapes", "train_mode", "cse", "fold", "dce", "fuse",
+                                        NULL};
+    static const char *const folding[] = {"shapes", "train_mode", "fold_batchnorm", "cse",
+                                          "fold", "dce", "fuse", NULL};
+    const char *const *pipeline = fold ? folding : plain;
     gr_train_opts t; /* eval: BatchNormalization on its running statistics */
     gr_train_opts_default(&t);
     t.eval = 1;
@@ -200,7 +205,7 @@ static void check_unchanged(const char *model, int n_after, const char *const *a
     gr_status st = {0};
     assert_int_equal(adapt(g, n_after, after, n_ia3, ia3, 1, &st), GR_OK);
     size_t n, m;
-    float *want = infer(base, model, &n), *got = infer(g, model, &m);
+    float *want = infer(base, model, 0, &n), *got = infer(g, model, 0, &m);
     assert_int_equal(n, m);
     for (size_t i = 0; i < n; i++)
         if (!(got[i] == want[i]))
@@ -221,6 +226,49 @@ static void test_zero_init_leaves_outputs_identical(void **state) {
     check_unchanged("cnn", 2, cnn_after, 3, cnn_ia3);
     const char *tf_after[] = {"/ff2/Add:dim=4", "/ln2/*"}, *tf_ia3[] = {"/k/Add", "/v/Add"};
     check_unchanged("transformer", 2, tf_after, 2, tf_ia3);
+}
+
+/* IA3 vectors (random, not one) after a Conv or Gemm fold into its weights
+ * in the inference pipeline (fold_batchnorm): no Mul is left, and the
+ * outputs are those of the unfolded model (1e-5 relative). IA3 after an
+ * Add of a [N,T,C] MatMul stays. */
+static void check_folded(const char *model, int n_ia3, const char *const *ia3, int muls_left) {
+    gr_graph *g = load_model(model), *f = NULL;
+    gr_status st = {0};
+    assert_int_equal(adapt(g, 0, NULL, n_ia3, ia3, 0, &st), GR_OK);
+    gr_rng r;
+    gr_rng_seed(&r, 5);
+    for (int i = 0; i < g->n_values; i++) {
+        gr_value *v = g->values[i];
+        for (int64_t k = 0; v->origin == GR_ORIGIN_ADAPTER && k < gr_value_numel(v); k++)
+            ((float *)v->data)[k] = (float)(0.5 + gr_rng_uniform(&r));
+    }
+    assert_non_null(f = gr_graph_clone(g));
+    size_t n, m;
+    float *want = infer(g, model, 0, &n), *got = infer(f, model, 1, &m);
+    assert_int_equal(n, m);
+    for (size_t i = 0; i < n; i++)
+        if (fabs(got[i] - want[i]) > 1e-5 * fmax(fabs(want[i]), 1))
+            fail_msg("%s: output[%zu] = %.9g folded, %.9g not", model, i, (double)got[i],
+                     (double)want[i]);
+    int muls = 0;
+    for (int i = 0; i < f->n_nodes; i++)
+        muls += !f->nodes[i]->dead && strstr(f->nodes[i]->name, ".ia3.mul") != NULL;
+    assert_int_equal(muls, muls_left);
+    free(want);
+    free(got);
+    gr_graph_free(g);
+    gr_graph_free(f);
+}
+
+static void test_inference_folds_ia3_into_weights(void **state) {
+    (void)state;
+    const char *mlp[] = {"/fc1/Gemm", "/fc2/Gemm", "/fc3/Gemm"};
+    check_folded("mlp", 3, mlp, 0);
+    const char *cnn[] = {"/conv1/Conv", "/res_conv2/Conv", "/conv2/Conv", "/fc/Gemm"};
+    check_folded("cnn", 4, cnn, 0);
+    const char *tf[] = {"/k/Add", "/head/Gemm"};
+    check_folded("transformer", 2, tf, 1);
 }
 
 /* ----------------------------------------------------------------- errors */
@@ -499,6 +547,7 @@ int main(void) {
         cmocka_unit_test(test_transformer_last_axis),
         cmocka_unit_test(test_seed_decides_down_init),
         cmocka_unit_test(test_zero_init_leaves_outputs_identical),
+        cmocka_unit_test(test_inference_folds_ia3_into_weights),
         cmocka_unit_test(test_errors_name_option_and_node),
         cmocka_unit_test(test_error_on_integer_output),
         cmocka_unit_test(test_parameter_only_nodes_are_skipped),
