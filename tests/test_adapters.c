@@ -23,26 +23,9 @@
 #include "passes/gr_passes.h"
 #include "runtime/gr_runtime.h"
 #include "tests/cg_run.h"
-
-#define GOLDEN GRAFT_SOURCE_DIR "/tests/data/golden"
+#include "tests/golden.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-static gr_graph *load_model(const char *model) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s/model.onnx", GOLDEN, model);
-    gr_status st = {0};
-    gr_graph *g = NULL;
-    if (gr_import_file(path, &g, &st) != GR_OK) fail_msg("%s", st.msg);
-    return g;
-}
-
-static void load_npy(const char *dir, const char *name, gr_tensor *t) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    gr_status st = {0};
-    if (gr_npy_read(path, t, &st) != GR_OK) fail_msg("%s", st.msg);
-}
 
 /* Runs the "adapters" pass with these specs; returns its code (st set). */
 static gr_code adapt(gr_graph *g, int n_after, const char *const *after, int n_ia3,
@@ -89,7 +72,7 @@ static void assert_uniform(const float *v, int64_t n, double bound) {
 
 static void test_mlp_adapter_and_ia3_names_shapes_init(void **state) {
     (void)state;
-    gr_graph *g = load_model("mlp");
+    gr_graph *g = import_golden("mlp");
     gr_status st = {0};
     const char *after[] = {"/fc1/Gemm:dim=8"}, *ia3[] = {"/fc2/*"};
     assert_int_equal(adapt(g, 1, after, 1, ia3, 0, &st), GR_OK);
@@ -114,7 +97,7 @@ static void test_mlp_adapter_and_ia3_names_shapes_init(void **state) {
  * C/16, at least 1; IA3 [C,1,1]. */
 static void test_cnn_channel_axis_default_dim(void **state) {
     (void)state;
-    gr_graph *g = load_model("cnn");
+    gr_graph *g = import_golden("cnn");
     gr_status st = {0};
     const char *after[] = {"/conv2/Conv", "/Relu_2:dim=3", "/Relu"};
     const char *ia3[] = {"/res_conv2/Conv", "/bn1/*"};
@@ -136,7 +119,7 @@ static void test_cnn_channel_axis_default_dim(void **state) {
 /* The last axis of a [N,T,C] MatMul + Add output (the transformer's ff2). */
 static void test_transformer_last_axis(void **state) {
     (void)state;
-    gr_graph *g = load_model("transformer");
+    gr_graph *g = import_golden("transformer");
     gr_status st = {0};
     const char *after[] = {"/ff2/Add"}, *ia3[] = {"/v/Add", "/ln1/*"};
     assert_int_equal(adapt(g, 1, after, 2, ia3, 0, &st), GR_OK);
@@ -154,7 +137,7 @@ static void test_seed_decides_down_init(void **state) {
     const char *after[] = {"/fc1/Gemm"};
     float first[64];
     for (int run = 0; run < 3; run++) {
-        gr_graph *g = load_model("mlp");
+        gr_graph *g = import_golden("mlp");
         gr_status st = {0};
         assert_int_equal(adapt(g, 1, after, 0, NULL, run == 2 ? 7 : 3, &st), GR_OK);
         const float *w = adapter_param(g, "/fc1/Gemm.adapter.down.weight", 2,
@@ -201,7 +184,7 @@ static float *infer(gr_graph *g, const char *model, int fold, size_t *n_out) {
 
 static void check_unchanged(const char *model, int n_after, const char *const *after,
                             int n_ia3, const char *const *ia3) {
-    gr_graph *base = load_model(model), *g = load_model(model);
+    gr_graph *base = import_golden(model), *g = import_golden(model);
     gr_status st = {0};
     assert_int_equal(adapt(g, n_after, after, n_ia3, ia3, 1, &st), GR_OK);
     size_t n, m;
@@ -233,7 +216,7 @@ static void test_zero_init_leaves_outputs_identical(void **state) {
  * outputs are those of the unfolded model (1e-5 relative). IA3 after an
  * Add of a [N,T,C] MatMul stays. */
 static void check_folded(const char *model, int n_ia3, const char *const *ia3, int muls_left) {
-    gr_graph *g = load_model(model), *f = NULL;
+    gr_graph *g = import_golden(model), *f = NULL;
     gr_status st = {0};
     assert_int_equal(adapt(g, 0, NULL, n_ia3, ia3, 0, &st), GR_OK);
     gr_rng r;
@@ -275,7 +258,7 @@ static void test_inference_folds_ia3_into_weights(void **state) {
 
 static void expect_error(const char *model, const char *after, const char *ia3, gr_code code,
                          const char *message) {
-    gr_graph *g = load_model(model);
+    gr_graph *g = import_golden(model);
     gr_status st = {0};
     const char *a[] = {after}, *i[] = {ia3};
     assert_int_equal(adapt(g, after != NULL, a, ia3 != NULL, i, 0, &st), code);
@@ -296,7 +279,7 @@ static void test_errors_name_option_and_node(void **state) {
     expect_error("transformer", "/Transpose", NULL, GR_ERR_BAD_ARG,
                  "node '/Transpose' (Transpose): cannot tell the feature axis");
     /* The same adapter twice: its names are taken. */
-    gr_graph *g = load_model("mlp");
+    gr_graph *g = import_golden("mlp");
     gr_status st = {0};
     const char *after[] = {"/fc1/Gemm"};
     assert_int_equal(adapt(g, 1, after, 0, NULL, 0, &st), GR_OK);
@@ -388,7 +371,7 @@ static void file_stem(const char *name, char *buf, size_t size) {
  * runs them), the adapter tensors of the golden's init/, then the
  * training pipeline. */
 static gr_graph *training_graph(const golden_case *c, const char *dir) {
-    gr_graph *g = load_model(c->model);
+    gr_graph *g = import_golden(c->model);
     gr_train_opts t;
     gr_train_opts_default(&t);
     t.optimizer = c->optimizer;
