@@ -6,6 +6,8 @@
  *     IA3         z = y * NODE.ia3                   (init: ones)
  *     bottleneck  z = y + up(relu(down(y)))           (up init: zeros)
  * so at initialisation the model computes exactly what it computed before.
+ * A node matched by several --adapter-after specs gets one adapter, as wide
+ * as the last of them says.
  * Features are the channel axis 1 of a tensor of rank >= 3 that comes from a
  * Conv, ConvTranspose, BatchNormalization, InstanceNormalization, LRN or
  * pooling (through elementwise nodes); the last axis otherwise: after
