@@ -64,13 +64,31 @@ static const char help[] =
     "  --head [NODE:]N      replace the final classifier (or NODE) by one with N\n"
     "                       outputs\n"
     "  --init DIR           load NAME.npy files of DIR over the initial parameters\n"
+    "  --seed N             seed of shuffling, new heads and dropout (default 0)\n";
+
+/* The help goes out in two strings (C11 promises string literals of 4095
+ * characters only). */
+static const char help_transfer[] =
     "adapters (the model's own parameters then freeze unless --train-only names them):\n"
     "  --adapter-after GLOB[:dim=D]  a bottleneck adapter y + up(relu(down(y))) after\n"
     "                       every node named by GLOB (repeatable); D: its width\n"
     "                       (default: features / 16, at least 1); up starts at zero\n"
     "  --ia3 GLOB           IA3: a learned per-channel scale (starting at one) on the\n"
     "                       output of every node named by GLOB (repeatable)\n"
-    "  --seed N             seed of shuffling, new heads and dropout (default 0)\n"
+    "per-layer learning rates, L2-SP, dry run:\n"
+    "  --lr-group GLOB=F    learning rate x F for parameters matching GLOB\n"
+    "                       (repeatable; the last matching one applies; F = 0:\n"
+    "                       never updated)\n"
+    "  --layer-decay F      layer-wise decay: the layer group nearest the output\n"
+    "                       trains at --lr, each earlier group at F times the next\n"
+    "                       (groups from the graph's depth order; default: off)\n"
+    "  --l2sp A[,B]         add A*||w - w0||^2 over the pretrained trainable\n"
+    "                       parameters (w0: initial values) and B*||w||^2 over new\n"
+    "                       ones (head, adapters) to the loss (default B: 0)\n"
+    "  --dry-run            print the trainable parameters by group (count, bytes,\n"
+    "                       learning rate), the frozen ones and the adapters added,\n"
+    "                       then exit without training (--data not needed)\n"
+    "  --verbose            print the same report before training\n"
     "output:\n"
     "  -o OUT.onnx          write the fine-tuned model (default: not written)\n"
     "  --log FILE           JSON lines: per step and per epoch (default: none)\n"
@@ -95,6 +113,11 @@ typedef struct {
     /* adapters: --adapter-after, --ia3 (argv pointers, argc slots each) */
     int n_adapter_after, n_ia3;
     const char **adapter_after, **ia3;
+    /* per-layer learning rates, L2-SP, --dry-run, --verbose */
+    int n_lr_groups, dry_run, verbose;
+    gr_lr_group *lr_groups;
+    double layer_decay;
+    const char *l2sp;
     int argc;
     char **argv;
 } train_args;
@@ -200,6 +223,36 @@ static int parse_adapters(int argc, char **argv, int *i, train_args *a, int *rc)
     return m != 0;
 }
 
+/* --lr-group GLOB=F, --layer-decay F, --l2sp A[,B], --dry-run, --verbose. */
+static int parse_lr_options(int argc, char **argv, int *i, train_args *a, int *rc) {
+    const char *value;
+    int m;
+    if (!strcmp(argv[*i], "--dry-run")) return a->dry_run = 1, ++*i, 1;
+    if (!strcmp(argv[*i], "--verbose")) return a->verbose = 1, ++*i, 1;
+    if ((m = cli_option(argc, argv, i, "--lr-group", &value)) > 0) {
+        const char *eq = strrchr(value, '=');
+        gr_lr_group *grp = &a->lr_groups[a->n_lr_groups];
+        if (!eq || eq == value)
+            return *rc = cli_usage_error("train", "--lr-group expects GLOB=FACTOR, got '%s'",
+                                         value), 1;
+        if ((*rc = parse_double("--lr-group", eq + 1, 0, &grp->factor))) return 1;
+        if (!(grp->glob = strndup(value, (size_t)(eq - value)))) {
+            fputs("graft: error: out of memory\n", stderr);
+            return *rc = EXIT_ERROR, 1;
+        }
+        a->n_lr_groups++;
+    } else if (m == 0 && (m = cli_option(argc, argv, i, "--layer-decay", &value)) > 0) {
+        if (!(*rc = parse_double("--layer-decay", value, 0, &a->layer_decay)) &&
+            !(a->layer_decay > 0))
+            *rc = cli_usage_error("train", "--layer-decay expects a number > 0, got '%s'",
+                                  value);
+    } else if (m == 0 && (m = cli_option(argc, argv, i, "--l2sp", &value)) > 0) {
+        a->l2sp = value;
+    }
+    if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+    return m != 0;
+}
+
 static int check_choice(const char *option, const char *value, const char *const *choices) {
     if (!value) return 0;
     for (int k = 0; choices[k]; k++)
@@ -212,7 +265,8 @@ static int check_args(train_args *a) {
     static const char *const losses[] = {"ce", "mse", "l1", "bce", NULL};
     static const char *const fits[] = {"resize", "pad", NULL};
     if (!a->model) return cli_usage_error("train", "no model given");
-    if (!a->data) return cli_usage_error("train", "no training data given (--data X)");
+    if (!a->data && !a->dry_run)
+        return cli_usage_error("train", "no training data given (--data X)");
     if (check_choice("--optimizer", a->optimizer, optimizers)) return EXIT_USAGE;
     if (check_choice("--loss", a->loss, losses)) return EXIT_USAGE;
     if (check_choice("--fit", a->fit, fits)) return EXIT_USAGE;
@@ -245,7 +299,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
     a->train_only = calloc((size_t)argc, sizeof *a->train_only);
     a->adapter_after = calloc((size_t)argc, sizeof *a->adapter_after);
     a->ia3 = calloc((size_t)argc, sizeof *a->ia3);
-    if (!a->freeze || !a->train_only || !a->adapter_after || !a->ia3) {
+    a->lr_groups = calloc((size_t)argc, sizeof *a->lr_groups);
+    if (!a->freeze || !a->train_only || !a->adapter_after || !a->ia3 || !a->lr_groups) {
         fputs("graft: error: out of memory\n", stderr);
         return EXIT_ERROR;
     }
@@ -254,6 +309,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         int rc = 0;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(help, stdout);
+            fputs(help_transfer, stdout);
             return EXIT_OK;
         } else if (!strcmp(argv[i], "--nesterov")) {
             a->nesterov = 1, i++;
@@ -261,7 +317,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
             a->no_shuffle = 1, i++;
         } else if (parse_string(argc, argv, &i, a, &rc) || parse_number(argc, argv, &i, a, &rc) ||
                    parse_repeated(argc, argv, &i, a, &rc) ||
-                   parse_adapters(argc, argv, &i, a, &rc)) {
+                   parse_adapters(argc, argv, &i, a, &rc) ||
+                   parse_lr_options(argc, argv, &i, a, &rc)) {
             if (rc) return rc;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("train", "unknown option '%s'", argv[i]);
@@ -276,6 +333,24 @@ static int parse_args(int argc, char **argv, train_args *a) {
 }
 
 /* ----------------------------------------------------------------- options */
+
+/* --l2sp ALPHA[,BETA]: both >= 0 and finite; BETA defaults to 0. */
+static gr_code parse_l2sp(const char *text, gr_train_opts *o, gr_status *st) {
+    char *end;
+    errno = 0;
+    o->l2sp_alpha = strtod(text, &end);
+    o->l2sp_beta = 0;
+    if (!errno && end != text && *end == ',') {
+        const char *b = end + 1;
+        o->l2sp_beta = strtod(b, &end);
+        if (end == b) end = (char *)b - 1; /* ",": not a number */
+    }
+    if (errno || end == text || *end || !(o->l2sp_alpha >= 0) || !(o->l2sp_beta >= 0) ||
+        !isfinite(o->l2sp_alpha) || !isfinite(o->l2sp_beta))
+        return gr_fail(st, GR_ERR_BAD_ARG, "--l2sp expects ALPHA[,BETA] with numbers >= 0, "
+                       "got '%s'", text);
+    return GR_OK;
+}
 
 static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *st) {
     gr_train_opts_default(o);
@@ -297,6 +372,9 @@ static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *s
                       : o->optimizer == GR_OPTIMIZER_ADAMW ? 0.01 : 0;
     o->clip_norm = a->clip_norm;
     o->accumulate = a->accumulate ? (int)a->accumulate : 1;
+    o->n_lr_groups = a->n_lr_groups, o->lr_groups = a->lr_groups;
+    o->layer_decay = a->layer_decay;
+    if (a->l2sp) GR_TRY(parse_l2sp(a->l2sp, o, st));
     if (o->nesterov && (o->momentum <= 0 || o->optimizer != GR_OPTIMIZER_SGD))
         return gr_fail(st, GR_ERR_BAD_ARG, "--nesterov needs --optimizer sgd and --momentum > 0");
     return GR_OK;
@@ -391,6 +469,7 @@ static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
     int n_loaded = 0;
     if (a->init && gr_graph_load_params(s->model, a->init, &n_loaded, st) != GR_OK)
         return gr_status_prefix(st, "--init: ");
+    if (a->dry_run) return GR_OK; /* --dry-run compiles nothing */
     int64_t batch = 0;
     GR_TRY(tc_batch(s->model, a->batch, &batch, st));
     GR_TRY(tc_compile(s->model, o, &a->shapes, batch, 0, (int)a->threads, &s->train, st));
@@ -416,11 +495,23 @@ static void report(const gr_train_result *r, const session *s, const train_args 
     if (a->output) printf("wrote %s\n", a->output);
 }
 
+/* --dry-run, --verbose: the trainable parameters by learning-rate group. */
+static gr_code report_groups(const train_args *a, const gr_train_opts *o, const session *s,
+                             gr_status *st) {
+    gr_lr_schedule sched;
+    lr_schedule(a, o, &sched);
+    static const char *const names[] = {"sgd", "adam", "adamw"};
+    printf("model %s, optimizer %s\n", a->model, names[o->optimizer]);
+    return gr_train_report(s->model, o, sched.lr, stdout, st);
+}
+
 static gr_code train(const train_args *a, session *s, gr_status *st) {
     gr_train_opts o;
     GR_TRY(train_options(a, &o, st));
-    GR_TRY(load_data(a, &s->data, st));
+    if (!a->dry_run) GR_TRY(load_data(a, &s->data, st));
     GR_TRY(build(a, &o, s, st));
+    if (a->dry_run || a->verbose) GR_TRY(report_groups(a, &o, s, st));
+    if (a->dry_run) return GR_OK;
     GR_TRY(tc_preprocess(s->train.step, a->fit, a->normalize, &s->pp, st));
     if (!(s->options = options_json(a->argc, a->argv)))
         return gr_fail(st, GR_ERR_NOMEM, "out of memory");
@@ -473,6 +564,8 @@ int cmd_train(int argc, char **argv) {
     free(a.train_only);
     free(a.adapter_after);
     free(a.ia3);
+    for (int k = 0; k < a.n_lr_groups; k++) free((char *)a.lr_groups[k].glob);
+    free(a.lr_groups);
     cli_free_shapes(&a.shapes);
     return rc;
 }
@@ -550,7 +643,7 @@ static gr_code check_static_inputs(const gr_graph *g, gr_status *st) {
 static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_opts *shapes,
                             int64_t batch, int eval, gr_status *st) {
     static const char *const first[] = {"specialize", "shapes", NULL};
-    static const char *const train[] = {"train_mode", "loss", "autodiff", "optimizer", "cse",
+    static const char *const train[] = {"train_mode", "loss", "l2sp", "autodiff", "optimizer", "cse",
                                         "fold", "dce", "fuse", NULL};
     static const char *const evaluate[] = {"train_mode", "loss", "cse", "fold", "dce", "fuse",
                                            NULL};
