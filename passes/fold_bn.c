@@ -1,6 +1,8 @@
-/* fold_bn.c: folds inference BatchNormalization into the weights of the
+/* fold_bn.c: folds inference BatchNormalization, and Mul by a constant
+ * per-channel vector (IA3, passes/adapters.c), into the weights of the
  * node before it. With s = scale/sqrt(var+eps) and t = B - mean*s per
- * channel c, BN(y) = y*s + t, so for y = x*W + b:
+ * channel c, BN(y) = y*s + t (a Mul: s its vector, t = 0), so for
+ * y = x*W + b:
  *     W'[..c..] = W[..c..] * s[c]      b'[c] = b[c] * s[c] + t[c]
  * Producers: Conv (W:[M,C/g,k..]), ConvTranspose (W:[C,M/g,k..]), Gemm
  * (B:[K,M] or, transB, [M,K]; beta*C folds into C' and beta becomes 1) and
@@ -11,10 +13,10 @@
  * Inference only: the caller must not run this pass in training pipelines
  * (BN statistics and trainable weights would be baked together).
  * Requires: a graph in topological order with shapes inferred.
- * Guarantees: folded BNs are gone and their output value (name included)
- * is now the producer's output; BNs in training mode, with non-constant
- * parameters, or whose producer has other users or is not one of the above
- * are left alone; order is kept; compacted. */
+ * Guarantees: folded BNs and Muls are gone and their output value (name
+ * included) is now the producer's output; BNs in training mode, BNs and
+ * Muls with non-constant parameters, or whose producer has other users or
+ * is not one of the above are left alone; order is kept; compacted. */
 #include <math.h>
 #include <string.h>
 
@@ -23,7 +25,8 @@
 typedef enum { OUT_FIRST, OUT_LAST, CONV_T } w_layout;
 
 typedef struct {
-    gr_node *bn;
+    gr_node *bn;        /* the BatchNormalization or Mul folded */
+    const gr_value *vector; /* Mul: its per-channel vector (else NULL) */
     gr_node *producer;  /* Conv, ConvTranspose, Gemm, or Add after MatMul */
     gr_node *weighted;  /* the node reading W: producer, or the MatMul */
     int w_input;        /* W's input index on weighted */
@@ -118,6 +121,20 @@ static int match_matmul_add(bn_site *s, gr_node *p, const use_counts *uses) {
     return 0;
 }
 
+/* The node before the folded one (x's producer) is one that folds. */
+static int match_producer(bn_site *s, const gr_value *x, const use_counts *uses) {
+    gr_node *p = sole_producer(x, uses);
+    if (!p) return 0;
+    s->producer = p;
+    switch (p->op) {
+    case GR_OP_CONV:
+    case GR_OP_CONV_TRANSPOSE: return match_conv(s, p);
+    case GR_OP_GEMM: return x->shape.rank == 2 && match_gemm(s, p);
+    case GR_OP_ADD: return x->shape.rank == 2 && match_matmul_add(s, p, uses);
+    default: return 0;
+    }
+}
+
 static int match_bn(bn_site *s, gr_node *n, const use_counts *uses) {
     memset(s, 0, sizeof *s);
     if (gr_node_int(n, "training_mode", 0) != 0) return 0;
@@ -131,16 +148,31 @@ static int match_bn(bn_site *s, gr_node *n, const use_counts *uses) {
     s->channels = x->shape.dims[1];
     for (int i = 1; i < 5; i++)
         if (!const_vector(n->inputs[i], s->channels)) return 0;
-    gr_node *p = sole_producer(x, uses);
-    if (!p) return 0;
-    s->producer = p;
-    switch (p->op) {
-    case GR_OP_CONV:
-    case GR_OP_CONV_TRANSPOSE: return match_conv(s, p);
-    case GR_OP_GEMM: return x->shape.rank == 2 && match_gemm(s, p);
-    case GR_OP_ADD: return x->shape.rank == 2 && match_matmul_add(s, p, uses);
-    default: return 0;
+    return match_producer(s, x, uses);
+}
+
+/* Mul(y, v) or Mul(v, y), v a constant f32 vector over y's channels: [C]
+ * or [1,C] for y [N,C] (after Gemm, MatMul + Add), [C,1,..] (or [1,C,1,..])
+ * for y [N,C,..] (after Conv, ConvTranspose). */
+static int match_scale(bn_site *s, gr_node *n, const use_counts *uses) {
+    memset(s, 0, sizeof *s);
+    for (int k = 0; k < 2; k++) {
+        const gr_value *x = n->inputs[k], *v = n->inputs[1 - k];
+        if (!x || !v || x->kind != GR_VALUE_NODE || x->dtype != GR_DTYPE_F32 ||
+            x->shape.rank < 2 || x->shape.dims[1] <= 0 || !const_f32(v) ||
+            !gr_shape_equal(&x->shape, &n->outputs[0]->shape))
+            continue;
+        int64_t c = x->shape.dims[1];
+        int lead = v->shape.rank == x->shape.rank; /* a leading 1 */
+        if (gr_value_numel(v) != c || (!lead && v->shape.rank != x->shape.rank - 1) ||
+            (lead && v->shape.dims[0] != 1) || v->shape.dims[lead] != c)
+            continue;
+        s->bn = n;
+        s->vector = v;
+        s->channels = c;
+        return match_producer(s, x, uses);
     }
+    return 0;
 }
 
 /* Output channel of element i of W. */
@@ -234,7 +266,11 @@ static void bn_coefficients(const gr_node *bn, int64_t c, double *coef) {
 static gr_code fold_site(gr_graph *g, const bn_site *s, const use_counts *uses, gr_status *st) {
     double *coef = gr_malloc(sizeof *coef * (size_t)(2 * s->channels + 1));
     if (!coef) return gr_fail(st, GR_ERR_NOMEM, "out of memory folding '%s'", s->bn->name);
-    bn_coefficients(s->bn, s->channels, coef);
+    for (int64_t i = 0; s->vector && i < s->channels; i++) {
+        coef[i] = gr_dtype_load_f64(GR_DTYPE_F32, s->vector->data, i);
+        coef[s->channels + i] = 0;
+    }
+    if (!s->vector) bn_coefficients(s->bn, s->channels, coef);
     gr_code rc = fold_weights(g, s, coef, uses, st);
     if (rc == GR_OK) rc = fold_bias(g, s, coef, coef + s->channels, uses, st);
     gr_free(coef);
@@ -258,7 +294,11 @@ gr_code gr_pass_fold_batchnorm(gr_graph *g, const gr_pass_opts *opts, gr_status 
     for (int i = 0; i < n_nodes && rc == GR_OK; i++) {
         gr_node *n = g->nodes[i];
         bn_site s;
-        if (n->dead || n->op != GR_OP_BATCH_NORM || !match_bn(&s, n, &uses)) continue;
+        if (n->dead) continue;
+        int match = n->op == GR_OP_BATCH_NORM ? match_bn(&s, n, &uses)
+                    : n->op == GR_OP_MUL          ? match_scale(&s, n, &uses)
+                                                  : 0;
+        if (!match) continue;
         rc = fold_site(g, &s, &uses, st);
         if (rc != GR_OK) gr_status_prefix(st, "node '%s': ", n->name);
     }

@@ -24,8 +24,10 @@ typedef struct {
  * Fine-tuning is a pipeline of passes too. tools/train.c runs, on the
  * imported model:
  *     "head"     (--head) replace the final classifier          } model edits,
- *     "lora"     (--lora) low-rank adapters on matched weights  } also
- *     "train"    mark trainable / frozen parameters             } exported
+ *     "lora"     (--lora) low-rank adapters on matched weights  }
+ *     "adapters" (--adapter-after, --ia3) bottleneck adapters   }
+ *                and IA3 scaling vectors                        }
+ *     "train"    mark trainable / frozen parameters             } also exported
  * then, on a clone specialised to the batch size:
  *     "specialize", "shapes",
  *     "train_mode"  BatchNormalization on batch statistics (running
@@ -104,6 +106,13 @@ typedef struct {
     double beta1, beta2, eps; /* Adam/AdamW */
     double clip_norm;         /* > 0: clip the global gradient norm */
     int accumulate;           /* > 1: sum gradients over that many batches */
+    /* adapters (passes/adapters.c): a bottleneck adapter after every node
+     * matching a "GLOB[:dim=D]" of adapter_after, an IA3 scaling vector on
+     * the output of every node matching a glob of ia3 (fnmatch). */
+    int n_adapter_after;
+    const char *const *adapter_after;
+    int n_ia3;
+    const char *const *ia3;
     /* ---- per-layer learning rates and L2-SP (passes/lr_groups.c, l2sp.c)
      * lr_groups (--lr-group GLOB=FACTOR): the last group whose glob matches
      * a parameter sets its factor; layer_decay > 0 (--layer-decay F) gives

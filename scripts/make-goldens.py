@@ -10,8 +10,9 @@ losses/) and LoRA runs on the MLP and the transformer (lora_mlp, lora_transforme
 Needs /usr/bin/python3 with Debian's python3-torch (1.13), python3-onnx (1.12)
 and python3-numpy; not needed to build or test graft (the output is committed).
 
-    /usr/bin/python3 scripts/make-goldens.py [OUTDIR]   (default tests/data/golden)
-    /usr/bin/python3 scripts/make-goldens.py --lora-only [OUTDIR]   (lora_* only)
+    /usr/bin/python3 scripts/make-goldens.py [OUTDIR] [--lora-only | --adapters-only]
+        (OUTDIR default tests/data/golden; --lora-only: lora_* only;
+         --adapters-only: adapters/ only)
 
 bench/torch_train.py imports the model definitions from this file (MODELS,
 build_model, make_input, export_onnx)."""
@@ -272,6 +273,17 @@ def full_config(cfg):
     return c
 
 
+def bn_eval_if_frozen(model):
+    """graft's rule: a BN whose parameters are frozen runs in eval mode.
+    Returns the names of those BNs."""
+    bn_eval = []
+    for n, mod in model.named_modules():
+        if isinstance(mod, nn.BatchNorm2d) and not any(p.requires_grad for p in mod.parameters()):
+            mod.eval()
+            bn_eval.append(n)
+    return bn_eval
+
+
 def make_optimizer(params, cfg):
     """SGD or AdamW over params with the (full) config's settings."""
     if cfg['optimizer'] == 'sgd':
@@ -291,11 +303,7 @@ def setup_training(model, cfg, extra_frozen=()):
         p.requires_grad_((not cfg['frozen'] or n.startswith(model.head_name + '.')) and
                          n not in extra_frozen)
     model.train()
-    bn_eval = []
-    for n, mod in model.named_modules():
-        if isinstance(mod, nn.BatchNorm2d) and not any(p.requires_grad for p in mod.parameters()):
-            mod.eval()
-            bn_eval.append(n)
+    bn_eval = bn_eval_if_frozen(model)
     params = [p for p in model.parameters() if p.requires_grad]
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg)
@@ -493,6 +501,164 @@ def make_lora_dir(name, out):
             json.dump(c, f, indent=1)
             f.write('\n')
         print('lora_%s/%s: loss %.5f -> %.5f' % (name, cname, losses[0], losses[-1]))
+# ---------------------------------------------------------------- adapters
+# Bottleneck adapters and IA3 (passes/adapters.c) on the frozen mlp, cnn and
+# transformer: PyTorch modules that compute what graft inserts, attached with
+# forward hooks on the layers whose ONNX nodes graft names.
+def graft_stem(name):
+    """A tensor name as graft's file stem (runtime/checkpoint.c)."""
+    import re
+    return re.sub('[^A-Za-z0-9._-]', '_', name)
+
+
+class Bottleneck(nn.Module):
+    """y + up(relu(down(y))) over the feature axis: Linear on the last axis,
+    1x1 convolutions on the channel axis; up starts at zero."""
+
+    def __init__(self, c, d, conv_rank):
+        super().__init__()
+        make = {0: nn.Linear, 1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[conv_rank]
+        self.down = make(c, d) if not conv_rank else make(c, d, 1)
+        self.up = make(d, c) if not conv_rank else make(d, c, 1)
+        self.linear = not conv_rank
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, y):
+        return y + self.up(F.relu(self.down(y)))
+
+    def graft_tensors(self, node):
+        """graft's names and layouts: x·W weights ([C, D], [D, C]) for Linear."""
+        t = {}
+        for part in ('down', 'up'):
+            w = getattr(self, part).weight.detach().numpy()
+            t['%s.adapter.%s.weight' % (node, part)] = w.T if self.linear else w
+            t['%s.adapter.%s.bias' % (node, part)] = getattr(self, part).bias.detach().numpy()
+        return t
+
+
+class IA3(nn.Module):
+    """y * scale, scale [C] (last axis) or [C, 1, ..] (channel axis), ones."""
+
+    def __init__(self, c, conv_rank):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones((c,) + (1,) * conv_rank))
+
+    def forward(self, y):
+        return y * self.scale
+
+    def graft_tensors(self, node):
+        return {node + '.ia3': self.scale.detach().numpy()}
+
+
+# model: (bottlenecks [(module, ONNX node, dim or None for C/16)],
+#         IA3 [(module, ONNX node)])
+ADAPTER_SPECS = {
+    'mlp': ([('fc1', '/fc1/Gemm', 8)], [('fc2', '/fc2/Gemm')]),
+    'cnn': ([('conv1', '/conv1/Conv', 4), ('conv2', '/conv2/Conv', None)],
+            [('res_conv2', '/res_conv2/Conv')]),
+    'transformer': ([('ff2', '/ff2/Add', 4)], [('k', '/k/Add'), ('v', '/v/Add')]),
+}
+ADAPTER_CONFIGS = {
+    'sgd': dict(optimizer='sgd', lr=0.05, momentum=0.9, dampening=0.0, nesterov=False,
+                weight_decay=1e-4, train_head=False),
+    'adamw_head': dict(optimizer='adamw', lr=1e-3, betas=[0.9, 0.999], eps=1e-8,
+                       weight_decay=0.01, train_head=True),
+}
+
+
+def attach_adapters(model, name):
+    """Adds the adapters of ADAPTER_SPECS[name] (seeded init) with forward
+    hooks; returns {ONNX node: [adapter modules in graft's order]} (IA3
+    first, as graft inserts them)."""
+    bottlenecks, ia3s = ADAPTER_SPECS[name]
+    x, _ = make_input(name, 2, seed=5)
+    shapes = {}
+    hooks = [getattr(model, m).register_forward_hook(
+        lambda mod, inp, out, m=m: shapes.__setitem__(m, out.shape)) for m, _, _ in bottlenecks]
+    hooks += [getattr(model, m).register_forward_hook(
+        lambda mod, inp, out, m=m: shapes.__setitem__(m, out.shape)) for m, _ in ia3s]
+    with torch.no_grad():
+        model.eval()(torch.from_numpy(x))
+    for h in hooks:
+        h.remove()
+    torch.manual_seed(100)
+    chains = {}
+    for m, node in ia3s:
+        conv = isinstance(getattr(model, m), nn.Conv2d)
+        c = shapes[m][1] if conv else shapes[m][-1]
+        chains.setdefault((m, node), []).append(IA3(c, 2 if conv else 0))
+    for m, node, d in bottlenecks:
+        conv = isinstance(getattr(model, m), nn.Conv2d)
+        c = shapes[m][1] if conv else shapes[m][-1]
+        chains.setdefault((m, node), []).append(Bottleneck(c, d or max(1, c // 16),
+                                                           2 if conv else 0))
+    for (m, node), mods in chains.items():
+        def hook(mod, inp, out, mods=mods):
+            for a in mods:
+                out = a(out)
+            return out
+        getattr(model, m).register_forward_hook(hook)
+    return {node: mods for (m, node), mods in chains.items()}
+
+
+def adapter_tensors(chains):
+    t = {}
+    for node, mods in chains.items():
+        for a in mods:
+            t.update(a.graft_tensors(node))
+    return t
+
+
+def make_adapter_case(name, cname, cfg, out):
+    _, B, _, _, _, _, tol = MODELS[name]
+    model = build_model(name)
+    chains = attach_adapters(model, name)
+    adapters = nn.ModuleList([a for mods in chains.values() for a in mods])
+    head = model.head_name + '.'
+    for n, p in model.named_parameters():
+        p.requires_grad_(cfg['train_head'] and n.startswith(head))
+    model.train()
+    bn_eval = bn_eval_if_frozen(model)
+    params = list(adapters.parameters()) + [p for p in model.parameters() if p.requires_grad]
+    trained = [n for n, p in model.named_parameters() if p.requires_grad]
+    d = os.path.join(out, 'adapters', '%s_%s' % (name, cname))
+    for n, a in adapter_tensors(chains).items():
+        save_npy(os.path.join(d, 'init', graft_stem(n) + '.npy'), a)
+    opt = make_optimizer(params, cfg)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = make_input(name, K * B, seed=1)
+    losses, grad_max = [], [0.0] * len(params)
+    c = full_config(dict(optimizer=cfg['optimizer']))
+    for k in range(K):
+        xb = torch.from_numpy(x[k * B:(k + 1) * B])
+        yb = torch.from_numpy(y[k * B:(k + 1) * B])
+        losses.append(train_step(model, opt, loss_fn, params, c, xb, yb, grad_max))
+    # Every trained tensor gets real gradients (no rounding noise for Adam).
+    if min(grad_max) < 1e-6 * max(grad_max):
+        raise SystemExit('%s/%s: a trained tensor has no gradient' % (name, cname))
+    save_npy(os.path.join(d, 'losses.npy'), np.array(losses, dtype=np.float32))
+    final = adapter_tensors(chains)
+    sd = model.state_dict()
+    final.update({n: sd[n].numpy() for n in trained})
+    for n, a in final.items():
+        save_npy(os.path.join(d, 'final', graft_stem(n) + '.npy'), a)
+    bottlenecks, ia3s = ADAPTER_SPECS[name]
+    meta = dict(cfg, model=name, batch=B, steps=K, threads=1, loss_rel_tol=tol,
+                loss='cross_entropy_mean', bn_eval=bn_eval, trained_model_params=trained,
+                adapter_after=['%s:dim=%d' % (nd, dm) if dm else nd for _, nd, dm in bottlenecks],
+                ia3=[nd for _, nd in ia3s], train_only=[head + '*'] if cfg['train_head'] else [],
+                tensors=sorted(final))
+    with open(os.path.join(d, 'config.json'), 'w') as f:
+        json.dump(meta, f, indent=1)
+        f.write('\n')
+    print('adapters %s/%s: loss %.5f -> %.5f' % (name, cname, losses[0], losses[-1]))
+
+
+def make_adapters(out):
+    for name in ADAPTER_SPECS:
+        for cname, cfg in ADAPTER_CONFIGS.items():
+            make_adapter_case(name, cname, cfg, out)
 
 
 # ---------------------------------------------------------------- loss cases
@@ -549,14 +715,18 @@ def make_losses(out):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != '--lora-only']
+    args = [a for a in sys.argv[1:] if not a.startswith('--')]
     out = args[0] if args else 'tests/data/golden'
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     os.makedirs(out, exist_ok=True)
-    for n in ('mlp', 'transformer'):
-        make_lora_dir(n, out)
-    if '--lora-only' in sys.argv:
+    lora_only, adapters_only = '--lora-only' in sys.argv, '--adapters-only' in sys.argv
+    if not adapters_only:
+        for n in ('mlp', 'transformer'):
+            make_lora_dir(n, out)
+    if not lora_only:
+        make_adapters(out)
+    if lora_only or adapters_only:
         return
     sums = [make_model_dir(n, out) for n in MODELS]
     make_losses(out)

@@ -23,8 +23,7 @@
 #include "frontend/gr_frontend.h"
 #include "passes/gr_passes.h"
 #include "runtime/gr_runtime.h"
-
-#define GOLDEN GRAFT_SOURCE_DIR "/tests/data/golden"
+#include "tests/golden.h"
 
 typedef struct {
     const char *model, *config;
@@ -36,13 +35,6 @@ typedef struct {
     int n_class_weights;
     float class_weights[8];
 } golden_case;
-
-static void load_npy(const char *dir, const char *name, gr_tensor *t) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    gr_status st = {0};
-    if (gr_npy_read(path, t, &st) != GR_OK) fail_msg("%s", st.msg);
-}
 
 /* Every init/NAME.npy over the parameter NAME. */
 static void apply_init(gr_graph *g, const char *dir) {

@@ -22,27 +22,11 @@
 #include "frontend/gr_frontend.h"
 #include "passes/gr_passes.h"
 #include "runtime/gr_runtime.h"
+#include "tests/golden.h"
 
-#define GOLDEN GRAFT_SOURCE_DIR "/tests/data/golden"
 #define PPOCR GRAFT_SOURCE_DIR "/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"
 
 /* ------------------------------------------------------------------ helpers */
-
-static void load_npy(const char *dir, const char *name, gr_tensor *t) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    gr_status st = {0};
-    if (gr_npy_read(path, t, &st) != GR_OK) fail_msg("%s", st.msg);
-}
-
-static gr_graph *import_golden(const char *model) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s/model.onnx", GOLDEN, model);
-    gr_status st = {0};
-    gr_graph *g = NULL;
-    if (gr_import_file(path, &g, &st) != GR_OK) fail_msg("%s", st.msg);
-    return g;
-}
 
 static void run_passes(gr_graph *g, const char *const *names, const gr_train_opts *t) {
     gr_pass_opts po = {0};

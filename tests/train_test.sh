@@ -204,6 +204,81 @@ expect 2 "--head expects \[NODE:\]N" "$graft" train "$mlp/model.onnx" $quick --h
 # Labels 0..4 need at least 5 classes.
 expect 2 "out of range" "$graft" train "$mlp/model.onnx" $quick --steps 1 --head 3
 
+# ------------------------------------------- bottleneck adapters and IA3
+# passes/adapters.c; PyTorch goldens in tests/data/golden/adapters.
+ad=$src/tests/data/golden/adapters
+expect 0 "--adapter-after GLOB\[:dim=D\]" "$graft" train --help
+expect 0 "--ia3 GLOB" "$graft" train --help
+expect 2 "--adapter-after 'nope' matches no node" "$graft" train "$mlp/model.onnx" $quick \
+    --steps 1 --adapter-after nope
+expect 2 "dim expects an integer in 1..1048576, got '0'" "$graft" train "$mlp/model.onnx" \
+    $quick --steps 1 --adapter-after /fc1/Gemm:dim=0
+expect 2 "--ia3 needs a value" "$graft" train "$mlp/model.onnx" $quick --ia3
+# The frozen MLP with an adapter after fc1 and IA3 on fc2, from PyTorch's
+# adapter values: PyTorch's 20 SGD losses (1e-4 relative).
+adq="--adapter-after /fc1/Gemm:dim=8 --ia3 /fc2/Gemm"
+expect 0 "wrote" "$graft" train "$mlp/model.onnx" $quick --steps 20 --lr 0.05 --momentum 0.9 \
+    --weight-decay 1e-4 $adq --init "$ad/mlp_sgd/init" --log "$tmp/ad.log" -o "$tmp/ad.onnx"
+log_losses "$tmp/ad.log" >"$tmp/ad_got"
+npy_f32 "$ad/mlp_sgd/losses.npy" >"$tmp/ad_want"
+same_losses "$tmp/ad_got" "$tmp/ad_want" 1e-4
+check "adapter + IA3 on the frozen MLP: 20 SGD losses match PyTorch's" $?
+[ "$(param_line "$tmp/ad.onnx" fc3.bias)" = "$(param_line "$mlp/model.onnx" fc3.bias)" ] &&
+    param_line "$tmp/ad.onnx" /fc1/Gemm.adapter.up.weight | grep -q "f32\[8,32\]" &&
+    param_line "$tmp/ad.onnx" /fc2/Gemm.ia3 | grep -q "f32\[32\]"
+check "adapters: the model's own parameters stay, the adapters are exported" $?
+# Composition: --train-only trains the head too; --freeze freezes an
+# adapter (its values as with --lr 0); --head resizes an adapter after it.
+adq="--adapter-after /fc1/Gemm:dim=4 --ia3 /fc3/Gemm"
+for run in "lr0 --lr 0" "only --train-only fc3.*" "frz --freeze /fc1/Gemm.adapter.*"; do
+    set -- $run
+    name=$1
+    shift
+    "$graft" train "$mlp/model.onnx" $quick --steps 3 --lr 0.1 $adq "$@" \
+        -o "$tmp/ad_$name.onnx" >/dev/null 2>&1
+done
+[ "$(param_line "$tmp/ad_only.onnx" fc3.bias)" != "$(param_line "$mlp/model.onnx" fc3.bias)" ] &&
+    [ "$(param_line "$tmp/ad_frz.onnx" /fc1/Gemm.adapter.down.bias)" = \
+      "$(param_line "$tmp/ad_lr0.onnx" /fc1/Gemm.adapter.down.bias)" ] &&
+    [ "$(param_line "$tmp/ad_frz.onnx" /fc3/Gemm.ia3)" != \
+      "$(param_line "$tmp/ad_lr0.onnx" /fc3/Gemm.ia3)" ]
+check "adapters compose with --train-only and --freeze" $?
+expect 0 "wrote" "$graft" train "$mlp/model.onnx" $quick --steps 2 --head 7 \
+    --adapter-after /fc3/Gemm --ia3 /fc3/Gemm -o "$tmp/ad_head.onnx"
+param_line "$tmp/ad_head.onnx" /fc3/Gemm.adapter.up.bias | grep -q "f32\[7\]" &&
+    param_line "$tmp/ad_head.onnx" /fc3/Gemm.ia3 | grep -q "f32\[7\]"
+check "--head 7 then an adapter and IA3 on the new head: 7 wide" $?
+# Checkpoints hold the adapters by name: 6 + resumed 6 = 12 steps at once.
+"$graft" train "$mlp/model.onnx" $quick --steps 12 $adq --log "$tmp/adf.log" >/dev/null 2>&1
+"$graft" train "$mlp/model.onnx" $quick --steps 6 $adq --checkpoint "$tmp/adck" >/dev/null 2>&1
+"$graft" train "$mlp/model.onnx" $quick --steps 12 $adq --resume "$tmp/adck" \
+    --log "$tmp/adr.log" >/dev/null 2>&1
+[ -f "$tmp/adck/_fc3_Gemm.ia3.npy" ] &&
+    [ "$(log_losses "$tmp/adf.log" | tail -6)" = "$(log_losses "$tmp/adr.log")" ]
+check "adapters: --checkpoint/--resume give the uninterrupted losses" $?
+# Exports against ONNX Runtime (tests/data/tuned_adapters/README.md).
+tuned=$src/tests/data/tuned_adapters
+tf="$src/tests/data/golden/transformer"
+"$graft" train "$cnn/model.onnx" --data "$cnn/x.npy" --labels "$cnn/y.npy" --batch 8 \
+    --no-shuffle --steps 20 --lr 0.05 --momentum 0.9 --weight-decay 1e-4 \
+    --adapter-after /conv1/Conv:dim=4 --adapter-after /conv2/Conv --ia3 /res_conv2/Conv \
+    --init "$ad/cnn_sgd/init" --threads 1 -o "$tmp/ad_cnn.onnx" >/dev/null 2>&1
+"$graft" train "$tf/model.onnx" --data "$tf/x.npy" --labels "$tf/y.npy" --batch 16 \
+    --no-shuffle --steps 20 --optimizer adamw --lr 0.001 --adapter-after /ff2/Add:dim=4 \
+    --ia3 /k/Add --ia3 /v/Add --train-only 'head.*' \
+    --init "$ad/transformer_adamw_head/init" --threads 1 -o "$tmp/ad_transformer.onnx" \
+    >/dev/null 2>&1
+for m in "cnn $src/tests/data/tuned_cnn/x.npy 32" "transformer $tuned/tokens.npy 48"; do
+    set -- $m
+    "$graft" run "$tmp/ad_$1.onnx" --input "$2" --output-dir "$tmp/ad_$1_out" >/dev/null 2>&1
+    npy_f32 "$tmp/ad_$1_out/logits.npy" >"$tmp/got"
+    npy_f32 "$tuned/$1_logits_ort.npy" >"$tmp/want"
+    [ "$(wc -l <"$tmp/got")" -eq "$3" ] && paste "$tmp/got" "$tmp/want" | awk '
+        { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-4) { print "  " NR ": " $1 " vs " $2; bad = 1 } }
+        END { exit bad }'
+    check "exported $1 with adapters and IA3 matches ONNX Runtime within 1e-4" $?
+done
+
 # Freezing: frozen parameters leave the export unchanged, trained ones move.
 expect 0 "wrote" "$graft" train "$mlp/model.onnx" $quick --steps 3 --lr 0.1 \
     --train-only 'fc3.*' -o "$tmp/only.onnx"

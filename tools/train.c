@@ -66,6 +66,12 @@ static const char *const help[] = {
     "                       outputs\n"
     "  --init DIR           load NAME.npy files of DIR over the initial parameters\n"
     "  --seed N             seed of shuffling, new heads and dropout (default 0)\n",
+    "adapters (the model's own parameters then freeze unless --train-only names them):\n"
+    "  --adapter-after GLOB[:dim=D]  a bottleneck adapter y + up(relu(down(y))) after\n"
+    "                       every node named by GLOB (repeatable); D: its width\n"
+    "                       (default: features / 16, at least 1); up starts at zero\n"
+    "  --ia3 GLOB           IA3: a learned per-channel scale (starting at one) on the\n"
+    "                       output of every node named by GLOB (repeatable)\n",
     "per-layer learning rates, L2-SP, dry run:\n"
     "  --lr-group GLOB=F    learning rate x F for parameters matching GLOB\n"
     "                       (repeatable; the last matching one applies; F = 0:\n"
@@ -117,6 +123,9 @@ typedef struct {
     gr_lora_spec *lora;
     const char *save_adapters;
     gr_pass_opts shapes;   /* --shape */
+    /* adapters: --adapter-after, --ia3 (argv pointers, argc slots each) */
+    int n_adapter_after, n_ia3;
+    const char **adapter_after, **ia3;
     /* per-layer learning rates, L2-SP, --dry-run, --verbose */
     int n_lr_groups, dry_run, verbose;
     gr_lr_group *lr_groups;
@@ -211,6 +220,18 @@ static int parse_repeated(int argc, char **argv, int *i, train_args *a, int *rc)
         a->train_only[a->n_train_only++] = value;
     else if (m == 0 && (m = cli_option(argc, argv, i, "--shape", &value)) > 0)
         *rc = cli_add_shape("train", value, &a->shapes);
+    if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+    return m != 0;
+}
+
+/* --adapter-after and --ia3; the pass parses and checks the specs. */
+static int parse_adapters(int argc, char **argv, int *i, train_args *a, int *rc) {
+    const char *value;
+    int m;
+    if ((m = cli_option(argc, argv, i, "--adapter-after", &value)) > 0)
+        a->adapter_after[a->n_adapter_after++] = value;
+    else if (m == 0 && (m = cli_option(argc, argv, i, "--ia3", &value)) > 0)
+        a->ia3[a->n_ia3++] = value;
     if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
     return m != 0;
 }
@@ -315,9 +336,12 @@ static int parse_lora(int argc, char **argv, int *i, train_args *a, int *rc) {
 static int parse_args(int argc, char **argv, train_args *a) {
     a->freeze = calloc((size_t)argc, sizeof *a->freeze);
     a->train_only = calloc((size_t)argc, sizeof *a->train_only);
+    a->adapter_after = calloc((size_t)argc, sizeof *a->adapter_after);
+    a->ia3 = calloc((size_t)argc, sizeof *a->ia3);
     a->lr_groups = calloc((size_t)argc, sizeof *a->lr_groups);
     a->lora = calloc((size_t)argc, sizeof *a->lora);
-    if (!a->freeze || !a->train_only || !a->lr_groups || !a->lora) {
+    if (!a->freeze || !a->train_only || !a->adapter_after || !a->ia3 || !a->lr_groups ||
+        !a->lora) {
         fputs("graft: error: out of memory\n", stderr);
         return EXIT_ERROR;
     }
@@ -333,6 +357,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             a->no_shuffle = 1, i++;
         } else if (parse_string(argc, argv, &i, a, &rc) || parse_number(argc, argv, &i, a, &rc) ||
                    parse_repeated(argc, argv, &i, a, &rc) ||
+                   parse_adapters(argc, argv, &i, a, &rc) ||
                    parse_lr_options(argc, argv, &i, a, &rc) || parse_lora(argc, argv, &i, a, &rc)) {
             if (rc) return rc;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -374,6 +399,8 @@ static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *s
     o->freeze_until = a->freeze_until;
     o->n_lora = a->n_lora, o->lora = a->lora;
     o->seed = (uint64_t)a->seed;
+    o->n_adapter_after = a->n_adapter_after, o->adapter_after = a->adapter_after;
+    o->n_ia3 = a->n_ia3, o->ia3 = a->ia3;
     if (a->head) GR_TRY(tc_parse_head(a->head, o, st));
     if (a->loss) GR_TRY(tc_parse_loss(a->loss, &o->loss, st));
     o->label_smoothing = a->label_smoothing;
@@ -472,13 +499,14 @@ static void free_session(session *s) {
     free(s->options);
 }
 
-/* Model edits ("head", "lora", "train"), --init, then the compiled steps. */
+/* Model edits ("head", "lora", "adapters", "train"), --init, then the
+ * compiled steps. */
 static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
                      gr_status *st) {
     GR_TRY(gr_import_file(a->model, &s->model, st));
     GR_TRY(gr_graph_check_supported(s->model, st));
     gr_pass_opts popts = {.train = o};
-    static const char *const edits[] = {"head", "lora", "train", NULL};
+    static const char *const edits[] = {"head", "lora", "adapters", "train", NULL};
     GR_TRY(gr_passes_run(s->model, edits, &popts, st));
     int n_loaded = 0;
     if (a->init && gr_graph_load_params(s->model, a->init, &n_loaded, st) != GR_OK)
@@ -595,6 +623,8 @@ int cmd_train(int argc, char **argv) {
     }
     free(a.freeze);
     free(a.train_only);
+    free(a.adapter_after);
+    free(a.ia3);
     for (int k = 0; k < a.n_lr_groups; k++) free((char *)a.lr_groups[k].glob);
     free(a.lr_groups);
     gr_lora_specs_free(a.lora, a.n_lora);
