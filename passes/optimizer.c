@@ -12,6 +12,9 @@
  *   Adam:  g += wd*w; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
  *          w -= step_size * m / (sqrt(v)/bc2_sqrt + eps)
  *   AdamW: w *= decay (= 1 - lr*wd, run-time scalar), then Adam without wd.
+ *   A parameter that starts training at optimizer step T > 0 (progressive
+ *   unfreezing, opts->train->unfreeze) takes its bias corrections from
+ *   "graft.step_size@T" and "graft.bc2_sqrt@T" (t counted from T).
  * Learning rate and bias corrections are run-time scalar inputs (see
  * gr_passes.h), so schedules need no recompilation.
  * Requires: opts->train, g->grads (the "autodiff" pass).
@@ -123,9 +126,18 @@ static gr_code adam(opt *o, gr_value *w, gr_value *g) {
                       op(o, GR_OP_MUL, g, scalar(o, 1.0 - t->beta1)));
     gr_value *v1 = op(o, GR_OP_ADD, op(o, GR_OP_MUL, v, scalar(o, t->beta2)),
                       op(o, GR_OP_MUL, op(o, GR_OP_MUL, g, g), scalar(o, 1.0 - t->beta2)));
-    gr_value *denom = op(o, GR_OP_ADD, op(o, GR_OP_DIV, op(o, GR_OP_SQRT, v1, NULL), o->bc2_sqrt),
+    gr_value *step_size = o->step_size, *bc2_sqrt = o->bc2_sqrt;
+    int64_t start = t->unfreeze ? gr_unfreeze_start(t->unfreeze, w0->name) : 0;
+    if (start > 0) { /* bias corrections counted from the step w started training */
+        char name[64];
+        snprintf(name, sizeof name, "graft.step_size@%lld", (long long)start);
+        step_size = input(o, name, GR_DTYPE_F32);
+        snprintf(name, sizeof name, "graft.bc2_sqrt@%lld", (long long)start);
+        bc2_sqrt = input(o, name, GR_DTYPE_F32);
+    }
+    gr_value *denom = op(o, GR_OP_ADD, op(o, GR_OP_DIV, op(o, GR_OP_SQRT, v1, NULL), bc2_sqrt),
                          scalar(o, t->eps));
-    gr_value *w1 = op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, op(o, GR_OP_DIV, m1, denom), o->step_size));
+    gr_value *w1 = op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, op(o, GR_OP_DIV, m1, denom), step_size));
     GR_TRY(update(o, m, m1));
     GR_TRY(update(o, v, v1));
     return update(o, w0, w1);

@@ -175,6 +175,16 @@ typedef struct {
     const char *options_json;         /* a JSON object kept in state.json */
     int progress;                     /* 0 none, 1 bar redrawn (TTY), 2 lines */
     FILE *out;                        /* progress and summaries (stdout if NULL) */
+    /* Progressive unfreezing (tools/unfreeze.c): a change of the trainable
+     * set by epoch. When set, restage(restage_ctx, epoch, &train, st) is
+     * called with the 0-based epoch about to be trained: before the first
+     * batch (on --resume with the checkpoint's epoch, before its state is
+     * read) and after every epoch's validation, before its checkpoint. It
+     * may replace *train by a step it compiled (same inputs, outputs and
+     * batch) holding the current state; the loop then trains, validates
+     * and checkpoints with that step. The caller owns every step. */
+    gr_code (*restage)(void *ctx, int64_t epoch, gr_train_step **train, gr_status *st);
+    void *restage_ctx;
 } gr_train_config;
 
 typedef struct {
@@ -218,6 +228,8 @@ gr_code gr_checkpoint_write(const char *dir, gr_train_step *s, const char *json,
 /* Restores every state buffer from DIR (all must be there, same dtype and
  * shape) and returns state.json in *json (gr_malloc'd). */
 gr_code gr_checkpoint_read(const char *dir, gr_train_step *s, char **json, gr_status *st);
+/* Returns DIR/state.json in *json (gr_malloc'd) without reading tensors. */
+gr_code gr_checkpoint_json(const char *dir, char **json, gr_status *st);
 
 /* --------------------------------------------------------------- data sets */
 
