@@ -113,7 +113,8 @@ int gr_npy_is_npy(const void *buf, size_t len);
  * 1 - dampening), "graft.step_size" = lr / (1 - beta1^(t+1)),
  * "graft.bc2_sqrt" = sqrt(1 - beta2^(t+1)), "graft.decay" =
  * 1 - lr * weight_decay, "graft.seed" =
- * gr_hash64(seed ^ gr_hash64(batch)).
+ * gr_hash64(seed ^ gr_hash64(batch)); "graft.step_size@T" and
+ * "graft.bc2_sqrt@T" (progressive unfreezing) the same with t - T for t.
  * The training step has a fixed batch size: a final partial batch of an
  * epoch is dropped (drop_last); evaluation runs every sample (a second
  * plan at the remainder's batch size, if given). */
