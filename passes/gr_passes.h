@@ -103,7 +103,9 @@ typedef struct {
 
 /* Groups g's trainable parameters (g: the export graph after "train").
  * GR_ERR_BAD_ARG when more groups are asked than there are layers. On
- * failure *out stays NULL. The result keeps copies of the names. */
+ * failure *out stays NULL. The result keeps copies of the names; g is
+ * unchanged but for its node ids, renumbered to their positions (as the
+ * "train" pass does). */
 gr_code gr_unfreeze_new(const gr_graph *g, const gr_unfreeze_opts *opts, gr_unfreeze **out,
                         gr_status *st);
 void gr_unfreeze_free(gr_unfreeze *u); /* accepts NULL */

@@ -53,12 +53,14 @@ expect 2 "--unfreeze-groups 6: the trainable parameters form only 5 layers" $bas
     --unfreeze-every 1 --unfreeze-groups 6 --epochs 1
 
 # ------------------------------------------- groups and the trainable sets
-expect 0 "unfreeze group 1 of 3 (from epoch 3): conv1.weight bn1.weight bn1.bias \
-res_conv1.weight res_bn1.weight res_bn1.bias$" $base $sgd $uf --epochs 1 --verbose
-expect 0 "unfreeze group 2 of 3 (from epoch 2): res_conv2.weight res_bn2.weight \
-res_bn2.bias conv2.weight bn2.weight bn2.bias$" $base $sgd $uf --epochs 1 --verbose
+# One epoch (kept as $tmp/ck1 for the checks further down).
 expect 0 "unfreeze group 3 of 3 (from epoch 1): fc.weight fc.bias$" $base $sgd $uf \
-    --epochs 1 --verbose
+    --epochs 1 --verbose --checkpoint "$tmp/ck1"
+grep -q "^unfreeze group 1 of 3 (from epoch 3): conv1.weight bn1.weight bn1.bias \
+res_conv1.weight res_bn1.weight res_bn1.bias$" "$tmp/out" &&
+    grep -q "^unfreeze group 2 of 3 (from epoch 2): res_conv2.weight res_bn2.weight \
+res_bn2.bias conv2.weight bn2.weight bn2.bias$" "$tmp/out"
+check "--verbose lists the 3 groups: conv + BatchNorm layers, split 2, 2, 1" $?
 # Default: one group per layer (5), bottom-up.
 expect 0 "unfreeze group 5 of 5 (from epoch 5): fc.weight fc.bias$" $base $sgd \
     --unfreeze-every 1 --unfreeze-order bottom-up --epochs 1 --verbose
@@ -111,7 +113,6 @@ check "bottom-up: the trainable set of every epoch is reported" $?
 # ---------------------------------------- frozen parameters do not move
 # The checkpoint after epoch 1 holds epoch 2's step: group 2 unfrozen at its
 # initial values, group 1 still constant (not in the checkpoint).
-$base $sgd $uf --epochs 1 --checkpoint "$tmp/ck1" >/dev/null 2>&1
 same_data "$tmp/ck1/res_conv2.weight.npy" "$cnn/init/res_conv2.weight.npy" &&
     same_data "$tmp/ck1/bn2.running_mean.npy" "$cnn/init/bn2.running_mean.npy" &&
     test ! -e "$tmp/ck1/conv1.weight.npy" && test -e "$tmp/ck1/fc.weight.momentum.npy" &&
@@ -169,6 +170,16 @@ expect 0 "unfreeze group 2 of 2 (from epoch 1): fc3.weight fc3.bias$" "$graft" t
 grep -q "unfreeze group 1 of 2 (from epoch 2): fc1.weight fc1.bias fc2.weight fc2.bias$" \
     "$tmp/out" && grep -q "epoch 2: loss .*val_acc" "$tmp/out"
 check "--head: the body is the other group; validation runs every epoch" $?
+
+# The learning-rate schedule runs over the whole run, across recompiles.
+mrun="$graft train $mlp/model.onnx --data $mlp/x.npy --labels $mlp/y.npy --epochs 3 \
+--schedule cosine --warmup 5 --optimizer adam --threads 1"
+$mrun --log "$tmp/lr_all.log" >/dev/null 2>&1
+$mrun --unfreeze-every 1 --log "$tmp/lr_uf.log" >/dev/null 2>&1
+grep '"step"' "$tmp/lr_all.log" | sed 's/.*"lr"://' >"$tmp/want"
+grep '"step"' "$tmp/lr_uf.log" | sed 's/.*"lr"://' >"$tmp/got"
+cmp -s "$tmp/got" "$tmp/want" && [ "$(wc -l <"$tmp/got")" -eq 60 ]
+check "cosine schedule with warm-up: the same 60 learning rates as without unfreezing" $?
 
 echo "unfreeze_test: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]
