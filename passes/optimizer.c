@@ -114,9 +114,26 @@ static gr_code sgd(opt *o, gr_value *w, gr_value *g) {
     return update(o, w, op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, d, o->lr)));
 }
 
+/* o->step_size and o->bc2_sqrt for w: "graft.step_size" and
+ * "graft.bc2_sqrt", or their "@T" forms when w starts training at optimizer
+ * step T > 0 (gr_unfreeze_start), as PyTorch counts a parameter's steps
+ * from its first gradient. */
+static gr_code bias_corrections(opt *o, const gr_value *w) {
+    int64_t start = o->t->unfreeze ? gr_unfreeze_start(o->t->unfreeze, w->name) : 0;
+    char step_size[64] = "graft.step_size", bc2_sqrt[64] = "graft.bc2_sqrt";
+    if (start > 0) {
+        snprintf(step_size, sizeof step_size, "graft.step_size@%lld", (long long)start);
+        snprintf(bc2_sqrt, sizeof bc2_sqrt, "graft.bc2_sqrt@%lld", (long long)start);
+    }
+    o->step_size = input(o, step_size, GR_DTYPE_F32);
+    o->bc2_sqrt = input(o, bc2_sqrt, GR_DTYPE_F32);
+    return o->step_size && o->bc2_sqrt ? GR_OK : o->st->code;
+}
+
 static gr_code adam(opt *o, gr_value *w, gr_value *g) {
     const gr_train_opts *t = o->t;
     gr_value *w0 = w;
+    GR_TRY(bias_corrections(o, w0));
     if (t->optimizer == GR_OPTIMIZER_ADAMW && t->weight_decay)
         w = op(o, GR_OP_MUL, w, o->decay);
     else if (t->weight_decay)
@@ -126,18 +143,9 @@ static gr_code adam(opt *o, gr_value *w, gr_value *g) {
                       op(o, GR_OP_MUL, g, scalar(o, 1.0 - t->beta1)));
     gr_value *v1 = op(o, GR_OP_ADD, op(o, GR_OP_MUL, v, scalar(o, t->beta2)),
                       op(o, GR_OP_MUL, op(o, GR_OP_MUL, g, g), scalar(o, 1.0 - t->beta2)));
-    gr_value *step_size = o->step_size, *bc2_sqrt = o->bc2_sqrt;
-    int64_t start = t->unfreeze ? gr_unfreeze_start(t->unfreeze, w0->name) : 0;
-    if (start > 0) { /* bias corrections counted from the step w started training */
-        char name[64];
-        snprintf(name, sizeof name, "graft.step_size@%lld", (long long)start);
-        step_size = input(o, name, GR_DTYPE_F32);
-        snprintf(name, sizeof name, "graft.bc2_sqrt@%lld", (long long)start);
-        bc2_sqrt = input(o, name, GR_DTYPE_F32);
-    }
-    gr_value *denom = op(o, GR_OP_ADD, op(o, GR_OP_DIV, op(o, GR_OP_SQRT, v1, NULL), bc2_sqrt),
+    gr_value *denom = op(o, GR_OP_ADD, op(o, GR_OP_DIV, op(o, GR_OP_SQRT, v1, NULL), o->bc2_sqrt),
                          scalar(o, t->eps));
-    gr_value *w1 = op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, op(o, GR_OP_DIV, m1, denom), step_size));
+    gr_value *w1 = op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, op(o, GR_OP_DIV, m1, denom), o->step_size));
     GR_TRY(update(o, m, m1));
     GR_TRY(update(o, v, v1));
     return update(o, w0, w1);
