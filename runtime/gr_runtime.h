@@ -231,6 +231,8 @@ gr_code gr_checkpoint_write(const char *dir, gr_train_step *s, const char *json,
 gr_code gr_checkpoint_read(const char *dir, gr_train_step *s, char **json, gr_status *st);
 /* Returns DIR/state.json in *json (gr_malloc'd) without reading tensors. */
 gr_code gr_checkpoint_json(const char *dir, char **json, gr_status *st);
+/* The 0-based epoch a checkpoint continues with (its state.json "epoch"). */
+gr_code gr_checkpoint_epoch(const char *dir, int64_t *epoch, gr_status *st);
 
 /* --------------------------------------------------------------- data sets */
 

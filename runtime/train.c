@@ -301,6 +301,15 @@ static char *state_json(const gr_train_config *c, const gr_data_iter *it, int64_
     return json;
 }
 
+gr_code gr_checkpoint_epoch(const char *dir, int64_t *epoch, gr_status *st) {
+    char *json = NULL;
+    GR_TRY(gr_checkpoint_json(dir, &json, st));
+    *epoch = (int64_t)json_number(json, "epoch");
+    if (*epoch < 0) *epoch = 0;
+    gr_free(json);
+    return GR_OK;
+}
+
 /* ------------------------------------------------------------------- the loop */
 
 typedef struct {
@@ -328,10 +337,9 @@ static gr_code resume_from(loop *L, gr_status *st) {
     int64_t *step = &L->step;
     char *json = NULL;
     if (c->restage) { /* the step that trains the checkpoint's epoch, then its state */
-        GR_TRY(gr_checkpoint_json(c->resume, &json, st));
-        int64_t epoch = (int64_t)json_number(json, "epoch");
-        gr_free(json);
-        GR_TRY(c->restage(c->restage_ctx, epoch < 0 ? 0 : epoch, &L->train, st));
+        int64_t epoch = 0;
+        GR_TRY(gr_checkpoint_epoch(c->resume, &epoch, st));
+        GR_TRY(c->restage(c->restage_ctx, epoch, &L->train, st));
     }
     GR_TRY(gr_checkpoint_read(c->resume, L->train, &json, st));
     int64_t batch = (int64_t)json_number(json, "batch");

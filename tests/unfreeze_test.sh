@@ -51,6 +51,8 @@ expect 2 "--unfreeze-order: unknown value 'sideways'" $base $uf --unfreeze-order
 expect 2 "--unfreeze-every expects a positive integer" $base --unfreeze-every 0
 expect 2 "--unfreeze-groups 6: the trainable parameters form only 5 layers" $base \
     --unfreeze-every 1 --unfreeze-groups 6 --epochs 1
+mkdir "$tmp/empty"
+expect 2 "--resume: cannot open '$tmp/empty/state.json'" $base $uf --resume "$tmp/empty"
 
 # ------------------------------------------- groups and the trainable sets
 # One epoch (kept as $tmp/ck1 for the checks further down).

@@ -397,8 +397,9 @@ static void free_session(session *s) {
     free(s->options);
 }
 
-/* --unfreeze-every: groups, the first stage's training step, then every
- * group trainable again in the export graph (for the evaluation steps). */
+/* --unfreeze-every: groups, the training step of the first epoch to train
+ * (0, or the checkpoint's), then every group trainable again in the export
+ * graph (for the evaluation steps). */
 static gr_code start_unfreezing(const train_args *a, const gr_train_opts *o, session *s,
                                 int64_t batch, gr_status *st) {
     gr_unfreeze_opts uo = {
@@ -407,9 +408,12 @@ static gr_code start_unfreezing(const train_args *a, const gr_train_opts *o, ses
         .batches_per_epoch = s->data.n_train / batch, .accumulate = o->accumulate,
     };
     if (uo.batches_per_epoch < 1) uo.batches_per_epoch = 1; /* the loop reports it */
+    int64_t epoch = 0; /* --resume: the checkpoint's, so its step compiles once */
+    if (a->resume && gr_checkpoint_epoch(a->resume, &epoch, st) != GR_OK)
+        return gr_status_prefix(st, "--resume: ");
     GR_TRY(tu_init(&s->unfreeze, s->model, &s->train, o, &uo, &a->shapes, batch,
                    (int)a->threads, a->verbose, stdout, st));
-    GR_TRY(tu_compile_first(&s->unfreeze, 0, st));
+    GR_TRY(tu_compile_first(&s->unfreeze, epoch, st));
     return tu_all(&s->unfreeze, st);
 }
 
