@@ -50,6 +50,10 @@ typedef struct {
  *                                 (PyTorch's momentum buffer starts as g)
  *              "graft.step_size"  Adam/AdamW: lr / (1 - beta1^t)
  *              "graft.bc2_sqrt"   Adam/AdamW: sqrt(1 - beta2^t)
+ *              "graft.step_size@T", "graft.bc2_sqrt@T"  the same with t
+ *                                 counted from optimizer step T (0-based):
+ *                                 parameters that started training late
+ *                                 (progressive unfreezing)
  *              "graft.decay"      AdamW: 1 - lr * weight_decay
  *              "graft.seed"       i64 []: dropout masks of this step
  *              "graft.apply"      bool []: accumulation: 1 on the micro-step
@@ -75,6 +79,67 @@ typedef struct {
     double dropout;    /* on the adapter's input, training only (default 0) */
 } gr_lora_spec;
 typedef enum { GR_OPTIMIZER_SGD, GR_OPTIMIZER_ADAM, GR_OPTIMIZER_ADAMW } gr_optimizer_kind;
+
+/* ------------------------------------------------- progressive unfreezing
+ *
+ * passes/unfreeze.c (`graft train --unfreeze-every E`, ULMFiT): the model's
+ * trainable parameters (after the "train" pass) split into groups of whole
+ * layers in depth order; training starts with one group and one more
+ * unfreezes every E epochs (top-down: from the output; bottom-up: from the
+ * input). A layer is the parameters one node uses with data (through
+ * parameter-only nodes such as Transpose(W)), with a BatchNormalization,
+ * Add or Mul that alone consumes its output (Conv + BatchNormalization,
+ * MatMul + bias); layers are ordered by their first node's topological
+ * position. The new head's layers (GR_ORIGIN_HEAD) are the last group;
+ * the other L layers are cut evenly by count into the remaining n groups
+ * (layer j, 0-based, in group floor(j*n/L)). tools/train.c recompiles the
+ * training step whenever the trainable set changes (gr_unfreeze_apply on
+ * the export graph, then tc_compile).
+ *
+ *     gr_unfreeze_opts uo = {.groups = 3, .every = 1, .batches_per_epoch = 100,
+ *                            .accumulate = 1};
+ *     gr_unfreeze *u;
+ *     if (gr_unfreeze_new(model, &uo, &u, &st) != GR_OK) ...;
+ *     gr_unfreeze_apply(u, model, gr_unfreeze_stage(u, epoch), &st);
+ *     ...
+ *     gr_unfreeze_free(u);
+ */
+typedef struct gr_unfreeze gr_unfreeze;
+
+typedef struct {
+    int groups;                /* K >= 1, or 0: one group per layer */
+    int bottom_up;             /* 0: top-down (the output's group first) */
+    int64_t every;             /* E >= 1: epochs between two unfreezings */
+    int64_t batches_per_epoch; /* >= 1: to count optimizer steps */
+    int64_t accumulate;        /* >= 1: batches per optimizer step */
+} gr_unfreeze_opts;
+
+/* Groups g's trainable parameters (g: the export graph after "train").
+ * GR_ERR_BAD_ARG when more groups are asked than there are layers. On
+ * failure *out stays NULL. The result keeps copies of the names; g is
+ * unchanged but for its node ids, renumbered to their positions (as the
+ * "train" pass does). */
+gr_code gr_unfreeze_new(const gr_graph *g, const gr_unfreeze_opts *opts, gr_unfreeze **out,
+                        gr_status *st);
+void gr_unfreeze_free(gr_unfreeze *u); /* accepts NULL */
+int gr_unfreeze_n_groups(const gr_unfreeze *u);
+int gr_unfreeze_n_params(const gr_unfreeze *u);
+/* Parameter i (0 <= i < n_params, in depth order) and its group (0: the
+ * one nearest the input). */
+const char *gr_unfreeze_param(const gr_unfreeze *u, int i, int *group);
+/* Groups that train in epoch (0-based): min(K, 1 + epoch / E). */
+int gr_unfreeze_stage(const gr_unfreeze *u, int64_t epoch);
+/* 1 if group trains when stage groups do. */
+int gr_unfreeze_active(const gr_unfreeze *u, int group, int stage);
+/* The 0-based epoch in which group starts training. */
+int64_t gr_unfreeze_group_epoch(const gr_unfreeze *u, int group);
+/* The optimizer step (0-based) at which parameter name starts training:
+ * its group's first epoch * batches_per_epoch / accumulate (0 for names
+ * that are not grouped). */
+int64_t gr_unfreeze_start(const gr_unfreeze *u, const char *name);
+/* Marks g's grouped parameters trainable and variable when their group is
+ * active at stage, frozen (constants) otherwise. Other values untouched. */
+gr_code gr_unfreeze_apply(const gr_unfreeze *u, gr_graph *g, int stage, gr_status *st);
 
 typedef struct {
     int eval;                 /* 1: build the evaluation graph (loss only) */
@@ -130,6 +195,11 @@ typedef struct {
      * first spec whose glob matches a weight sets its rank and alpha. */
     int n_lora;
     const gr_lora_spec *lora;
+    /* progressive unfreezing (passes/unfreeze.c): when set, Adam and AdamW
+     * count a parameter's bias corrections from the optimizer step its
+     * group started training (gr_unfreeze_start), as PyTorch does for a
+     * parameter whose first gradient comes late. */
+    const gr_unfreeze *unfreeze;
 } gr_train_opts;
 
 /* --lr-group GLOB=FACTOR: fnmatch glob over parameter names, factor >= 0. */

@@ -12,6 +12,9 @@
  *   Adam:  g += wd*w; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
  *          w -= step_size * m / (sqrt(v)/bc2_sqrt + eps)
  *   AdamW: w *= decay (= 1 - lr*wd, run-time scalar), then Adam without wd.
+ *   A parameter that starts training at optimizer step T > 0 (progressive
+ *   unfreezing, opts->train->unfreeze) takes its bias corrections from
+ *   "graft.step_size@T" and "graft.bc2_sqrt@T" (t counted from T).
  * Learning rate and bias corrections are run-time scalar inputs (see
  * gr_passes.h), so schedules need no recompilation. Per-parameter factors
  * (--lr-group, --layer-decay; gr_lr_factors) are compile-time constants:
@@ -130,9 +133,26 @@ static gr_code sgd(opt *o, gr_value *w, gr_value *g) {
     return update(o, w, op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, d, scaled(o, o->lr))));
 }
 
+/* o->step_size and o->bc2_sqrt for w: "graft.step_size" and
+ * "graft.bc2_sqrt", or their "@T" forms when w starts training at optimizer
+ * step T > 0 (gr_unfreeze_start), as PyTorch counts a parameter's steps
+ * from its first gradient. */
+static gr_code bias_corrections(opt *o, const gr_value *w) {
+    int64_t start = o->t->unfreeze ? gr_unfreeze_start(o->t->unfreeze, w->name) : 0;
+    char step_size[64] = "graft.step_size", bc2_sqrt[64] = "graft.bc2_sqrt";
+    if (start > 0) {
+        snprintf(step_size, sizeof step_size, "graft.step_size@%lld", (long long)start);
+        snprintf(bc2_sqrt, sizeof bc2_sqrt, "graft.bc2_sqrt@%lld", (long long)start);
+    }
+    o->step_size = input(o, step_size, GR_DTYPE_F32);
+    o->bc2_sqrt = input(o, bc2_sqrt, GR_DTYPE_F32);
+    return o->step_size && o->bc2_sqrt ? GR_OK : o->st->code;
+}
+
 static gr_code adam(opt *o, gr_value *w, gr_value *g) {
     const gr_train_opts *t = o->t;
     gr_value *w0 = w;
+    GR_TRY(bias_corrections(o, w0));
     if (t->optimizer == GR_OPTIMIZER_ADAMW && t->weight_decay)
         w = op(o, GR_OP_MUL, w, decay(o));
     else if (t->weight_decay)

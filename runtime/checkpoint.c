@@ -367,9 +367,14 @@ gr_code gr_checkpoint_read(const char *dir, gr_train_step *s, char **json, gr_st
         gr_free(t.data);
         gr_free(path);
     }
-    char *path = code == GR_OK ? join(dir, "state.json", "") : NULL;
-    if (code == GR_OK && !path) code = gr_fail(st, GR_ERR_NOMEM, "out of memory");
-    if (code == GR_OK) code = read_text(path, json, st);
+    return code == GR_OK ? gr_checkpoint_json(dir, json, st) : code;
+}
+
+gr_code gr_checkpoint_json(const char *dir, char **json, gr_status *st) {
+    *json = NULL;
+    char *path = join(dir, "state.json", "");
+    if (!path) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    gr_code code = read_text(path, json, st);
     gr_free(path);
     return code;
 }

@@ -113,7 +113,8 @@ int gr_npy_is_npy(const void *buf, size_t len);
  * 1 - dampening), "graft.step_size" = lr / (1 - beta1^(t+1)),
  * "graft.bc2_sqrt" = sqrt(1 - beta2^(t+1)), "graft.decay" =
  * 1 - lr * weight_decay, "graft.seed" =
- * gr_hash64(seed ^ gr_hash64(batch)).
+ * gr_hash64(seed ^ gr_hash64(batch)); "graft.step_size@T" and
+ * "graft.bc2_sqrt@T" (progressive unfreezing) the same with t - T for t.
  * The training step has a fixed batch size: a final partial batch of an
  * epoch is dropped (drop_last); evaluation runs every sample (a second
  * plan at the remainder's batch size, if given). */
@@ -175,6 +176,16 @@ typedef struct {
     const char *options_json;         /* a JSON object kept in state.json */
     int progress;                     /* 0 none, 1 bar redrawn (TTY), 2 lines */
     FILE *out;                        /* progress and summaries (stdout if NULL) */
+    /* Progressive unfreezing (tools/unfreeze.c): a change of the trainable
+     * set by epoch. When set, restage(restage_ctx, epoch, &train, st) is
+     * called with the 0-based epoch about to be trained: before the first
+     * batch (on --resume with the checkpoint's epoch, before its state is
+     * read) and after every epoch's validation, before its checkpoint. It
+     * may replace *train by a step it compiled (same inputs, outputs and
+     * batch) holding the current state; the loop then trains, validates
+     * and checkpoints with that step. The caller owns every step. */
+    gr_code (*restage)(void *ctx, int64_t epoch, gr_train_step **train, gr_status *st);
+    void *restage_ctx;
 } gr_train_config;
 
 typedef struct {
@@ -228,6 +239,10 @@ gr_code gr_params_write_dir(const char *dir, const gr_graph *g, const char *cons
 /* DIR/file as a NUL-terminated string (gr_malloc'd; at most 64 KiB - 1);
  * a missing file is GR_ERR_BAD_ARG naming it. */
 gr_code gr_dir_read_text(const char *dir, const char *file, char **out, gr_status *st);
+/* Returns DIR/state.json in *json (gr_malloc'd) without reading tensors. */
+gr_code gr_checkpoint_json(const char *dir, char **json, gr_status *st);
+/* The 0-based epoch a checkpoint continues with (its state.json "epoch"). */
+gr_code gr_checkpoint_epoch(const char *dir, int64_t *epoch, gr_status *st);
 
 /* --------------------------------------------------------------- data sets */
 

@@ -26,6 +26,11 @@ struct gr_train_step {
     int x, labels;              /* input positions (labels -1: none) */
     int lr, damp, step_size, bc2_sqrt, decay, seed, apply; /* inputs or -1 */
     int loss, output;           /* output positions (output -1: none) */
+    /* "graft.step_size@T" / "graft.bc2_sqrt@T" inputs (progressive
+     * unfreezing): input position, T, 1 for bc2_sqrt */
+    int n_late;
+    int *late_input, *late_bc2;
+    int64_t *late_start;
 };
 
 static double now_s(void) {
@@ -56,6 +61,24 @@ static const gr_buffer *output_buffer(const gr_train_step *s, int i) {
     return &s->plan->buffers[s->plan->outputs[i]];
 }
 
+/* "graft.step_size@T" or "graft.bc2_sqrt@T": records input i; 0 if name
+ * is neither. */
+static int find_late(gr_train_step *s, const char *name, int i) {
+    static const char *const stems[] = {"graft.step_size@", "graft.bc2_sqrt@"};
+    for (int k = 0; k < 2; k++) {
+        size_t len = strlen(stems[k]);
+        char *end;
+        if (strncmp(name, stems[k], len)) continue;
+        long long start = strtoll(name + len, &end, 10);
+        if (end == name + len || *end || start < 0) return 0;
+        s->late_input[s->n_late] = i;
+        s->late_bc2[s->n_late] = k;
+        s->late_start[s->n_late++] = start;
+        return 1;
+    }
+    return 0;
+}
+
 static gr_code find_inputs(gr_train_step *s, gr_status *st) {
     int *slots[] = {&s->lr,    &s->damp,  &s->step_size, &s->bc2_sqrt,
                     &s->decay, &s->seed, &s->apply};
@@ -65,13 +88,19 @@ static gr_code find_inputs(gr_train_step *s, gr_status *st) {
     enum { N_SCALARS = sizeof names / sizeof *names };
     s->x = s->labels = -1;
     for (int k = 0; k < N_SCALARS; k++) *slots[k] = -1;
+    size_t n = (size_t)s->plan->n_inputs + 1;
+    s->late_input = gr_calloc(n, sizeof *s->late_input);
+    s->late_bc2 = gr_calloc(n, sizeof *s->late_bc2);
+    s->late_start = gr_calloc(n, sizeof *s->late_start);
+    if (!s->late_input || !s->late_bc2 || !s->late_start)
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     for (int i = 0; i < s->plan->n_inputs; i++) {
         const char *name = input_buffer(s, i)->name ? input_buffer(s, i)->name : "";
         int known = 0;
         if (!strcmp(name, LABELS)) s->labels = i, known = 1;
         for (int k = 0; k < N_SCALARS; k++)
             if (!strcmp(name, names[k])) *slots[k] = i, known = 1;
-        if (known) continue;
+        if (known || find_late(s, name, i)) continue;
         if (!strncmp(name, PREFIX, strlen(PREFIX)))
             return gr_fail(st, GR_ERR_UNSUPPORTED, "training step input '%s' is unknown", name);
         if (s->x >= 0)
@@ -139,6 +168,9 @@ void gr_train_step_free(gr_train_step *s) {
     for (int i = 0; s->outputs && i < s->plan->n_outputs; i++) gr_free(s->outputs[i]);
     gr_free(s->inputs);
     gr_free(s->outputs);
+    gr_free(s->late_input);
+    gr_free(s->late_bc2);
+    gr_free(s->late_start);
     gr_session_free(s->session);
     gr_free(s);
 }
@@ -269,12 +301,47 @@ static char *state_json(const gr_train_config *c, const gr_data_iter *it, int64_
     return json;
 }
 
+gr_code gr_checkpoint_epoch(const char *dir, int64_t *epoch, gr_status *st) {
+    char *json = NULL;
+    GR_TRY(gr_checkpoint_json(dir, &json, st));
+    *epoch = (int64_t)json_number(json, "epoch");
+    if (*epoch < 0) *epoch = 0;
+    gr_free(json);
+    return GR_OK;
+}
+
+/* ------------------------------------------------------------------- the loop */
+
+typedef struct {
+    const gr_train_config *c;
+    gr_train_step *train;      /* c->train, or what c->restage replaced it by */
+    gr_train_result *r;
+    gr_data_iter it;
+    int64_t *order;            /* this epoch's sample order (n_train) */
+    int64_t step;              /* batches done */
+    int64_t total_batches;     /* of the run (for ETA and cosine) */
+    int64_t batches_per_epoch;
+    double epoch_loss;         /* sum over this epoch's batches */
+    int64_t epoch_batches;
+    double epoch_start, epoch_seconds_sum;
+    int64_t epochs_timed;
+    int checkpointed;          /* a checkpoint of this run exists */
+    FILE *out;
+} loop;
+
 /* Step count and data position from a checkpoint; the run's own batch and
  * accumulation must match it. */
-static gr_code resume_from(const gr_train_config *c, gr_data_iter *it, int64_t *step,
-                           gr_status *st) {
+static gr_code resume_from(loop *L, gr_status *st) {
+    const gr_train_config *c = L->c;
+    gr_data_iter *it = &L->it;
+    int64_t *step = &L->step;
     char *json = NULL;
-    GR_TRY(gr_checkpoint_read(c->resume, c->train, &json, st));
+    if (c->restage) { /* the step that trains the checkpoint's epoch, then its state */
+        int64_t epoch = 0;
+        GR_TRY(gr_checkpoint_epoch(c->resume, &epoch, st));
+        GR_TRY(c->restage(c->restage_ctx, epoch, &L->train, st));
+    }
+    GR_TRY(gr_checkpoint_read(c->resume, L->train, &json, st));
     int64_t batch = (int64_t)json_number(json, "batch");
     int64_t accumulate = (int64_t)json_number(json, "accumulate");
     *step = (int64_t)json_number(json, "step");
@@ -295,27 +362,9 @@ static gr_code resume_from(const gr_train_config *c, gr_data_iter *it, int64_t *
     return GR_OK;
 }
 
-/* ------------------------------------------------------------------- the loop */
-
-typedef struct {
-    const gr_train_config *c;
-    gr_train_result *r;
-    gr_data_iter it;
-    int64_t *order;            /* this epoch's sample order (n_train) */
-    int64_t step;              /* batches done */
-    int64_t total_batches;     /* of the run (for ETA and cosine) */
-    int64_t batches_per_epoch;
-    double epoch_loss;         /* sum over this epoch's batches */
-    int64_t epoch_batches;
-    double epoch_start, epoch_seconds_sum;
-    int64_t epochs_timed;
-    int checkpointed;          /* a checkpoint of this run exists */
-    FILE *out;
-} loop;
-
 static void set_scalars(loop *L, double lr) {
     const gr_train_config *c = L->c;
-    gr_train_step *s = c->train;
+    gr_train_step *s = L->train;
     int64_t t = L->step / c->accumulate;  /* optimizer step this batch belongs to */
     set_scalar(s, s->lr, lr);
     set_scalar(s, s->damp, t == 0 ? 1.0 : 1.0 - c->dampening);
@@ -324,6 +373,11 @@ static void set_scalars(loop *L, double lr) {
     set_scalar(s, s->decay, 1 - lr * c->weight_decay);
     set_int(s, s->seed, (int64_t)gr_hash64(c->seed ^ gr_hash64((uint64_t)L->step)));
     set_int(s, s->apply, (L->step + 1) % c->accumulate == 0);
+    for (int k = 0; k < s->n_late; k++) { /* t counted from late_start */
+        double t1 = (double)(t - s->late_start[k] + 1);
+        set_scalar(s, s->late_input[k], s->late_bc2[k] ? sqrt(1 - pow(c->beta2, t1 < 1 ? 1 : t1))
+                                        : lr / (1 - pow(c->beta1, t1 < 1 ? 1 : t1)));
+    }
 }
 
 static void progress(loop *L, double loss, double seconds) {
@@ -349,7 +403,7 @@ static void progress(loop *L, double loss, double seconds) {
 
 static gr_code train_batch(loop *L, int64_t first, int64_t n, gr_status *st) {
     const gr_train_config *c = L->c;
-    gr_train_step *s = c->train;
+    gr_train_step *s = L->train;
     double lr = gr_lr_at(&c->lr, L->step / c->accumulate, L->it.epoch,
                          L->total_batches / c->accumulate);
     GR_TRY(fill_batch(s, c->data, L->order + first, n, c->pp, st));
@@ -379,8 +433,8 @@ static gr_code validate(loop *L, gr_status *st) {
     const gr_train_config *c = L->c;
     gr_train_result *r = L->r;
     if (!c->val_data || !c->eval) return GR_OK;
-    gr_train_step_copy_state(c->eval, c->train);
-    if (c->eval_tail) gr_train_step_copy_state(c->eval_tail, c->train);
+    gr_train_step_copy_state(c->eval, L->train);
+    if (c->eval_tail) gr_train_step_copy_state(c->eval_tail, L->train);
     int64_t done = 0;
     GR_TRY(gr_evaluate(c->eval, c->eval_tail, c->val_data, c->val_idx, c->n_val, c->pp,
                        &r->val_loss, &r->val_acc, NULL, 0, &done, st));
@@ -394,7 +448,7 @@ static gr_code checkpoint(loop *L, gr_status *st) {
     if (!c->checkpoint) return GR_OK;
     char *json = state_json(c, &L->it, L->step);
     if (!json) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
-    gr_code code = gr_checkpoint_write(c->checkpoint, c->train, json, st);
+    gr_code code = gr_checkpoint_write(c->checkpoint, L->train, json, st);
     gr_free(json);
     if (code == GR_OK) L->checkpointed = 1;
     return code;
@@ -466,6 +520,7 @@ static gr_code run_loop(loop *L, gr_status *st) {
         if (!epoch_over(&L->it, c->n_train)) continue;
         GR_TRY(end_epoch(L, st));
         gr_data_iter_next_epoch(&L->it);
+        if (c->restage) GR_TRY(c->restage(c->restage_ctx, L->it.epoch, &L->train, st));
         GR_TRY(checkpoint(L, st));
         start_epoch(L);
     }
@@ -481,13 +536,14 @@ gr_code gr_train_run(const gr_train_config *c, gr_train_result *r, gr_status *st
     r->val_loss = r->val_acc = NAN;
     int64_t batch = gr_train_step_batch(c->train);
     GR_TRY(check_config(c, batch, st));
-    loop L = {.c = c, .r = r, .out = c->out ? c->out : stdout};
+    loop L = {.c = c, .train = c->train, .r = r, .out = c->out ? c->out : stdout};
     gr_data_iter_init(&L.it, c->seed, batch, c->shuffle, 1);
     L.batches_per_epoch = gr_data_iter_batches(&L.it, c->n_train);
     L.total_batches = c->steps > 0 ? c->steps : c->epochs * L.batches_per_epoch;
     if (c->steps > 0 && c->epochs > 0 && c->epochs * L.batches_per_epoch < c->steps)
         L.total_batches = c->epochs * L.batches_per_epoch;
-    if (c->resume) GR_TRY(resume_from(c, &L.it, &L.step, st));
+    if (c->resume) GR_TRY(resume_from(&L, st));
+    else if (c->restage) GR_TRY(c->restage(c->restage_ctx, 0, &L.train, st));
     if (!(L.order = gr_malloc(sizeof *L.order * (size_t)c->n_train)))
         return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     gr_code code = run_loop(&L, st);

@@ -19,6 +19,7 @@
 #include "runtime/gr_runtime.h"
 #include "tools/cli.h"
 #include "tools/train_common.h"
+#include "tools/unfreeze.h"
 
 /* In parts: C99 compilers need only support string literals of 4095 bytes. */
 static const char *const help[] = {
@@ -85,7 +86,8 @@ static const char *const help[] = {
     "  --dry-run            print the trainable parameters by group (count, bytes,\n"
     "                       learning rate), the frozen ones and the adapters added,\n"
     "                       then exit without training (--data not needed)\n"
-    "  --verbose            print the same report before training\n",
+    "  --verbose            print the same report before training (and the groups\n"
+    "                       of --unfreeze-every)\n",
     "LoRA (low-rank adapters; the model's own weights then freeze by default):\n"
     "  --lora GLOB[:rank=R,alpha=A,dropout=P]\n"
     "                       adapt every Gemm, MatMul and Conv weight W matching GLOB:\n"
@@ -97,6 +99,13 @@ static const char *const help[] = {
     "  --no-merge           -o: keep the adapters as separate nodes\n"
     "  --save-adapters DIR  write only the adapters (NAME.npy, adapters.json) to DIR\n"
     "                       (graft run --adapter DIR MODEL applies them)\n",
+    "progressive unfreezing (ULMFiT):\n"
+    "  --unfreeze-every E   start with one group of layers trainable, unfreeze one\n"
+    "                       more every E epochs (default: all train from the start)\n"
+    "  --unfreeze-groups K  split the trainable layers into K groups in depth order,\n"
+    "                       the new head (--head) a group of its own (default: one\n"
+    "                       group per layer)\n"
+    "  --unfreeze-order O   top-down (from the output, default) or bottom-up\n",
     "output:\n"
     "  -o OUT.onnx          write the fine-tuned model (default: not written)\n"
     "  --log FILE           JSON lines: per step and per epoch (default: none)\n"
@@ -131,6 +140,9 @@ typedef struct {
     gr_lr_group *lr_groups;
     double layer_decay;
     const char *l2sp;
+    /* progressive unfreezing (tools/unfreeze.c) */
+    int64_t unfreeze_every, unfreeze_groups;
+    const char *unfreeze_order;
     int argc;
     char **argv;
 } train_args;
@@ -273,6 +285,31 @@ static int check_choice(const char *option, const char *value, const char *const
     return cli_usage_error("train", "%s: unknown value '%s'", option, value);
 }
 
+/* --unfreeze-every, --unfreeze-groups, --unfreeze-order. */
+static int parse_unfreeze(int argc, char **argv, int *i, train_args *a, int *rc) {
+    const char *value;
+    int m;
+    if ((m = cli_option(argc, argv, i, "--unfreeze-every", &value)) > 0)
+        *rc = cli_parse_positive("train", "--unfreeze-every", value, &a->unfreeze_every);
+    else if (m == 0 && (m = cli_option(argc, argv, i, "--unfreeze-groups", &value)) > 0)
+        *rc = cli_parse_positive("train", "--unfreeze-groups", value, &a->unfreeze_groups);
+    else if (m == 0 && (m = cli_option(argc, argv, i, "--unfreeze-order", &value)) > 0)
+        a->unfreeze_order = value;
+    if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+    return m != 0;
+}
+
+static int check_unfreeze(const train_args *a) {
+    static const char *const orders[] = {"top-down", "bottom-up", NULL};
+    if (check_choice("--unfreeze-order", a->unfreeze_order, orders)) return EXIT_USAGE;
+    if ((a->unfreeze_groups || a->unfreeze_order) && !a->unfreeze_every)
+        return cli_usage_error("train", "--unfreeze-groups and --unfreeze-order need "
+                               "--unfreeze-every E");
+    if (a->unfreeze_groups > 100000)
+        return cli_usage_error("train", "--unfreeze-groups: at most 100000");
+    return 0;
+}
+
 static int check_args(train_args *a) {
     static const char *const optimizers[] = {"sgd", "adam", "adamw", NULL};
     static const char *const losses[] = {"ce", "mse", "l1", "bce", NULL};
@@ -283,6 +320,7 @@ static int check_args(train_args *a) {
     if (check_choice("--optimizer", a->optimizer, optimizers)) return EXIT_USAGE;
     if (check_choice("--loss", a->loss, losses)) return EXIT_USAGE;
     if (check_choice("--fit", a->fit, fits)) return EXIT_USAGE;
+    if (check_unfreeze(a)) return EXIT_USAGE;
     if (a->val_split >= 1) return cli_usage_error("train", "--val-split must be below 1");
     if (a->val_split > 0 && a->val_data)
         return cli_usage_error("train", "--val-split and --val-data exclude each other");
@@ -358,7 +396,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
         } else if (parse_string(argc, argv, &i, a, &rc) || parse_number(argc, argv, &i, a, &rc) ||
                    parse_repeated(argc, argv, &i, a, &rc) ||
                    parse_adapters(argc, argv, &i, a, &rc) ||
-                   parse_lr_options(argc, argv, &i, a, &rc) || parse_lora(argc, argv, &i, a, &rc)) {
+                   parse_lr_options(argc, argv, &i, a, &rc) || parse_lora(argc, argv, &i, a, &rc) ||
+                   parse_unfreeze(argc, argv, &i, a, &rc)) {
             if (rc) return rc;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("train", "unknown option '%s'", argv[i]);
@@ -488,6 +527,7 @@ typedef struct {
     data_sets data;
     gr_preprocess pp;
     char *options;
+    tu_schedule unfreeze;        /* --unfreeze-every (groups NULL: off) */
 } session;
 
 static void free_session(session *s) {
@@ -495,8 +535,29 @@ static void free_session(session *s) {
     tc_step_free(&s->eval);
     tc_step_free(&s->eval_tail);
     free_data(&s->data);
+    tu_free(&s->unfreeze);
     gr_graph_free(s->model);
     free(s->options);
+}
+
+/* --unfreeze-every: groups, the training step of the first epoch to train
+ * (0, or the checkpoint's), then every group trainable again in the export
+ * graph (for the evaluation steps). */
+static gr_code start_unfreezing(const train_args *a, const gr_train_opts *o, session *s,
+                                int64_t batch, gr_status *st) {
+    gr_unfreeze_opts uo = {
+        .groups = (int)a->unfreeze_groups, .every = a->unfreeze_every,
+        .bottom_up = a->unfreeze_order && !strcmp(a->unfreeze_order, "bottom-up"),
+        .batches_per_epoch = s->data.n_train / batch, .accumulate = o->accumulate,
+    };
+    if (uo.batches_per_epoch < 1) uo.batches_per_epoch = 1; /* the loop reports it */
+    int64_t epoch = 0; /* --resume: the checkpoint's, so its step compiles once */
+    if (a->resume && gr_checkpoint_epoch(a->resume, &epoch, st) != GR_OK)
+        return gr_status_prefix(st, "--resume: ");
+    GR_TRY(tu_init(&s->unfreeze, s->model, &s->train, o, &uo, &a->shapes, batch,
+                   (int)a->threads, a->verbose, stdout, st));
+    GR_TRY(tu_compile_first(&s->unfreeze, epoch, st));
+    return tu_all(&s->unfreeze, st);
 }
 
 /* Model edits ("head", "lora", "adapters", "train"), --init, then the
@@ -514,7 +575,11 @@ static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
     if (a->dry_run) return GR_OK; /* --dry-run compiles nothing */
     int64_t batch = 0;
     GR_TRY(tc_batch(s->model, a->batch, &batch, st));
-    GR_TRY(tc_compile(s->model, o, &a->shapes, batch, 0, (int)a->threads, &s->train, st));
+    if (a->unfreeze_every) {
+        GR_TRY(start_unfreezing(a, o, s, batch, st));
+    } else {
+        GR_TRY(tc_compile(s->model, o, &a->shapes, batch, 0, (int)a->threads, &s->train, st));
+    }
     int64_t n_val = s->data.n_val;
     if (!n_val) return GR_OK;
     gr_train_opts eo = *o;
@@ -588,6 +653,7 @@ static gr_code train(const train_args *a, session *s, gr_status *st) {
         .seed = (uint64_t)a->seed, .shuffle = !a->no_shuffle, .log = log,
         .checkpoint = a->checkpoint, .resume = a->resume, .options_json = s->options,
         .progress = isatty(fileno(stdout)) ? 1 : 2, .out = stdout,
+        .restage = s->unfreeze.groups ? tu_restage : NULL, .restage_ctx = &s->unfreeze,
     };
     lr_schedule(a, &o, &c.lr);
     gr_train_result r;
