@@ -64,6 +64,22 @@ void gr_session_profile(gr_session *s, int on);
  * entries, borrowed from s); *n_runs (if not NULL) gets the run count. */
 const double *gr_session_step_ms(const gr_session *s, int64_t *n_runs);
 
+/* ------------------------------------------- plans compiled ahead of time */
+
+/* Reads a plan written by gr_plan_serialize (runtime/plan_blob.c): its
+ * steps have no kernels (fn NULL) and it has no constants or initial state
+ * (consts, state_init NULL) until the caller sets them. A truncated or
+ * damaged blob is GR_ERR_INTERNAL; on failure *out stays NULL. */
+gr_code gr_plan_deserialize(const void *blob, size_t size, gr_plan **out, gr_status *st);
+
+/* The entry points of a compiled object call these (runtime/aot.c) with
+ * their descriptor (ir/gr_ir.h gr_aot_model); they are the object's
+ * NAME_run, NAME_last_error and NAME_set_threads, documented in the
+ * generated header. They return 0 or a gr_code and keep the message. */
+int gr_aot_run(gr_aot_model *m, const void *const inputs[], void *const outputs[]);
+const char *gr_aot_last_error(gr_aot_model *m);
+void gr_aot_set_threads(gr_aot_model *m, int n);
+
 /* --------------------------------------------------------------------- npy */
 
 /* Reads a .npy file (format 1.0, 2.0 or 3.0; C order; dtypes f2 f4 f8,
