@@ -76,7 +76,59 @@ static void put_opening(FILE *f, const char *name, const char *object) {
             " */\n", name, object, object, object, name, name, name, name, name, name, name);
 }
 
-static void put_header(FILE *f, const char *name, const char *object, const gr_plan *run) {
+/* Ids of p's buffers of the given kind (and name, if not NULL), in order,
+ * into ids (p->n_buffers entries); returns the count. */
+static int find_buffers(const gr_plan *p, gr_buffer_kind kind, const char *name, int *ids) {
+    int n = 0;
+    for (int i = 0; i < p->n_buffers; i++)
+        if (p->buffers[i].kind == kind &&
+            (!name || (p->buffers[i].name && !strcmp(p->buffers[i].name, name))))
+            ids[n++] = i;
+    return n;
+}
+
+static const char train_comment[] =
+    "/* Training (graft compile --train):\n"
+    " * int %s_train_step(const void *const inputs[], const void *labels, float lr,\n"
+    " *                    float *loss);\n"
+    " *     One step of the optimizer compiled in, on one batch: inputs as for\n"
+    " *     %s_run, labels as %s_LABELS_* (NULL if %s_N_LABELS is 0), lr the\n"
+    " *     learning rate of this step (the application's schedule). *loss gets\n"
+    " *     the batch's loss before the update. Steps are counted (the count\n"
+    " *     drives momentum and Adam's bias corrections, as in graft train).\n"
+    " * int %s_save(const char *dir);  a checkpoint: DIR/<name>.npy per state\n"
+    " *     tensor (weights, optimizer state, BatchNorm statistics) and\n"
+    " *     DIR/state.json with the step count, written to DIR.tmp and renamed.\n"
+    " * int %s_load(const char *dir);  restores such a checkpoint.\n"
+    " * int %s_export_weights(void *const dst[]);  copies the trained tensors\n"
+    " *     (%s_TRAINED_*: weights and BatchNorm statistics, ONNX names) to\n"
+    " *     dst[i] (%s_TRAINED_BYTES[i] each; NULL entries are skipped). Each\n"
+    " *     written as <name>.npy into one directory makes a directory that\n"
+    " *     `graft train --init DIR` loads over the model's parameters.\n"
+    " * %s_run computes with the trained weights. All return 0 or non-zero\n"
+    " * with %s_last_error(). */\n";
+
+static gr_code put_train(FILE *f, const char *name, const gr_plan *run, const gr_plan *train,
+                         gr_status *st) {
+    int *ids = gr_calloc((size_t)run->n_buffers + (size_t)train->n_buffers + 1, sizeof *ids);
+    if (!ids) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    fprintf(f, train_comment, name, name, name, name, name, name, name, name, name, name, name);
+    int n = find_buffers(run, GR_BUF_STATE, NULL, ids);
+    fprintf(f, "enum { %s_N_TRAINED = %d };\n", name, n);
+    put_tensors(f, name, "TRAINED", run, ids, n);
+    n = find_buffers(train, GR_BUF_INPUT, "graft.labels", ids);
+    fprintf(f, "enum { %s_N_LABELS = %d };\n", name, n);
+    put_tensors(f, name, "LABELS", train, ids, n);
+    fprintf(f, "int %s_train_step(const void *const inputs[], const void *labels, float lr,\n"
+            "                    float *loss);\nint %s_save(const char *dir);\n"
+            "int %s_load(const char *dir);\nint %s_export_weights(void *const dst[]);\n\n",
+            name, name, name, name);
+    gr_free(ids);
+    return GR_OK;
+}
+
+static gr_code put_header(FILE *f, const char *name, const char *object, const gr_plan *run,
+                          const gr_plan *train, gr_status *st) {
     put_opening(f, name, object);
     fprintf(f, "#ifndef %s_GRAFT_H\n#define %s_GRAFT_H\n\n#include <stddef.h>\n"
             "#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
@@ -88,13 +140,13 @@ static void put_header(FILE *f, const char *name, const char *object, const gr_p
     fprintf(f, "int %s_run(const void *const inputs[], void *const outputs[]);\n"
             "const char *%s_last_error(void);\nvoid %s_set_threads(int n);\n\n", name, name,
             name);
+    if (train) GR_TRY(put_train(f, name, run, train, st));
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s_GRAFT_H */\n", name);
+    return GR_OK;
 }
 
 gr_code gr_codegen_header(const char *path, const char *name, const char *object,
                           const gr_plan *run, const gr_plan *train, gr_status *st) {
-    if (train)
-        return gr_fail(st, GR_ERR_UNSUPPORTED, "headers for training steps are not written yet");
     size_t size = strlen(path) + 32;
     char *tmp = gr_malloc(size);
     if (!tmp) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
@@ -104,13 +156,12 @@ gr_code gr_codegen_header(const char *path, const char *name, const char *object
     if (!f) {
         rc = gr_fail(st, GR_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
     } else {
-        put_header(f, name, object, run);
+        rc = put_header(f, name, object, run, train, st);
         int bad = ferror(f);
         bad |= fclose(f) != 0;
-        if (bad || rename(tmp, path)) {
+        if (rc == GR_OK && (bad || rename(tmp, path)))
             rc = gr_fail(st, GR_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-            unlink(tmp);
-        }
+        if (rc != GR_OK) unlink(tmp);
     }
     gr_free(tmp);
     return rc;

@@ -79,6 +79,14 @@ gr_code gr_plan_deserialize(const void *blob, size_t size, gr_plan **out, gr_sta
 int gr_aot_run(gr_aot_model *m, const void *const inputs[], void *const outputs[]);
 const char *gr_aot_last_error(gr_aot_model *m);
 void gr_aot_set_threads(gr_aot_model *m, int n);
+/* With a training step: NAME_train_step, NAME_save, NAME_load and
+ * NAME_export_weights (state.json keeps the batch count, which decides the
+ * optimizer's scalars). */
+int gr_aot_train_step(gr_aot_model *m, const void *const inputs[], const void *labels,
+                      float lr, float *loss);
+int gr_aot_save(gr_aot_model *m, const char *dir);
+int gr_aot_load(gr_aot_model *m, const char *dir);
+int gr_aot_export_weights(gr_aot_model *m, void *const dst[]);
 
 /* --------------------------------------------------------------------- npy */
 
@@ -200,6 +208,14 @@ typedef struct {
     double val_loss, val_acc;         /* last evaluation */
     double seconds_per_epoch;         /* this run's mean */
 } gr_train_result;
+
+/* One step on the caller's batch (objects compiled ahead of time): copies
+ * x (the model input) and labels (ignored without a labels input) into the
+ * step, sets the scalars of batch number step (0-based) at rate lr from c's
+ * adam, dampening, beta1, beta2, weight_decay, accumulate and seed exactly
+ * as gr_train_run does, runs it and returns the loss. */
+gr_code gr_train_step_once(gr_train_step *s, const gr_train_config *c, int64_t step, double lr,
+                           const void *x, const void *labels, double *loss, gr_status *st);
 
 /* Trains as configured; NaN or Inf loss stops with GR_ERR_NUMERIC (the
  * last checkpoint written stays). */
