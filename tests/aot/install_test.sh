@@ -35,11 +35,11 @@ check "pkg-config --libs graft-rt: $libs" $?
 grep -q -e "-lgraft_rt -lgomp -lz -lm" "$example/cls.h"
 check "the header documents the same link line" $?
 # shellcheck disable=SC2046,SC2086
-cc -o "$tmp/app" "$src/examples/aot/main.c" "$example/cls.o" -I"$example" $flags \
+cc -o "$tmp/app" "$src/examples/aot/main.c" "$example/cls.o" "$example/mlp.o" -I"$example" $flags \
     $(pkg-config --cflags --libs graft-rt) 2>"$tmp/cc.log"
 check "cc main.c cls.o \$(pkg-config --cflags --libs graft-rt)" $?
 cat "$tmp/cc.log"
-"$tmp/app" "$src/tests/data/ocr_cls" >"$tmp/app.log" 2>&1
+"$tmp/app" "$src/tests/data/ocr_cls" "$src/tests/data/golden/mlp" >"$tmp/app.log" 2>&1
 check "the application runs and agrees with ONNX Runtime" $?
 cat "$tmp/app.log"
 
@@ -48,7 +48,7 @@ cmake -S "$src/examples/aot" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$tmp/inst" \
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$tmp/ex.log" 2>&1 &&
     cmake --build "$tmp/ex" >>"$tmp/ex.log" 2>&1
 check "examples/aot with find_package(graft-rt) and the installed graft" $?
-"$tmp/ex/aot_example" "$src/tests/data/ocr_cls" >/dev/null 2>&1
+"$tmp/ex/aot_example" "$src/tests/data/ocr_cls" "$src/tests/data/golden/mlp" >/dev/null 2>&1
 check "that example runs" $?
 [ "$failures" -eq 0 ] || tail -20 "$tmp/ex.log"
 
