@@ -10,6 +10,7 @@
  * (runtime/aot.c: gr_aot_run(&descriptor, ...)). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,9 @@ static gr_code plan_struct(object *ob, const gr_plan *p, const char *tag, LLVMVa
         *out = LLVMConstNull(ob->t_plan);
         return GR_OK;
     }
+    if (p->const_bytes > UINT32_MAX || p->state_bytes > UINT32_MAX)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "objects hold at most 4 GiB of weights "
+                       "(this model has %zu bytes)", p->const_bytes + p->state_bytes);
     void *blob = NULL;
     size_t n = 0;
     char name[64];

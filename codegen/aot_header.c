@@ -25,33 +25,42 @@ static void put_literal(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* The rows of one array constant; "0" for none (C has no empty braces). */
+static void put_rows(FILE *f, const gr_plan *p, const int *ids, int n, char what) {
+    if (!n) fputc('0', f);
+    for (int i = 0; i < n; i++) {
+        const gr_buffer *b = &p->buffers[ids[i]];
+        if (what == 'n') put_literal(f, b->name);
+        if (what == 't') fprintf(f, "\"%s\"", gr_dtype_name(b->dtype));
+        if (what == 'r') fprintf(f, "%d", b->shape.rank);
+        if (what == 'b') fprintf(f, "%zu", b->nbytes);
+        if (what == 's') {
+            fputc('{', f);
+            for (int d = 0; d < b->shape.rank; d++)
+                fprintf(f, "%" PRId64 "%s", b->shape.dims[d], d + 1 < b->shape.rank ? ", " : "");
+            if (!b->shape.rank) fputc('0', f);
+            fputc('}', f);
+        }
+        fputs(i + 1 < n ? ", " : "", f);
+    }
+    fputs("};\n", f);
+}
+
 /* NAME_<WHAT>_NAMES, _DTYPES, _RANKS, _SHAPES and _BYTES of the buffers ids[]. */
 static void put_tensors(FILE *f, const char *name, const char *what, const gr_plan *p,
                         const int *ids, int n) {
-    fprintf(f, "static const char *const %s_%s_NAMES[%d] = {", name, what, n ? n : 1);
-    for (int i = 0; i < n; i++) {
-        put_literal(f, p->buffers[ids[i]].name);
-        fputs(i + 1 < n ? ", " : "", f);
-    }
-    fprintf(f, "};\nstatic const char *const %s_%s_DTYPES[%d] = {", name, what, n ? n : 1);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "\"%s\"%s", gr_dtype_name(p->buffers[ids[i]].dtype), i + 1 < n ? ", " : "");
-    fprintf(f, "};\nstatic const int %s_%s_RANKS[%d] = {", name, what, n ? n : 1);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%d%s", p->buffers[ids[i]].shape.rank, i + 1 < n ? ", " : "");
-    fprintf(f, "};\nstatic const int64_t %s_%s_SHAPES[%d][%d] = {", name, what, n ? n : 1,
-            GR_MAX_RANK);
-    for (int i = 0; i < n; i++) {
-        const gr_shape *s = &p->buffers[ids[i]].shape;
-        fputc('{', f);
-        for (int d = 0; d < s->rank; d++)
-            fprintf(f, "%" PRId64 "%s", s->dims[d], d + 1 < s->rank ? ", " : "");
-        fprintf(f, "}%s", i + 1 < n ? ", " : "");
-    }
-    fprintf(f, "};\nstatic const size_t %s_%s_BYTES[%d] = {", name, what, n ? n : 1);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%zu%s", p->buffers[ids[i]].nbytes, i + 1 < n ? ", " : "");
-    fputs("};\n\n", f);
+    int rows = n ? n : 1;
+    fprintf(f, "static const char *const %s_%s_NAMES[%d] = {", name, what, rows);
+    put_rows(f, p, ids, n, 'n');
+    fprintf(f, "static const char *const %s_%s_DTYPES[%d] = {", name, what, rows);
+    put_rows(f, p, ids, n, 't');
+    fprintf(f, "static const int %s_%s_RANKS[%d] = {", name, what, rows);
+    put_rows(f, p, ids, n, 'r');
+    fprintf(f, "static const int64_t %s_%s_SHAPES[%d][%d] = {", name, what, rows, GR_MAX_RANK);
+    put_rows(f, p, ids, n, 's');
+    fprintf(f, "static const size_t %s_%s_BYTES[%d] = {", name, what, rows);
+    put_rows(f, p, ids, n, 'b');
+    fputc('\n', f);
 }
 
 static void put_opening(FILE *f, const char *name, const char *object) {

@@ -71,7 +71,16 @@ tuned=
 for case in "$@"; do [ "${case%%:*}" = cnn ] && tuned=${case##*:}; done
 for model in "$mlp" $tuned; do
     base=$(basename "$model" .onnx)
-    expect 0 "" "$graft" compile "$model" -o "$tmp/$base.v3.o" --prefix m3
+    expect 0 "" "$graft" compile "$model" -o "$tmp/$base.v3.o" --prefix m3 \
+        --header "$tmp/m3.h"
+    # The header is clean C11 and C++ (-Wpedantic -Werror).
+    printf '#include "m3.h"\nint main(void) { return m3_N_INPUTS - 1; }\n' >"$tmp/use.c"
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I"$tmp" "$tmp/use.c"
+    check "$base: the header compiles as pedantic C11" $?
+    if command -v c++ >/dev/null; then
+        c++ -x c++ -Wall -Wextra -pedantic -Werror -fsyntax-only -I"$tmp" "$tmp/use.c"
+        check "$base: the header compiles as C++" $?
+    fi
     objdump -d --no-show-raw-insn "$tmp/$base.v3.o" >"$tmp/$base.v3.s"
     check "$base x86-64-v3: disassembles" $?
     if grep -E -q -e "$evex" "$tmp/$base.v3.s"; then
