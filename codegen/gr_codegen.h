@@ -1,6 +1,7 @@
 /* gr_codegen.h: graft's code generator. Turns a graph with static shapes
  * into a gr_plan: one LLVM function per kernel (a node, or a fused group of
- * nodes), specialised to its shapes, compiled by ORC LLJIT.
+ * nodes), specialised to its shapes, compiled by ORC LLJIT, or ahead of
+ * time into an ELF object (gr_codegen_object, below).
  *
  * Usage:
  *     gr_codegen_opts o = {0};

@@ -23,7 +23,7 @@ typedef struct {
 } writer;
 
 static void put(writer *w, const void *bytes, size_t n) {
-    if (w->failed) return;
+    if (w->failed || !n) return;
     if (w->size + n > w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 4096;
         while (cap < w->size + n) cap *= 2;

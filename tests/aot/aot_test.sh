@@ -161,6 +161,12 @@ check "net_run after training equals graft run of graft train's export" $?
 expect 0 "trained 1 steps" "$graft" train "$golden/model.onnx" --data "$golden/x.npy" \
     --labels "$golden/y.npy" --no-shuffle --steps 1 --lr 0 --init "$dir/export" \
     --log "$dir/init.log"
+expect 0 "" "$graft" compile "$golden/model.onnx" --train --optimizer adam -o "$tmp/t.o" \
+    --prefix t
+nm -g --defined-only "$tmp/t.o" | awk '{print $3}' >"$tmp/defined"
+printf 't_export_weights\nt_last_error\nt_load\nt_run\nt_save\nt_set_threads\nt_train_step\n' |
+    cmp -s - "$tmp/defined"
+check "--train: only the seven t_ entry points are global definitions" $?
 expect 2 "graft: error: pass 'train': no parameter is left to train" \
     "$graft" compile "$golden/model.onnx" --train --freeze '*' -o "$tmp/x.o"
 expect 2 "graft: error: --optimizer: unknown value 'sgdd'" \
