@@ -1,18 +1,18 @@
 #!/bin/sh
-# aot_test.sh GRAFT SOURCE_DIR TEST_MODELS TRAINER "TRAIN OPTIONS" CASE...:
-# `graft compile` end to end. Help, errors and exit statuses; an object
-# built for x86-64-v3 holds no AVX-512 code (and one built for x86-64-v4
-# does: the check can fail); nm shows only NAME_ symbols as global
-# definitions. Each CASE is NAME:RUNNER:MODEL, RUNNER being
-# tests/aot/aot_run.c linked with MODEL's object (compiled at build time
+# aot_test.sh GRAFT SOURCE_DIR TEST_MODELS CASE...: `graft compile` end to
+# end. Help, errors and exit statuses; an object built for x86-64-v3 holds
+# no AVX-512 code (and one built for x86-64-v4 does: the check can fail);
+# nm shows only NAME_ symbols as global definitions. A CASE NAME:RUNNER:MODEL
+# is tests/aot/aot_run.c linked with MODEL's object (compiled at build time
 # with --cpu native): its outputs must equal `graft run`'s (the JIT's) byte
-# for byte on the same input. TRAINER is tests/aot/aot_train.c linked with
-# the golden MLP compiled with --train and TRAIN OPTIONS: its 20 losses must
-# equal those of `graft train` with the same options, bit for bit, and so
-# must the trained weights it exports and a run resumed from its checkpoint.
+# for byte on the same input. A CASE train:TRAINER:OPTIONS is
+# tests/aot/aot_train.c linked with the golden MLP compiled with --train
+# OPTIONS: its 20 losses must equal those of `graft train` with the same
+# options, bit for bit, and so must the trained weights it exports, its
+# net_run afterwards and a run resumed from its checkpoint.
 set -u
-graft=$1 src=$2 models=$3 trainer=$4 train_options=$5
-shift 5
+graft=$1 src=$2 models=$3
+shift 3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 passed=0
@@ -107,6 +107,7 @@ done
 # --------------------------------------------------------------- AOT vs JIT
 for case in "$@"; do
     name=${case%%:*} rest=${case#*:}
+    [ "$name" != train ] || continue
     runner=${rest%%:*} model=${rest#*:}
     dir=$tmp/$name
     mkdir -p "$dir/out"
@@ -125,42 +126,53 @@ done
 
 # ----------------------------------------------------------------- training
 golden=$src/tests/data/golden/mlp
-dir=$tmp/train
-mkdir -p "$dir/export"
-"$trainer" "$golden" "$dir" 0.05 >"$dir/aot.txt" 2>"$dir/aot.err"
-check "aot_train runs ($(head -c 300 "$dir/aot.err"))" $?
-grep -v again "$dir/aot.txt" >"$dir/aot_losses"
-grep again "$dir/aot.txt" | awk '{print $2}' >"$dir/again"
-# shellcheck disable=SC2086
-expect 0 "trained 20 steps" "$graft" train "$golden/model.onnx" --data "$golden/x.npy" \
-    --labels "$golden/y.npy" --no-shuffle --steps 20 --lr 0.05 $train_options \
-    --log "$dir/jit.log" --checkpoint "$dir/jit_ckpt" -o "$dir/tuned.onnx"
-grep '"step"' "$dir/jit.log" | sed 's/.*"loss":\([^,}]*\).*/\1/' >"$dir/jit_losses"
-check "20 losses" "$([ "$(wc -l <"$dir/jit_losses")" -eq 20 ]; echo $?)"
-cmp -s "$dir/aot_losses" "$dir/jit_losses"
-same=$?
-check "AOT and JIT losses over 20 steps are identical" $same
-[ "$same" -eq 0 ] || paste "$dir/aot_losses" "$dir/jit_losses" | head -5
-tail -10 "$dir/aot_losses" | cmp -s - "$dir/again"
-check "net_load + 10 steps repeat steps 10..19 exactly" $?
-for f in "$dir"/export/*.npy; do
-    cmp -s "$f" "$dir/jit_ckpt/$(basename "$f")"
-    check "exported $(basename "$f") equals graft train's trained tensor" $?
+
+# train_case TRAINER OPTIONS: see the top.
+train_case() {
+    trainer=$1 options=$2
+    dir=$tmp/train$((passed + failures))
+    mkdir -p "$dir/export"
+    "$trainer" "$golden" "$dir" 0.05 >"$dir/aot.txt" 2>"$dir/aot.err"
+    check "$options: aot_train runs ($(head -c 300 "$dir/aot.err"))" $?
+    grep -v again "$dir/aot.txt" >"$dir/aot_losses"
+    grep again "$dir/aot.txt" | awk '{print $2}' >"$dir/again"
+    # shellcheck disable=SC2086
+    expect 0 "trained 20 steps" "$graft" train "$golden/model.onnx" --data "$golden/x.npy" \
+        --labels "$golden/y.npy" --no-shuffle --steps 20 --lr 0.05 $options \
+        --log "$dir/jit.log" --checkpoint "$dir/jit_ckpt" -o "$dir/tuned.onnx"
+    grep '"step"' "$dir/jit.log" | sed 's/.*"loss":\([^,}]*\).*/\1/' >"$dir/jit_losses"
+    check "$options: 20 losses" "$([ "$(wc -l <"$dir/jit_losses")" -eq 20 ]; echo $?)"
+    cmp -s "$dir/aot_losses" "$dir/jit_losses"
+    same=$?
+    check "$options: AOT and JIT losses over 20 steps are identical" $same
+    [ "$same" -eq 0 ] || paste "$dir/aot_losses" "$dir/jit_losses" | head -5
+    tail -10 "$dir/aot_losses" | cmp -s - "$dir/again"
+    check "$options: net_load + 10 steps repeat steps 10..19 exactly" $?
+    for f in "$dir"/export/*.npy; do
+        cmp -s "$f" "$dir/jit_ckpt/$(basename "$f")"
+        check "$options: exported $(basename "$f") equals graft train's" $?
+    done
+    check "$options: exported 6 tensors" "$([ "$(ls "$dir/export" | wc -l)" -eq 6 ]; echo $?)"
+    [ -f "$dir/ckpt/state.json" ] && grep -q '"step":10' "$dir/ckpt/state.json"
+    check "$options: net_save wrote a checkpoint with state.json at step 10" $?
+    ls "$dir/ckpt" | grep -q -E '\.(momentum|m|v|grad_sum)\.npy$'
+    check "$options: the checkpoint holds the optimizer state" $?
+    # net_run computes with the trained weights: as the JIT runs graft
+    # train's export.
+    expect 0 "" "$graft" run "$dir/tuned.onnx" --input "x=$dir/x0.npy" \
+        --output-dir "$dir/jit_run"
+    cmp -s "$dir/run.npy" "$dir/jit_run/logits.npy"
+    check "$options: net_run after training equals graft run of graft train's export" $?
+    # The export is a directory graft train --init accepts.
+    expect 0 "trained 1 steps" "$graft" train "$golden/model.onnx" --data "$golden/x.npy" \
+        --labels "$golden/y.npy" --no-shuffle --steps 1 --lr 0 --init "$dir/export"
+}
+
+for case in "$@"; do
+    [ "${case%%:*}" = train ] || continue
+    rest=${case#*:}
+    train_case "${rest%%:*}" "${rest#*:}"
 done
-check "exported 6 tensors" "$([ "$(ls "$dir/export" | wc -l)" -eq 6 ]; echo $?)"
-[ -f "$dir/ckpt/state.json" ] && grep -q '"step":10' "$dir/ckpt/state.json"
-check "net_save wrote a checkpoint with state.json at step 10" $?
-ls "$dir/ckpt" | grep -q momentum
-check "the checkpoint holds the momentum buffers" $?
-# net_run computes with the trained weights: as the JIT runs graft train's
-# export.
-expect 0 "" "$graft" run "$dir/tuned.onnx" --input "x=$dir/x0.npy" --output-dir "$dir/jit_run"
-cmp -s "$dir/run.npy" "$dir/jit_run/logits.npy"
-check "net_run after training equals graft run of graft train's export" $?
-# The export is a directory graft train --init accepts.
-expect 0 "trained 1 steps" "$graft" train "$golden/model.onnx" --data "$golden/x.npy" \
-    --labels "$golden/y.npy" --no-shuffle --steps 1 --lr 0 --init "$dir/export" \
-    --log "$dir/init.log"
 expect 0 "" "$graft" compile "$golden/model.onnx" --train --optimizer adam -o "$tmp/t.o" \
     --prefix t
 nm -g --defined-only "$tmp/t.o" | awk '{print $3}' >"$tmp/defined"
