@@ -78,78 +78,78 @@ static void same_plan(const gr_plan *a, const gr_plan *b) {
     assert_null(b->state_init);
 }
 
-/* p's bytes (gr_free them). */
-static unsigned char *serialize(const gr_plan *p, size_t *n) {
-    void *blob = NULL;
+/* Each test gets the sample plan and its bytes. */
+typedef struct {
+    gr_plan *plan;
+    unsigned char *blob;
+    size_t n;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = gr_calloc(1, sizeof *f);
     gr_status st = {0};
-    assert_int_equal(gr_plan_serialize(p, &blob, n, &st), GR_OK);
-    return blob;
+    f->plan = sample_plan();
+    assert_int_equal(gr_plan_serialize(f->plan, (void **)&f->blob, &f->n, &st), GR_OK);
+    *state = f;
+    return 0;
 }
 
-/* sample_plan's index arrays are static. */
-static void free_sample(gr_plan *p) {
-    p->inputs = p->outputs = NULL;
-    gr_plan_free(p);
+static int teardown(void **state) {
+    fixture *f = *state;
+    f->plan->inputs = f->plan->outputs = NULL; /* static */
+    gr_plan_free(f->plan);
+    gr_free(f->blob);
+    gr_free(f);
+    return 0;
 }
 
 static void test_round_trip(void **state) {
-    (void)state;
-    gr_plan *p = sample_plan(), *q = NULL;
-    size_t n = 0;
-    unsigned char *blob = serialize(p, &n);
+    fixture *f = *state;
+    gr_plan *q = NULL;
     gr_status st = {0};
-    assert_int_equal(gr_plan_deserialize(blob, n, &q, &st), GR_OK);
-    same_plan(p, q);
+    assert_int_equal(gr_plan_deserialize(f->blob, f->n, &q, &st), GR_OK);
+    same_plan(f->plan, q);
     gr_plan_free(q);
-    gr_free(blob);
-    free_sample(p);
 }
 
 /* Every proper prefix, and a byte too many, are rejected. */
 static void test_truncated(void **state) {
-    (void)state;
-    gr_plan *p = sample_plan(), *q = NULL;
-    size_t n = 0;
-    unsigned char *blob = serialize(p, &n);
+    fixture *f = *state;
+    gr_plan *q = NULL;
     gr_status st = {0};
-    for (size_t k = 0; k < n; k++) {
-        assert_int_equal(gr_plan_deserialize(blob, k, &q, &st), GR_ERR_INTERNAL);
+    for (size_t k = 0; k < f->n; k++) {
+        assert_int_equal(gr_plan_deserialize(f->blob, k, &q, &st), GR_ERR_INTERNAL);
         assert_null(q);
     }
-    unsigned char *longer = gr_malloc(n + 1);
-    memcpy(longer, blob, n);
-    longer[n] = 0;
-    assert_int_equal(gr_plan_deserialize(longer, n + 1, &q, &st), GR_ERR_INTERNAL);
+    unsigned char *longer = gr_malloc(f->n + 1);
+    memcpy(longer, f->blob, f->n);
+    longer[f->n] = 0;
+    assert_int_equal(gr_plan_deserialize(longer, f->n + 1, &q, &st), GR_ERR_INTERNAL);
     assert_non_null(strstr(st.msg, "damaged"));
     gr_free(longer);
-    gr_free(blob);
-    free_sample(p);
 }
 
 /* Flipping any byte never crashes; a flipped count or id is an error. */
 static void test_corrupted(void **state) {
-    (void)state;
-    gr_plan *p = sample_plan(), *q = NULL;
-    size_t n = 0;
-    unsigned char *blob = serialize(p, &n);
+    fixture *f = *state;
+    gr_plan *q = NULL;
     gr_status st = {0};
-    for (size_t k = 0; k < n; k++) {
-        blob[k] ^= 0xFF;
-        if (gr_plan_deserialize(blob, n, &q, &st) == GR_OK) gr_plan_free(q);
+    for (size_t k = 0; k < f->n; k++) {
+        f->blob[k] ^= 0xFF;
+        if (gr_plan_deserialize(f->blob, f->n, &q, &st) == GR_OK) gr_plan_free(q);
         q = NULL;
-        blob[k] ^= 0xFF;
+        f->blob[k] ^= 0xFF;
     }
-    blob[8] ^= 0x40; /* n_buffers: 5 -> 69 */
-    assert_int_equal(gr_plan_deserialize(blob, n, &q, &st), GR_ERR_INTERNAL);
-    gr_free(blob);
-    free_sample(p);
+    f->blob[8] ^= 0x40; /* n_buffers: 5 -> 69 */
+    assert_int_equal(gr_plan_deserialize(f->blob, f->n, &q, &st), GR_ERR_INTERNAL);
+    f->blob[8] ^= 0x40;
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_corrupted),
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
