@@ -25,19 +25,11 @@ static double now(void) {
 /* Runs every step of p on one thread with inputs a, b and output c. */
 static void run_plan(const gr_plan *p, char *arena, char *ws, void **args, float *a, float *b,
                      float *c) {
-    void *ins[2] = {a, b};
+    void *ins[2] = {a, b}, *outs[1] = {c};
     for (int s = 0; s < p->n_steps; s++) {
         const gr_step *step = &p->steps[s];
-        for (int i = 0; i < step->n_args; i++) {
-            const gr_buffer *buf = &p->buffers[step->args[i]];
-            switch (buf->kind) {
-            case GR_BUF_ARENA: args[i] = arena + buf->offset; break;
-            case GR_BUF_CONST: args[i] = (char *)p->consts + buf->offset; break;
-            case GR_BUF_INPUT: args[i] = ins[buf->index]; break;
-            case GR_BUF_OUTPUT: args[i] = c; break;
-            case GR_BUF_STATE: args[i] = (char *)p->state_init + buf->offset; break;
-            }
-        }
+        for (int i = 0; i < step->n_args; i++)
+            args[i] = gr_plan_buffer_data(p, step->args[i], arena, p->state_init, ins, outs);
         args[step->n_args] = ws;
         step->fn(args, 0, step->n_tasks);
     }

@@ -32,6 +32,10 @@ typedef struct {
     char *cpu, *features;   /* host, from LLVM */
     int n_kernels;
     const gr_graph *g;
+    /* Set by cg_emit_group while the GEMM-based head of a fusion group is
+     * emitted: the kernel computes the group's elementwise members too, as
+     * an epilogue (fused.c). */
+    const struct cg_epilogue *epi;
 } cg_module;
 
 typedef struct {
@@ -47,6 +51,7 @@ typedef struct {
     size_t workspace_bytes;  /* set by the emitter if it uses workspace */
     int64_t n_tasks;         /* set by the emitter (default 1) */
     int wide;                /* emitter asks for 512-bit vectors */
+    const struct cg_epilogue *epi; /* this kernel's epilogue, or NULL */
 } cg_kernel;
 
 /* --- kernel scaffolding (kernel.c) --- */
@@ -147,9 +152,25 @@ cg_emit_fn cg_emitter(gr_op op);
 #undef K
 
 /* fused.c: one kernel for a fusion group (members in topological order,
- * the root last). cg_group_check says whether every member can be chained. */
+ * the root last). cg_group_check says whether every member can be chained:
+ * elementwise members, and at most one head (a float Conv, MatMul or Gemm:
+ * cg_epilogue_head) whose kernel runs the others as an epilogue on each
+ * finished part of its output, in the root's buffer. */
 #define CG_MAX_GROUP 64
 gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st);
+/* Whether n can head a fusion group (its emitter takes an epilogue). */
+int cg_epilogue_head(const gr_node *n);
+/* For cg_kernel_begin_node: with an epilogue for head n, the kernel's
+ * values are n's inputs, the group's other operands and the root's output
+ * (instead of n's); count is updated. */
+void cg_epilogue_values(const struct cg_epilogue *e, const gr_node *n, const gr_value **values,
+                        int *count);
+/* The value whose buffer holds v in kernel k: the root's output for the
+ * head's output when k has an epilogue, else v. */
+const gr_value *cg_epilogue_alias(const cg_kernel *k, const gr_value *v);
+/* Runs k's epilogue over the len elements of the output from element
+ * offset (a direct kernel's finished plane). */
+void cg_epilogue_plane(cg_kernel *k, LLVMValueRef offset, int64_t len);
 gr_code cg_emit_group(cg_module *m, const gr_node *const *members, int n_members,
                       const char *name, cg_kernel *k, gr_status *st);
 

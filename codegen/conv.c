@@ -276,6 +276,7 @@ static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c
     g.a = cg_gep(k, c->dt, w, nsw_mul(k, gi, c->Mg * c->Kg));
     g.b = cg_gep(k, c->dt, x, nsw_mul(k, ng, c->Cg * c->in_plane));
     g.c = cg_gep(k, c->dt, y, nsw_mul(k, ng, c->Mg * c->out_plane));
+    cg_epilogue_attach(k, &g, nsw_mul(k, ng, c->Mg * c->out_plane));
     if (bias) {
         g.bias = cg_gep(k, c->dt, bias, nsw_mul(k, gi, c->Mg));
         g.bias_rs = 1;
@@ -382,6 +383,7 @@ static void emit_conv_direct(cg_kernel *k, const gr_node *n, const cg_conv_geom 
     LLVMValueRef wp = cg_gep(k, c->dt, w, nsw_mul(k, nsw_add(k, nsw_mul(k, co, c->Cg), ci), c->taps));
     direct_taps(k, c, y, xp, wp);
     cg_gemm_loop_end(k, &lc);
+    if (k->epi) cg_epilogue_plane(k, nsw_mul(k, t, c->out_plane), c->out_plane);
     cg_gemm_loop_end(k, &l);
 }
 
@@ -398,6 +400,8 @@ gr_code cg_emit_conv(cg_module *m, const gr_node *n, const char *name, cg_kernel
     else emit_conv_gemm(k, n, &c);
     return cg_kernel_end(k, st);
 }
+
+
 
 /* --- ConvTranspose ---
  * Y[n, g*Mg + m, o] = B[m] + sum over c of the group, taps t and inputs i
@@ -661,6 +665,7 @@ static void emit_convt_pointwise(cg_kernel *k, const gr_node *n, const cg_conv_g
     g.a = cg_gep(k, c->dt, w, nsw_mul(k, gi, c->Cg * c->Mg));
     g.b = cg_gep(k, c->dt, x, nsw_mul(k, ng, c->Cg * c->in_plane));
     g.c = cg_gep(k, c->dt, y, nsw_mul(k, ng, c->Mg * c->out_plane));
+    cg_epilogue_attach(k, &g, nsw_mul(k, ng, c->Mg * c->out_plane));
     if (bias) {
         g.bias = cg_gep(k, c->dt, bias, nsw_mul(k, gi, c->Mg));
         g.bias_rs = 1;

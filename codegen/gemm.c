@@ -330,6 +330,15 @@ static void micro_store(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMVa
             store_vec(k, g, p, val, lanes);
         }
     }
+    if (!g->post) return;
+    LLVMValueRef rows = cg_i64(k, mr), n = cg_i64(k, cols);
+    if (LLVMIsConstant(kb->last)) {
+        if (LLVMConstIntGetZExtValue(kb->last)) g->post(k, g, i0, rows, j0, n);
+        return;
+    }
+    LLVMBasicBlockRef join = cg_gemm_if(k, kb->last);
+    g->post(k, g, i0, rows, j0, n);
+    cg_gemm_if_end(k, join);
 }
 
 /* Prefetches the C micro-tile for writing while the k loop runs. */
@@ -382,6 +391,7 @@ static void emit_empty_k(cg_kernel *k, const cg_gemm *g, LLVMValueRef m0, LLVMVa
     cg_store(k, g->dt, g->c, add64(k, mul64(k, i, g->c_rs), j), v);
     cg_gemm_loop_end(k, &lj);
     cg_gemm_loop_end(k, &li);
+    if (g->post) g->post(k, g, m0, mc, n0, nc);
 }
 
 void cg_gemm_emit_tile(cg_kernel *k, const cg_gemm *g, LLVMValueRef tile) {

@@ -36,6 +36,12 @@ struct cg_gemm {
     double alpha, beta;        /* floats only; beta applies to bias */
     cg_gemm_pack_fn pack;      /* NULL: strided B above */
     const void *user;          /* for pack */
+    /* Epilogue (cg_epilogue_attach): runs on C[i0.., j0..] (rows x cols,
+     * i64 values) once those elements are final; c_off is the element
+     * offset of c from the start of its buffer. */
+    void (*post)(cg_kernel *k, const cg_gemm *g, LLVMValueRef i0, LLVMValueRef rows,
+                 LLVMValueRef j0, LLVMValueRef cols);
+    LLVMValueRef c_off;
     /* Blocking, chosen by cg_gemm_plan. */
     int vl, mr, nr;
     int wide;                  /* 512-bit vectors (AVX-512 host) */
@@ -57,6 +63,11 @@ void cg_gemm_emit_tile(cg_kernel *k, const cg_gemm *g, LLVMValueRef tile);
 void cg_gemm_pack_panels(cg_kernel *k, const cg_gemm *g, LLVMValueRef bp, LLVMValueRef k0,
                          LLVMValueRef kc, LLVMValueRef n0, LLVMValueRef nc,
                          cg_gemm_panel_fn panel);
+
+/* If k has an epilogue (a fusion group headed by this GEMM's node), has g
+ * run it on every finished tile. c_off: the element offset of g->c in its
+ * buffer (call after setting g->c, inside the task loop). */
+void cg_epilogue_attach(cg_kernel *k, cg_gemm *g, LLVMValueRef c_off);
 
 /* Small IR helpers shared by the linalg files. */
 LLVMValueRef cg_gemm_min(cg_kernel *k, LLVMValueRef a, LLVMValueRef b);

@@ -103,8 +103,21 @@ typedef struct {
     int *root_of, *first_member, *next_member;
 } layout;
 
+/* Removes the members that are not elementwise (a Conv, MatMul or Gemm
+ * heading the group) from members/index; returns the new count. */
+static int drop_heads(const gr_node **members, int *index, int count) {
+    int w = 0;
+    for (int i = 0; i < count; i++) {
+        if (!(gr_op_info_of(members[i]->op)->flags & GR_OPF_ELEMENTWISE)) continue;
+        members[w] = members[i];
+        index[w++] = index[i];
+    }
+    return w;
+}
+
 /* Adopts the fusion groups of passes/fuse.c (node->group) that codegen can
- * chain; a group with a member it cannot chain is compiled node by node.
+ * chain: without their head when its kernel cannot take the rest as an
+ * epilogue; a group with a member it cannot chain is compiled node by node.
  * A group is seen first at its root, its highest-indexed node. */
 static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
     const gr_node *members[CG_MAX_GROUP];
@@ -126,6 +139,8 @@ static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
                 index[count++] = j;
             }
         gr_status ignored = {0};
+        if (count >= 2 && cg_group_check(members, count, &ignored) != GR_OK)
+            count = drop_heads(members, index, count); /* its kernel stays its own */
         if (count < 2 || cg_group_check(members, count, &ignored) != GR_OK) continue;
         lay->first_member[i] = index[0];
         for (int k = 0; k < count; k++) {

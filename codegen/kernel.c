@@ -76,12 +76,19 @@ gr_code cg_kernel_begin_node(cg_module *m, cg_kernel *k, const char *name,
         for (int j = 0; j < count && !seen; j++) seen = values[j] == v;
         if (v && !seen && count < CG_MAX_ARGS) values[count++] = v;
     }
-    for (int i = 0; i < n->n_outputs; i++)
-        if (n->outputs[i] && count < CG_MAX_ARGS) values[count++] = n->outputs[i];
-    return cg_kernel_begin(m, k, name, count, values, st);
+    if (m->epi) {
+        cg_epilogue_values(m->epi, n, values, &count);
+    } else {
+        for (int i = 0; i < n->n_outputs; i++)
+            if (n->outputs[i] && count < CG_MAX_ARGS) values[count++] = n->outputs[i];
+    }
+    GR_TRY(cg_kernel_begin(m, k, name, count, values, st));
+    k->epi = m->epi;
+    return GR_OK;
 }
 
 LLVMValueRef cg_arg(const cg_kernel *k, const gr_value *v) {
+    v = cg_epilogue_alias(k, v);
     for (int i = 0; i < k->n_args; i++)
         if (k->arg_values[i] == v) return k->args[i];
     GR_ASSERT(!"value is not an argument of the kernel");

@@ -47,7 +47,9 @@ static void emit_batched(cg_kernel *k, cg_gemm *g, int64_t batches, LLVMValueRef
     LLVMValueRef tile = LLVMBuildSRem(k->b, t, cg_i64(k, tiles), "");
     g->a = cg_gep(k, g->dt, a, table_load(k, a_tab, bi));
     g->b = cg_gep(k, g->dt, b, table_load(k, b_tab, bi));
-    g->c = cg_gep(k, g->dt, c, LLVMBuildNSWMul(k->b, bi, cg_i64(k, g->M * g->N), ""));
+    LLVMValueRef c_off = LLVMBuildNSWMul(k->b, bi, cg_i64(k, g->M * g->N), "");
+    g->c = cg_gep(k, g->dt, c, c_off);
+    cg_epilogue_attach(k, g, c_off);
     cg_gemm_emit_tile(k, g, tile);
     cg_gemm_loop_end(k, &l);
 }

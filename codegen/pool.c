@@ -13,57 +13,23 @@
 
 typedef struct {
     cg_kernel *k;
-    int is_max, include_pad, col_major;
+    int is_max, col_major;
     gr_dtype xt, yt, at;
     LLVMValueRef x, y, ind;
-    int64_t in[3], out[3], kern[3], str[3], dil[3], pb[3], pe[3];
+    rd_window w;
 } pool_ctx;
-
-/* The kernel positions k in [k0, k1) of one window in one dim that fall
- * inside the input; cnt: how many count towards the average. */
-typedef struct {
-    LLVMValueRef start, k0, k1, cnt;
-} win;
-
-static LLVMValueRef ceil_div(cg_kernel *k, LLVMValueRef a, int64_t b) {
-    return LLVMBuildSDiv(k->b, rd_add(k, a, cg_i64(k, b - 1)), cg_i64(k, b), "");
-}
-
-/* Window of output position o (i64) in dim d. */
-static win window_at(const pool_ctx *p, int d, LLVMValueRef o) {
-    cg_kernel *k = p->k;
-    win w;
-    w.start = LLVMBuildSub(k->b, rd_mul(k, o, cg_i64(k, p->str[d])), cg_i64(k, p->pb[d]), "");
-    if (p->kern[d] == 1 && p->pb[d] == 0 && p->pe[d] == 0) { /* always inside */
-        w.k0 = cg_i64(k, 0);
-        w.k1 = w.cnt = cg_i64(k, 1);
-        return w;
-    }
-    LLVMValueRef zero = cg_i64(k, 0), kn = cg_i64(k, p->kern[d]);
-    LLVMValueRef before = rd_max64(k, zero, LLVMBuildNeg(k->b, w.start, ""));
-    w.k0 = rd_min64(k, kn, ceil_div(k, before, p->dil[d]));
-    LLVMValueRef room = rd_max64(k, zero, LLVMBuildSub(k->b, cg_i64(k, p->in[d]), w.start, ""));
-    w.k1 = rd_max64(k, w.k0, rd_min64(k, kn, ceil_div(k, room, p->dil[d])));
-    if (p->include_pad) { /* positions inside the padded extent [-pb, in + pe) */
-        LLVMValueRef proom = LLVMBuildSub(k->b, cg_i64(k, p->in[d] + p->pe[d]), w.start, "");
-        w.cnt = rd_min64(k, kn, ceil_div(k, rd_max64(k, zero, proom), p->dil[d]));
-    } else {
-        w.cnt = LLVMBuildSub(k->b, w.k1, w.k0, "");
-    }
-    return w;
-}
 
 /* Loops over the kernel positions of dims d..2; off is the row-major
  * spatial offset so far. acc[0]: max or sum, acc[1]: offset of the max. */
-static void nest(const pool_ctx *p, const win *w, LLVMValueRef plane, int d, LLVMValueRef off,
+static void nest(const pool_ctx *p, const rd_win *w, LLVMValueRef plane, int d, LLVMValueRef off,
                  LLVMValueRef *acc, int n_acc) {
     cg_kernel *k = p->k;
     cg_loop l;
     LLVMValueRef kk = cg_loop_begin(k, &l, w[d].k0, w[d].k1, 1);
     LLVMValueRef a[2];
     for (int i = 0; i < n_acc; i++) a[i] = cg_loop_acc(k, &l, acc[i]);
-    LLVMValueRef pos = rd_add(k, w[d].start, rd_mul(k, kk, cg_i64(k, p->dil[d])));
-    LLVMValueRef o = rd_add(k, rd_mul(k, off, cg_i64(k, p->in[d])), pos);
+    LLVMValueRef pos = rd_add(k, w[d].start, rd_mul(k, kk, cg_i64(k, p->w.dil[d])));
+    LLVMValueRef o = rd_add(k, rd_mul(k, off, cg_i64(k, p->w.in[d])), pos);
     if (d < 2) {
         nest(p, w, plane, d + 1, o, a, n_acc);
     } else {
@@ -91,33 +57,33 @@ static void nest(const pool_ctx *p, const win *w, LLVMValueRef plane, int d, LLV
 /* ONNX's flattened index of spatial offset off in plane nc. */
 static LLVMValueRef flat_index(const pool_ctx *p, LLVMValueRef nc, LLVMValueRef off) {
     cg_kernel *k = p->k;
-    int64_t hw = p->in[1] * p->in[2], plane = p->in[0] * hw;
+    int64_t hw = p->w.in[1] * p->w.in[2], plane = p->w.in[0] * hw;
     if (p->col_major) { /* d + h*D + w*D*H */
         LLVMValueRef d = LLVMBuildSDiv(k->b, off, cg_i64(k, hw), "");
-        LLVMValueRef h = LLVMBuildSRem(k->b, LLVMBuildSDiv(k->b, off, cg_i64(k, p->in[2]), ""),
-                                       cg_i64(k, p->in[1]), "");
-        LLVMValueRef w = LLVMBuildSRem(k->b, off, cg_i64(k, p->in[2]), "");
-        off = rd_add(k, d, rd_add(k, rd_mul(k, h, cg_i64(k, p->in[0])),
-                                  rd_mul(k, w, cg_i64(k, p->in[0] * p->in[1]))));
+        LLVMValueRef h = LLVMBuildSRem(k->b, LLVMBuildSDiv(k->b, off, cg_i64(k, p->w.in[2]), ""),
+                                       cg_i64(k, p->w.in[1]), "");
+        LLVMValueRef w = LLVMBuildSRem(k->b, off, cg_i64(k, p->w.in[2]), "");
+        off = rd_add(k, d, rd_add(k, rd_mul(k, h, cg_i64(k, p->w.in[0])),
+                                  rd_mul(k, w, cg_i64(k, p->w.in[0] * p->w.in[1]))));
     }
     return rd_add(k, rd_mul(k, nc, cg_i64(k, plane)), off);
 }
 
 /* Border columns [c0, c1) of row t, one at a time: the valid kernel range
  * in w is computed per column. */
-static void columns(const pool_ctx *p, win *w, LLVMValueRef t, LLVMValueRef nc,
+static void columns(const pool_ctx *p, rd_win *w, LLVMValueRef t, LLVMValueRef nc,
                     int64_t c0, int64_t c1) {
     cg_kernel *k = p->k;
     if (c0 >= c1) return;
     cg_loop l;
     LLVMValueRef ow = cg_loop_begin(k, &l, cg_i64(k, c0), cg_i64(k, c1), 1);
-    w[2] = window_at(p, 2, ow);
-    LLVMValueRef plane = rd_mul(k, nc, cg_i64(k, p->in[0] * p->in[1] * p->in[2]));
+    w[2] = rd_window_at(p->k, &p->w, 2, ow);
+    LLVMValueRef plane = rd_mul(k, nc, cg_i64(k, p->w.in[0] * p->w.in[1] * p->w.in[2]));
     int n_acc = p->is_max && p->ind ? 2 : 1;
     LLVMValueRef acc[2] = {p->is_max ? rd_lowest(k, p->at) : cg_const(k, p->at, 0),
                            cg_i64(k, 0)};
     nest(p, w, plane, 0, cg_i64(k, 0), acc, n_acc);
-    LLVMValueRef yi = rd_add(k, rd_mul(k, t, cg_i64(k, p->out[2])), ow), v = acc[0];
+    LLVMValueRef yi = rd_add(k, rd_mul(k, t, cg_i64(k, p->w.out[2])), ow), v = acc[0];
     if (!p->is_max) {
         LLVMValueRef cnt = rd_mul(k, rd_mul(k, w[0].cnt, w[1].cnt), w[2].cnt);
         v = LLVMBuildFDiv(k->b, v, LLVMBuildSIToFP(k->b, cnt, cg_reg_type(k->m, p->at), ""), "");
@@ -153,14 +119,14 @@ static void accumulate(const pool_ctx *p, LLVMValueRef wv, LLVMValueRef wi, LLVM
  * for a chunk live in the workspace (values, then i64 offsets of maxima), and
  * the innermost loop runs over the output columns with the input stride, for
  * each valid (kd, kh) and each kw, so it vectorises. */
-static void interior(const pool_ctx *p, const win *w, LLVMValueRef t, LLVMValueRef nc,
+static void interior(const pool_ctx *p, const rd_win *w, LLVMValueRef t, LLVMValueRef nc,
                      int64_t lo, int64_t hi) {
     cg_kernel *k = p->k;
     if (lo >= hi) return;
     int with_ind = p->is_max && p->ind;
     LLVMValueRef wv = k->workspace;
     LLVMValueRef wi = cg_gep(k, GR_DTYPE_U8, wv, cg_i64(k, RD_CHUNK * 8));
-    LLVMValueRef plane = rd_mul(k, nc, cg_i64(k, p->in[0] * p->in[1] * p->in[2]));
+    LLVMValueRef plane = rd_mul(k, nc, cg_i64(k, p->w.in[0] * p->w.in[1] * p->w.in[2]));
     cg_loop lc, l0, ld, lh, lw, lx, lf;
     LLVMValueRef c0 = cg_loop_begin(k, &lc, cg_i64(k, lo), cg_i64(k, hi), RD_CHUNK);
     LLVMValueRef cn = rd_min64(k, cg_i64(k, RD_CHUNK), LLVMBuildSub(k->b, cg_i64(k, hi), c0, ""));
@@ -169,27 +135,27 @@ static void interior(const pool_ctx *p, const win *w, LLVMValueRef t, LLVMValueR
     if (with_ind) cg_store(k, GR_DTYPE_I64, wi, j, cg_i64(k, 0));
     cg_loop_end(k, &l0);
     LLVMValueRef kd = cg_loop_begin(k, &ld, w[0].k0, w[0].k1, 1);
-    LLVMValueRef pd = rd_add(k, w[0].start, rd_mul(k, kd, cg_i64(k, p->dil[0])));
+    LLVMValueRef pd = rd_add(k, w[0].start, rd_mul(k, kd, cg_i64(k, p->w.dil[0])));
     LLVMValueRef kh = cg_loop_begin(k, &lh, w[1].k0, w[1].k1, 1);
-    LLVMValueRef ph = rd_add(k, w[1].start, rd_mul(k, kh, cg_i64(k, p->dil[1])));
-    LLVMValueRef row = rd_mul(k, rd_add(k, rd_mul(k, pd, cg_i64(k, p->in[1])), ph),
-                              cg_i64(k, p->in[2]));
-    LLVMValueRef kw = cg_loop_begin(k, &lw, cg_i64(k, 0), cg_i64(k, p->kern[2]), 1);
+    LLVMValueRef ph = rd_add(k, w[1].start, rd_mul(k, kh, cg_i64(k, p->w.dil[1])));
+    LLVMValueRef row = rd_mul(k, rd_add(k, rd_mul(k, pd, cg_i64(k, p->w.in[1])), ph),
+                              cg_i64(k, p->w.in[2]));
+    LLVMValueRef kw = cg_loop_begin(k, &lw, cg_i64(k, 0), cg_i64(k, p->w.kern[2]), 1);
     /* spatial offset of column c0 + j: row + (c0 + j)*s - pb + kw*dil */
-    LLVMValueRef off0 = rd_add(k, rd_add(k, row, rd_mul(k, c0, cg_i64(k, p->str[2]))),
-                               LLVMBuildSub(k->b, rd_mul(k, kw, cg_i64(k, p->dil[2])),
-                                            cg_i64(k, p->pb[2]), ""));
+    LLVMValueRef off0 = rd_add(k, rd_add(k, row, rd_mul(k, c0, cg_i64(k, p->w.str[2]))),
+                               LLVMBuildSub(k->b, rd_mul(k, kw, cg_i64(k, p->w.dil[2])),
+                                            cg_i64(k, p->w.pb[2]), ""));
     j = cg_loop_begin(k, &lx, cg_i64(k, 0), cn, 1);
-    LLVMValueRef off = rd_add(k, off0, rd_mul(k, j, cg_i64(k, p->str[2])));
+    LLVMValueRef off = rd_add(k, off0, rd_mul(k, j, cg_i64(k, p->w.str[2])));
     accumulate(p, wv, wi, j, rd_add(k, plane, off), off);
     cg_loop_end(k, &lx);
     cg_loop_end(k, &lw);
     cg_loop_end(k, &lh);
     cg_loop_end(k, &ld);
-    LLVMValueRef cnt = rd_mul(k, rd_mul(k, w[0].cnt, w[1].cnt), cg_i64(k, p->kern[2]));
+    LLVMValueRef cnt = rd_mul(k, rd_mul(k, w[0].cnt, w[1].cnt), cg_i64(k, p->w.kern[2]));
     LLVMValueRef fc = p->is_max ? NULL : LLVMBuildSIToFP(k->b, cnt, cg_reg_type(k->m, p->at), "");
     j = cg_loop_begin(k, &lf, cg_i64(k, 0), cn, 1);
-    LLVMValueRef yi = rd_add(k, rd_mul(k, t, cg_i64(k, p->out[2])), rd_add(k, c0, j));
+    LLVMValueRef yi = rd_add(k, rd_mul(k, t, cg_i64(k, p->w.out[2])), rd_add(k, c0, j));
     LLVMValueRef v = cg_load(k, p->at, wv, j);
     if (!p->is_max) v = LLVMBuildFDiv(k->b, v, fc, "");
     rd_store(k, p->yt, p->y, yi, p->at, v);
@@ -202,20 +168,20 @@ static void interior(const pool_ctx *p, const win *w, LLVMValueRef t, LLVMValueR
 /* One task per output row t = (nc, od, oh). */
 static void emit_rows(pool_ctx *p, int64_t nc_count) {
     cg_kernel *k = p->k;
-    k->n_tasks = nc_count * p->out[0] * p->out[1];
+    k->n_tasks = nc_count * p->w.out[0] * p->w.out[1];
     k->workspace_bytes = RD_CHUNK * 16; /* values (<= 8 bytes), then i64 offsets */
     cg_loop l;
     LLVMValueRef t = cg_loop_begin(k, &l, k->begin, k->end, 1);
-    LLVMValueRef oh = LLVMBuildURem(k->b, t, cg_i64(k, p->out[1]), "");
-    LLVMValueRef r = LLVMBuildUDiv(k->b, t, cg_i64(k, p->out[1]), "");
-    LLVMValueRef od = LLVMBuildURem(k->b, r, cg_i64(k, p->out[0]), "");
-    LLVMValueRef nc = LLVMBuildUDiv(k->b, r, cg_i64(k, p->out[0]), "");
-    win w[3];
-    w[0] = window_at(p, 0, od);
-    w[1] = window_at(p, 1, oh);
+    LLVMValueRef oh = LLVMBuildURem(k->b, t, cg_i64(k, p->w.out[1]), "");
+    LLVMValueRef r = LLVMBuildUDiv(k->b, t, cg_i64(k, p->w.out[1]), "");
+    LLVMValueRef od = LLVMBuildURem(k->b, r, cg_i64(k, p->w.out[0]), "");
+    LLVMValueRef nc = LLVMBuildUDiv(k->b, r, cg_i64(k, p->w.out[0]), "");
+    rd_win w[3];
+    w[0] = rd_window_at(p->k, &p->w, 0, od);
+    w[1] = rd_window_at(p->k, &p->w, 1, oh);
     /* interior columns: ow*s - pb >= 0 and ow*s - pb + span <= in */
-    int64_t s = p->str[2], span = (p->kern[2] - 1) * p->dil[2] + 1, ow_n = p->out[2];
-    int64_t lo = (p->pb[2] + s - 1) / s, room = p->in[2] + p->pb[2] - span;
+    int64_t s = p->w.str[2], span = (p->w.kern[2] - 1) * p->w.dil[2] + 1, ow_n = p->w.out[2];
+    int64_t lo = (p->w.pb[2] + s - 1) / s, room = p->w.in[2] + p->w.pb[2] - span;
     int64_t hi = room >= 0 ? room / s + 1 : 0;
     if (lo > ow_n) lo = ow_n;
     if (hi > ow_n) hi = ow_n;
@@ -226,12 +192,41 @@ static void emit_rows(pool_ctx *p, int64_t nc_count) {
     cg_loop_end(k, &l);
 }
 
-/* Window attributes of n into p, normalised to 3 spatial dims. */
-static gr_code read_window(const gr_node *n, const gr_value *x, const gr_value *y, pool_ctx *p,
-                           gr_status *st) {
+
+/* --- windows (reduce_internal.h), shared with train_pool.c --- */
+
+static LLVMValueRef ceil_div(cg_kernel *k, LLVMValueRef a, int64_t b) {
+    return LLVMBuildSDiv(k->b, rd_add(k, a, cg_i64(k, b - 1)), cg_i64(k, b), "");
+}
+
+rd_win rd_window_at(cg_kernel *k, const rd_window *p, int d, LLVMValueRef o) {
+    rd_win w;
+    w.start = LLVMBuildSub(k->b, rd_mul(k, o, cg_i64(k, p->str[d])), cg_i64(k, p->pb[d]), "");
+    if (p->kern[d] == 1 && p->pb[d] == 0 && p->pe[d] == 0) { /* always inside */
+        w.k0 = cg_i64(k, 0);
+        w.k1 = w.cnt = cg_i64(k, 1);
+        return w;
+    }
+    LLVMValueRef zero = cg_i64(k, 0), kn = cg_i64(k, p->kern[d]);
+    LLVMValueRef before = rd_max64(k, zero, LLVMBuildNeg(k->b, w.start, ""));
+    w.k0 = rd_min64(k, kn, ceil_div(k, before, p->dil[d]));
+    LLVMValueRef room = rd_max64(k, zero, LLVMBuildSub(k->b, cg_i64(k, p->in[d]), w.start, ""));
+    w.k1 = rd_max64(k, w.k0, rd_min64(k, kn, ceil_div(k, room, p->dil[d])));
+    if (p->include_pad) { /* positions inside the padded extent [-pb, in + pe) */
+        LLVMValueRef proom = LLVMBuildSub(k->b, cg_i64(k, p->in[d] + p->pe[d]), w.start, "");
+        w.cnt = rd_min64(k, kn, ceil_div(k, rd_max64(k, zero, proom), p->dil[d]));
+    } else {
+        w.cnt = LLVMBuildSub(k->b, w.k1, w.k0, "");
+    }
+    return w;
+}
+
+gr_code rd_window_read(const gr_node *n, const gr_value *x, const gr_value *y, rd_window *p,
+                       gr_status *st) {
     int ns = x->shape.rank - 2, lead = 3 - ns;
     const int64_t *ks, *ss, *ds, *ps;
-    if (ns < 1 || ns > 3 || gr_node_ints(n, "kernel_shape", &ks) != ns)
+    if (ns < 1 || ns > 3 || y->shape.rank != x->shape.rank ||
+        gr_node_ints(n, "kernel_shape", &ks) != ns)
         return gr_fail(st, GR_ERR_UNSUPPORTED, "%s over %d spatial dims is not compiled",
                        n->op_type, ns);
     int n_s = gr_node_ints(n, "strides", &ss), n_d = gr_node_ints(n, "dilations", &ds);
@@ -257,6 +252,7 @@ static gr_code read_window(const gr_node *n, const gr_value *x, const gr_value *
         if (p->kern[d] < 1 || p->str[d] < 1 || p->dil[d] < 1 || p->pb[d] < 0 || p->pe[d] < 0)
             return gr_fail(st, GR_ERR_BAD_MODEL, "bad window attributes in spatial dim %d", i);
     }
+    p->include_pad = gr_node_int(n, "count_include_pad", 0) != 0;
     return GR_OK;
 }
 
@@ -272,8 +268,7 @@ gr_code cg_emit_pool(cg_module *m, const gr_node *n, const char *name, cg_kernel
         !(p.is_max && (x->dtype == GR_DTYPE_I8 || x->dtype == GR_DTYPE_U8)))
         return gr_fail(st, GR_ERR_UNSUPPORTED, "%s of %s is not compiled", n->op_type,
                        gr_dtype_name(x->dtype));
-    GR_TRY(read_window(n, x, y, &p, st));
-    p.include_pad = gr_node_int(n, "count_include_pad", 0) != 0;
+    GR_TRY(rd_window_read(n, x, y, &p.w, st));
     p.col_major = gr_node_int(n, "storage_order", 0) != 0;
     p.xt = x->dtype;
     p.yt = y->dtype;

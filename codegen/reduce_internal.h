@@ -53,4 +53,25 @@ rd_view rd_view_axis(const gr_shape *s, int axis);
 /* Normalises axis in [-rank, rank) or fails with GR_ERR_BAD_MODEL. */
 gr_code rd_axis(const gr_node *n, int64_t axis, int rank, int *out, gr_status *st);
 
+/* --- pooling windows (pool.c), shared with train_pool.c --- */
+
+/* A pool's window geometry over 3 spatial dims (1-D and 2-D pools have
+ * leading dims of extent 1): input and output extents, kernel, strides,
+ * dilations, pads at the beginning and end (auto_pad resolved). */
+typedef struct {
+    int64_t in[3], out[3], kern[3], str[3], dil[3], pb[3], pe[3];
+    int include_pad; /* AveragePool's count_include_pad */
+} rd_window;
+/* The kernel positions k in [k0, k1) of one window in one dim that fall
+ * inside the input, from input position start; cnt: how many count towards
+ * the average. */
+typedef struct {
+    LLVMValueRef start, k0, k1, cnt;
+} rd_win;
+/* The window attributes of pool node n (X x, Y or dY y). */
+gr_code rd_window_read(const gr_node *n, const gr_value *x, const gr_value *y, rd_window *w,
+                       gr_status *st);
+/* Window of output position o (i64) in dim d. */
+rd_win rd_window_at(cg_kernel *k, const rd_window *w, int d, LLVMValueRef o);
+
 #endif /* GR_CG_REDUCE_INTERNAL_H */

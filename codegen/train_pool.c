@@ -12,63 +12,35 @@
 
 typedef struct {
     cg_kernel *k;
-    int is_max, include_pad;
+    int is_max;
     gr_dtype dt, at;
     LLVMValueRef dy, x, dx;
-    int64_t in[3], out[3], kern[3], str[3], dil[3], pb[3], pe[3];
+    rd_window w;
 } pg_ctx;
 
-/* Kernel positions [k0, k1) of a window that fall inside the input in dim
- * d; cnt: how many count towards the average (see pool.c window_at). */
-typedef struct {
-    LLVMValueRef start, k0, k1, cnt;
-} pg_win;
-
-static LLVMValueRef ceil_div(cg_kernel *k, LLVMValueRef a, int64_t b) {
-    return LLVMBuildSDiv(k->b, rd_add(k, a, cg_i64(k, b - 1)), cg_i64(k, b), "");
-}
-
-static pg_win window_at(const pg_ctx *p, int d, LLVMValueRef o) {
-    cg_kernel *k = p->k;
-    pg_win w;
-    w.start = LLVMBuildSub(k->b, rd_mul(k, o, cg_i64(k, p->str[d])), cg_i64(k, p->pb[d]), "");
-    LLVMValueRef zero = cg_i64(k, 0), kn = cg_i64(k, p->kern[d]);
-    LLVMValueRef before = rd_max64(k, zero, LLVMBuildNeg(k->b, w.start, ""));
-    w.k0 = rd_min64(k, kn, ceil_div(k, before, p->dil[d]));
-    LLVMValueRef room = rd_max64(k, zero, LLVMBuildSub(k->b, cg_i64(k, p->in[d]), w.start, ""));
-    w.k1 = rd_max64(k, w.k0, rd_min64(k, kn, ceil_div(k, room, p->dil[d])));
-    if (p->include_pad) {
-        LLVMValueRef proom = LLVMBuildSub(k->b, cg_i64(k, p->in[d] + p->pe[d]), w.start, "");
-        w.cnt = rd_min64(k, kn, ceil_div(k, rd_max64(k, zero, proom), p->dil[d]));
-    } else {
-        w.cnt = LLVMBuildSub(k->b, w.k1, w.k0, "");
-    }
-    return w;
-}
-
 /* Input position of kernel position kk of window w in dim d. */
-static LLVMValueRef pos_at(const pg_ctx *p, const pg_win *w, int d, LLVMValueRef kk) {
-    return rd_add(p->k, w->start, rd_mul(p->k, kk, cg_i64(p->k, p->dil[d])));
+static LLVMValueRef pos_at(const pg_ctx *p, const rd_win *w, int d, LLVMValueRef kk) {
+    return rd_add(p->k, w->start, rd_mul(p->k, kk, cg_i64(p->k, p->w.dil[d])));
 }
 
 /* The spatial offset of the first position inside all three windows. */
-static LLVMValueRef first_offset(const pg_ctx *p, const pg_win *w) {
+static LLVMValueRef first_offset(const pg_ctx *p, const rd_win *w) {
     LLVMValueRef off = cg_i64(p->k, 0);
     for (int d = 0; d < 3; d++)
-        off = rd_add(p->k, rd_mul(p->k, off, cg_i64(p->k, p->in[d])), pos_at(p, &w[d], d, w[d].k0));
+        off = rd_add(p->k, rd_mul(p->k, off, cg_i64(p->k, p->w.in[d])), pos_at(p, &w[d], d, w[d].k0));
     return off;
 }
 
 /* Visits the window's positions in scan order with acc = {max, offset}
  * carried through. */
-static void nest(const pg_ctx *p, const pg_win *w, LLVMValueRef plane, int d, LLVMValueRef off,
+static void nest(const pg_ctx *p, const rd_win *w, LLVMValueRef plane, int d, LLVMValueRef off,
                  LLVMValueRef *acc) {
     cg_kernel *k = p->k;
     cg_loop l;
     LLVMValueRef kk = cg_loop_begin(k, &l, w[d].k0, w[d].k1, 1);
     LLVMValueRef a[2];
     for (int i = 0; i < 2; i++) a[i] = cg_loop_acc(k, &l, acc[i]);
-    LLVMValueRef o = rd_add(k, rd_mul(k, off, cg_i64(k, p->in[d])), pos_at(p, &w[d], d, kk));
+    LLVMValueRef o = rd_add(k, rd_mul(k, off, cg_i64(k, p->w.in[d])), pos_at(p, &w[d], d, kk));
     if (d < 2) {
         nest(p, w, plane, d + 1, o, a);
     } else {
@@ -87,7 +59,7 @@ static void nest(const pg_ctx *p, const pg_win *w, LLVMValueRef plane, int d, LL
  * (the maximum's running value and offset stay in registers). */
 static void emit_max_planes(pg_ctx *p, int64_t planes) {
     cg_kernel *k = p->k;
-    int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
+    int64_t in_plane = p->w.in[0] * p->w.in[1] * p->w.in[2];
     k->n_tasks = planes;
     cg_loop lt, lz, lo[3];
     LLVMValueRef t = cg_loop_begin(k, &lt, k->begin, k->end, 1);
@@ -95,12 +67,12 @@ static void emit_max_planes(pg_ctx *p, int64_t planes) {
     LLVMValueRef z = cg_loop_begin(k, &lz, cg_i64(k, 0), cg_i64(k, in_plane), 1);
     rd_store(k, p->dt, p->dx, rd_add(k, plane, z), p->at, cg_const(k, p->at, 0));
     cg_loop_end(k, &lz);
-    pg_win w[3];
+    rd_win w[3];
     LLVMValueRef yi = t; /* ((t*out0 + od)*out1 + oh)*out2 + ow */
     for (int d = 0; d < 3; d++) {
-        LLVMValueRef o = cg_loop_begin(k, &lo[d], cg_i64(k, 0), cg_i64(k, p->out[d]), 1);
-        yi = rd_add(k, rd_mul(k, yi, cg_i64(k, p->out[d])), o);
-        w[d] = window_at(p, d, o);
+        LLVMValueRef o = cg_loop_begin(k, &lo[d], cg_i64(k, 0), cg_i64(k, p->w.out[d]), 1);
+        yi = rd_add(k, rd_mul(k, yi, cg_i64(k, p->w.out[d])), o);
+        w[d] = rd_window_at(p->k, &p->w, d, o);
     }
     LLVMValueRef g = rd_load(k, p->dt, p->dy, yi, p->at);
     LLVMValueRef nonempty = NULL;
@@ -130,12 +102,12 @@ static void column_range(const pg_ctx *p, LLVMValueRef shift, LLVMValueRef *lo,
                          LLVMValueRef *hi) {
     cg_kernel *k = p->k;
     LLVMBuilderRef b = k->b;
-    LLVMValueRef zero = cg_i64(k, 0), out = cg_i64(k, p->out[2]), s = cg_i64(k, p->str[2]);
+    LLVMValueRef zero = cg_i64(k, 0), out = cg_i64(k, p->w.out[2]), s = cg_i64(k, p->w.str[2]);
     LLVMValueRef neg = LLVMBuildNeg(b, shift, "");
-    LLVMValueRef l = LLVMBuildSDiv(b, rd_add(k, neg, cg_i64(k, p->str[2] - 1)), s, "");
+    LLVMValueRef l = LLVMBuildSDiv(b, rd_add(k, neg, cg_i64(k, p->w.str[2] - 1)), s, "");
     l = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, neg, zero, ""), l, zero, "");
     *lo = rd_min64(k, l, out);
-    LLVMValueRef r = LLVMBuildSub(b, cg_i64(k, p->in[2] - 1), shift, "");
+    LLVMValueRef r = LLVMBuildSub(b, cg_i64(k, p->w.in[2] - 1), shift, "");
     LLVMValueRef h = rd_add(k, LLVMBuildSDiv(b, r, s, ""), cg_i64(k, 1));
     h = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGE, r, zero, ""), h, zero, "");
     *hi = rd_max64(k, *lo, rd_min64(k, h, out));
@@ -157,7 +129,7 @@ static void row_step(const pg_ctx *p, LLVMValueRef plane, LLVMValueRef wv, LLVMV
 static void emit_avg_planes(pg_ctx *p, int64_t planes) {
     cg_kernel *k = p->k;
     LLVMBuilderRef b = k->b;
-    int64_t in_plane = p->in[0] * p->in[1] * p->in[2], ow_n = p->out[2];
+    int64_t in_plane = p->w.in[0] * p->w.in[1] * p->w.in[2], ow_n = p->w.out[2];
     k->n_tasks = planes;
     k->workspace_bytes = (size_t)ow_n * 8;
     LLVMValueRef wv = k->workspace;
@@ -167,15 +139,15 @@ static void emit_avg_planes(pg_ctx *p, int64_t planes) {
     LLVMValueRef z = cg_loop_begin(k, &lz, cg_i64(k, 0), cg_i64(k, in_plane), 1);
     rd_store(k, p->dt, p->dx, rd_add(k, plane, z), p->at, cg_const(k, p->at, 0));
     cg_loop_end(k, &lz);
-    LLVMValueRef od = cg_loop_begin(k, &ld, cg_i64(k, 0), cg_i64(k, p->out[0]), 1);
-    pg_win w0 = window_at(p, 0, od);
-    LLVMValueRef oh = cg_loop_begin(k, &lh, cg_i64(k, 0), cg_i64(k, p->out[1]), 1);
-    pg_win w1 = window_at(p, 1, oh);
-    LLVMValueRef yrow = rd_mul(k, rd_add(k, rd_mul(k, rd_add(k, rd_mul(k, t, cg_i64(k, p->out[0])),
-                                                              od), cg_i64(k, p->out[1])), oh),
+    LLVMValueRef od = cg_loop_begin(k, &ld, cg_i64(k, 0), cg_i64(k, p->w.out[0]), 1);
+    rd_win w0 = rd_window_at(p->k, &p->w, 0, od);
+    LLVMValueRef oh = cg_loop_begin(k, &lh, cg_i64(k, 0), cg_i64(k, p->w.out[1]), 1);
+    rd_win w1 = rd_window_at(p->k, &p->w, 1, oh);
+    LLVMValueRef yrow = rd_mul(k, rd_add(k, rd_mul(k, rd_add(k, rd_mul(k, t, cg_i64(k, p->w.out[0])),
+                                                              od), cg_i64(k, p->w.out[1])), oh),
                                cg_i64(k, ow_n));
     LLVMValueRef ow = cg_loop_begin(k, &li, cg_i64(k, 0), cg_i64(k, ow_n), 1);
-    pg_win w2 = window_at(p, 2, ow);
+    rd_win w2 = rd_window_at(p->k, &p->w, 2, ow);
     LLVMValueRef cnt = rd_max64(k, rd_mul(k, rd_mul(k, w0.cnt, w1.cnt), w2.cnt), cg_i64(k, 1));
     LLVMValueRef fc = LLVMBuildSIToFP(b, cnt, cg_reg_type(k->m, p->at), "");
     LLVMValueRef g = rd_load(k, p->dt, p->dy, rd_add(k, yrow, ow), p->at);
@@ -183,16 +155,16 @@ static void emit_avg_planes(pg_ctx *p, int64_t planes) {
     cg_loop_end(k, &li);
     LLVMValueRef kd = cg_loop_begin(k, &lkd, w0.k0, w0.k1, 1);
     LLVMValueRef kh = cg_loop_begin(k, &lkh, w1.k0, w1.k1, 1);
-    LLVMValueRef row = rd_mul(k, rd_add(k, rd_mul(k, pos_at(p, &w0, 0, kd), cg_i64(k, p->in[1])),
-                                        pos_at(p, &w1, 1, kh)), cg_i64(k, p->in[2]));
-    LLVMValueRef kw = cg_loop_begin(k, &lkw, cg_i64(k, 0), cg_i64(k, p->kern[2]), 1);
-    LLVMValueRef shift = LLVMBuildSub(b, rd_mul(k, kw, cg_i64(k, p->dil[2])),
-                                      cg_i64(k, p->pb[2]), "");
+    LLVMValueRef row = rd_mul(k, rd_add(k, rd_mul(k, pos_at(p, &w0, 0, kd), cg_i64(k, p->w.in[1])),
+                                        pos_at(p, &w1, 1, kh)), cg_i64(k, p->w.in[2]));
+    LLVMValueRef kw = cg_loop_begin(k, &lkw, cg_i64(k, 0), cg_i64(k, p->w.kern[2]), 1);
+    LLVMValueRef shift = LLVMBuildSub(b, rd_mul(k, kw, cg_i64(k, p->w.dil[2])),
+                                      cg_i64(k, p->w.pb[2]), "");
     LLVMValueRef lo, hi;
     column_range(p, shift, &lo, &hi);
     LLVMValueRef rs = rd_add(k, row, shift);
     ow = cg_loop_begin(k, &lc, lo, hi, 1);
-    row_step(p, plane, wv, ow, rd_add(k, rs, rd_mul(k, ow, cg_i64(k, p->str[2]))));
+    row_step(p, plane, wv, ow, rd_add(k, rs, rd_mul(k, ow, cg_i64(k, p->w.str[2]))));
     cg_loop_end(k, &lc);
     cg_loop_end(k, &lkw);
     cg_loop_end(k, &lkh);
@@ -200,31 +172,6 @@ static void emit_avg_planes(pg_ctx *p, int64_t planes) {
     cg_loop_end(k, &lh);
     cg_loop_end(k, &ld);
     cg_loop_end(k, &lt);
-}
-
-static gr_code read_window(const gr_node *n, const gr_value *x, const gr_value *dy, pg_ctx *p,
-                           gr_status *st) {
-    int ns = x->shape.rank - 2, lead = 3 - ns;
-    const int64_t *ks, *ss, *ds, *ps;
-    if (ns < 1 || ns > 3 || dy->shape.rank != x->shape.rank ||
-        gr_node_ints(n, "kernel_shape", &ks) != ns)
-        return gr_fail(st, GR_ERR_UNSUPPORTED, "%s over %d spatial dims is not compiled",
-                       n->op_type, ns);
-    int n_s = gr_node_ints(n, "strides", &ss), n_d = gr_node_ints(n, "dilations", &ds);
-    int n_p = gr_node_ints(n, "pads", &ps);
-    for (int d = 0; d < 3; d++) {
-        int i = d - lead;
-        p->in[d] = i >= 0 ? x->shape.dims[2 + i] : 1;
-        p->out[d] = i >= 0 ? dy->shape.dims[2 + i] : 1;
-        p->kern[d] = i >= 0 ? ks[i] : 1;
-        p->str[d] = i >= 0 && n_s == ns ? ss[i] : 1;
-        p->dil[d] = i >= 0 && n_d == ns ? ds[i] : 1;
-        p->pb[d] = i >= 0 && n_p == 2 * ns ? ps[i] : 0;
-        p->pe[d] = i >= 0 && n_p == 2 * ns ? ps[i + ns] : 0;
-        if (p->kern[d] < 1 || p->str[d] < 1 || p->dil[d] < 1 || p->pb[d] < 0 || p->pe[d] < 0)
-            return gr_fail(st, GR_ERR_BAD_MODEL, "bad window attributes in spatial dim %d", i);
-    }
-    return GR_OK;
 }
 
 /* dY [N,C,o...], X [N,C,i...] -> dX [N,C,i...] */
@@ -238,8 +185,7 @@ gr_code cg_emit_pool_grad(cg_module *m, const gr_node *n, const char *name, cg_k
         (p.is_max && x->dtype != dy->dtype))
         return gr_fail(st, GR_ERR_UNSUPPORTED, "%s of %s is not compiled", n->op_type,
                        gr_dtype_name(dy->dtype));
-    GR_TRY(read_window(n, x, dy, &p, st));
-    p.include_pad = gr_node_int(n, "count_include_pad", 0) != 0;
+    GR_TRY(rd_window_read(n, x, dy, &p.w, st));
     p.dt = dy->dtype;
     p.at = rd_float_dtype(dy->dtype);
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));

@@ -591,6 +591,11 @@ void gr_plan_free(gr_plan *p);
 /* The id of the buffer of that name (a graph input, output or variable
  * parameter keeps its value's name), or -1. */
 int gr_plan_find_buffer(const gr_plan *p, const char *name);
+/* The memory of buffer number `buffer` in a run: arena and state are that
+ * run's arena (arena_bytes) and state (state_bytes, a copy of state_init);
+ * inputs and outputs the caller's arrays in the graph's order. */
+void *gr_plan_buffer_data(const gr_plan *p, int buffer, void *arena, void *state,
+                          void *const *inputs, void *const *outputs);
 
 /* Objects compiled ahead of time (`graft compile`; codegen/aot.c) describe
  * their plans with these, as internal constant globals, and hand the model

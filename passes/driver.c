@@ -78,8 +78,12 @@ gr_code gr_passes_run(gr_graph *g, const char *const *names,
             return gr_fail(st, GR_ERR_BAD_ARG, "unknown pass '%s' (passes: %s)",
                            names[i], list);
         }
-        if (fn(g, opts, st) != GR_OK)
+        gr_code rc = fn(g, opts, st);
+        if (rc != GR_OK) {
+            if (st->code == GR_OK) /* a pass that failed without saying why is still a failure */
+                gr_fail(st, rc, "failed (%s)", gr_code_name(rc));
             return gr_status_prefix(st, "pass '%s': ", names[i]);
+        }
         GR_TRY(verify_after(g, names[i], st));
         if (wants_dump(opts, names[i])) {
             FILE *out = opts->dump ? opts->dump : stderr;

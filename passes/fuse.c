@@ -1,7 +1,11 @@
 /* fuse.c: groups chains and trees of elementwise nodes so that codegen
  * compiles each group into one loop: the intermediate values never reach
  * memory. A group grows backwards from its last node (the root) through
- * producers whose output has the root's shape and no other use.
+ * producers whose output has the root's shape and no other use. One Conv,
+ * MatMul or Gemm may head a group (its float output feeding the group
+ * alone): codegen runs the rest as that kernel's epilogue (or compiles the
+ * head on its own when its kernel takes none). The group does not grow
+ * past a head.
  * Requires: shapes inferred and static. Guarantees: node->group set (0 for
  * nodes alone); a group's values other than the root's output are used only
  * inside the group and are not graph outputs; order unchanged. */
@@ -20,6 +24,13 @@ static int fusable(const gr_node *n) {
      * a mask. Their single-node kernels are as good. */
     if (n->op == GR_OP_IDENTITY || n->op == GR_OP_CAST_LIKE || n->op == GR_OP_DROPOUT) return 0;
     return gr_shape_is_static(&n->outputs[0]->shape);
+}
+
+/* A node whose kernel may run the group as its epilogue. */
+static int head(const gr_node *n) {
+    return (n->op == GR_OP_CONV || n->op == GR_OP_MATMUL || n->op == GR_OP_GEMM) &&
+           n->n_outputs == 1 && n->outputs[0] && gr_dtype_is_float(n->outputs[0]->dtype) &&
+           gr_shape_is_static(&n->outputs[0]->shape);
 }
 
 /* Distinct values feeding the group from outside. */
@@ -46,20 +57,25 @@ static int is_graph_output(const gr_graph *g, const gr_value *v) {
 
 /* Absorbs producers of the group's inputs while they qualify. */
 static int grow(gr_graph *g, const int *uses, gr_node **members, int n_members, int id) {
-    const gr_shape *shape = &members[0]->outputs[0]->shape;
+    const gr_value *y = members[0]->outputs[0];
+    int has_head = 0;
     for (int m = 0; m < n_members; m++) {
         gr_node *n = members[m];
+        if (!fusable(n)) continue; /* the head: the group stops there */
         for (int j = 0; j < n->n_inputs && n_members < MAX_MEMBERS; j++) {
             gr_value *v = n->inputs[j];
             gr_node *p = v ? v->producer : NULL;
-            if (!p || p->group || !fusable(p) || uses[v->id] != 1 || is_graph_output(g, v) ||
-                !gr_shape_equal(&p->outputs[0]->shape, shape))
+            if (!p || p->group || uses[v->id] != 1 || is_graph_output(g, v) ||
+                !gr_shape_equal(&p->outputs[0]->shape, &y->shape))
                 continue;
+            int as_head = !fusable(p) && !has_head && head(p) && p->outputs[0]->dtype == y->dtype;
+            if (!fusable(p) && !as_head) continue;
             members[n_members] = p;
             if (count_operands((const gr_node *const *)members, n_members + 1) > MAX_OPERANDS)
                 continue;
             p->group = id;
             n_members++;
+            has_head |= as_head;
         }
     }
     return n_members;

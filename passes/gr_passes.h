@@ -30,6 +30,8 @@ typedef struct {
  *     "train_mode"  BatchNormalization on batch statistics (running
  *                   statistics updated), Dropout with a seeded mask
  *     "loss"        the loss on a model output (g->loss)
+ *     "l2sp"        --l2sp: the penalty toward the initial weights, added
+ *                   to g->loss (and to the reported GR_TRAIN_LOSS)
  *     "autodiff"    gradients of every trainable parameter (g->grads)
  *     "optimizer"   clipping, accumulation, update rules (g->updates)
  *     "cse", "fold", "dce", "fuse"
@@ -93,7 +95,53 @@ typedef struct {
     double beta1, beta2, eps; /* Adam/AdamW */
     double clip_norm;         /* > 0: clip the global gradient norm */
     int accumulate;           /* > 1: sum gradients over that many batches */
+    /* ---- per-layer learning rates and L2-SP (passes/lr_groups.c, l2sp.c)
+     * lr_groups (--lr-group GLOB=FACTOR): the last group whose glob matches
+     * a parameter sets its factor; layer_decay > 0 (--layer-decay F) gives
+     * a parameter at layer depth d the factor F^(K-d), K the deepest
+     * trainable depth (gr_lr_factors); a parameter's learning rate is
+     * lr * layer factor * group factor (0 disables the decay).
+     * l2sp_alpha, l2sp_beta (--l2sp A,B): loss += A*||w - w0||^2 over the
+     * model's trainable parameters + B*||w||^2 over new ones (head,
+     * adapters); w0 = the values training starts from. */
+    int n_lr_groups;
+    const struct gr_lr_group *lr_groups;
+    double layer_decay;
+    double l2sp_alpha, l2sp_beta;
 } gr_train_opts;
+
+/* --lr-group GLOB=FACTOR: fnmatch glob over parameter names, factor >= 0. */
+typedef struct gr_lr_group {
+    const char *glob;
+    double factor;
+} gr_lr_group;
+
+/* Per-parameter learning-rate factors (passes/lr_groups.c). Layer groups
+ * come from the graph: a "layer" is a Conv, ConvTranspose, Gemm or MatMul
+ * node with an input computed from weights alone (a float parameter, or
+ * its Transpose or Reshape by constants); its depth is 1 + the largest
+ * depth of the layers upstream of it (parallel layers, such as Q, K and V,
+ * share a depth). A parameter belongs to the depth of its first consumer
+ * (in topological order, looking through weight-only nodes): a layer's own
+ * depth, or for other nodes (bias Add, BatchNormalization,
+ * LayerNormalization, an IA3 Mul) the largest depth upstream of it, so a
+ * BN or bias joins the layer before it; parameters before any layer
+ * (embeddings) have depth 0. K = the largest depth of a trainable
+ * parameter. For every value id i (arrays of g->n_values):
+ *   layer[i]  the depth of parameter i (-1: not a float parameter, or a
+ *             BatchNormalization running statistic);
+ *   factor[i] layer_decay^(K - layer[i]) (1 without --layer-decay) times
+ *             the factor of the last --lr-group matching it.
+ * Fails if an --lr-group glob matches no float parameter or a factor is
+ * negative or not finite, or layer_decay is negative. */
+gr_code gr_lr_factors(const gr_graph *g, const gr_train_opts *t, int *layer, double *factor,
+                      gr_status *st);
+/* What `graft train --dry-run` and --verbose print: parameters by group
+ * (layer depth and learning-rate factor: count, bytes, lr = base_lr *
+ * factor), the frozen ones, the new head and the adapters added. g is the
+ * model after the "head", adapter and "train" passes. */
+gr_code gr_train_report(const gr_graph *g, const gr_train_opts *t, double base_lr,
+                        FILE *out, gr_status *st);
 
 /* PyTorch's defaults: SGD, no momentum, Adam betas (0.9, 0.999), eps 1e-8,
  * ce loss, accumulate 1. */

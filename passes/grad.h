@@ -85,4 +85,19 @@ gr_value *grad_keepdims(gr_grad_ctx *c, const gr_node *n, gr_value *dy, gr_statu
 /* Broadcasts x to like's shape (Expand). */
 gr_value *grad_expand(gr_grad_ctx *c, gr_value *x, const gr_value *like, gr_status *st);
 
+/* Window attributes of a Conv, ConvTranspose or pooling node n with
+ * auto_pad (and ConvTranspose's output_shape) resolved into explicit pads
+ * from the shapes, the way codegen does (SAME_UPPER: floor(total / 2) at the
+ * start). x: the forward input side [N,C,D..], y: the output side
+ * [N,M,O..] (for ConvTranspose: its output and its input); w: the weight
+ * (kernel extents from its dims 2..), or NULL for pools (kernel_shape). */
+typedef struct {
+    int ns;
+    int64_t group;
+    int64_t kernel[GR_MAX_RANK], strides[GR_MAX_RANK], dilations[GR_MAX_RANK];
+    int64_t pads[2 * GR_MAX_RANK];
+} grad_window;
+gr_code grad_window_read(const gr_node *n, int transpose, const gr_shape *x, const gr_shape *y,
+                         const gr_shape *w, grad_window *a, gr_status *st);
+
 #endif /* GR_PASSES_GRAD_H */

@@ -126,3 +126,60 @@ gr_value *grad_expand(gr_grad_ctx *c, gr_value *x, const gr_value *like, gr_stat
     gr_value *in[2] = {x, grad_ints(c, like->shape.rank, like->shape.dims, st)};
     return in[1] ? grad_op(c, GR_OP_EXPAND, 2, in, st) : NULL;
 }
+
+/* ----------------------------------------------------------------- windows */
+
+
+static void read_or(const gr_node *n, const char *name, int count, int64_t fallback,
+                    int64_t *out) {
+    const int64_t *v;
+    int len = gr_node_ints(n, name, &v);
+    for (int i = 0; i < count; i++) out[i] = len == count ? v[i] : fallback;
+}
+
+static int64_t floor_half(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
+gr_code grad_window_read(const gr_node *n, int transpose, const gr_shape *x, const gr_shape *y,
+                         const gr_shape *w, grad_window *a, gr_status *st) {
+    memset(a, 0, sizeof *a);
+    a->ns = x->rank - 2;
+    a->group = gr_node_int(n, "group", 1);
+    if (w) {
+        for (int i = 0; i < a->ns; i++) a->kernel[i] = w->dims[2 + i];
+    } else {
+        read_or(n, "kernel_shape", a->ns, 1, a->kernel);
+    }
+    read_or(n, "strides", a->ns, 1, a->strides);
+    read_or(n, "dilations", a->ns, 1, a->dilations);
+    read_or(n, "pads", 2 * a->ns, 0, a->pads);
+    int64_t out_pad[GR_MAX_RANK];
+    read_or(n, "output_padding", a->ns, 0, out_pad);
+    const char *ap = gr_node_string(n, "auto_pad", "NOTSET");
+    const int64_t *os;
+    int has_out_shape = transpose && gr_node_ints(n, "output_shape", &os) >= 0;
+    int upper = !strcmp(ap, "SAME_UPPER"), lower = !strcmp(ap, "SAME_LOWER");
+    int valid = !strcmp(ap, "VALID");
+    if (!upper && !lower && !valid && strcmp(ap, "NOTSET"))
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "auto_pad '%s' cannot be differentiated", ap);
+    for (int i = 0; i < a->ns; i++) {
+        int64_t dk = (a->kernel[i] - 1) * a->dilations[i] + 1, total;
+        int64_t in = x->dims[2 + i], out = y->dims[2 + i];
+        if (transpose) /* x is ConvTranspose's output, y its input */
+            total = a->strides[i] * (out - 1) + out_pad[i] + dk - in;
+        else
+            total = (out - 1) * a->strides[i] + dk - in;
+        if (!transpose && total < 0) total = 0;
+        if (upper || lower || has_out_shape) {
+            a->pads[i] = upper ? floor_half(total) : total - floor_half(total);
+            a->pads[i + a->ns] = total - a->pads[i];
+        } else if (valid) {
+            a->pads[i] = a->pads[i + a->ns] = 0;
+        }
+        if (a->pads[i] < 0 || a->pads[i + a->ns] < 0)
+            return gr_fail(st, GR_ERR_UNSUPPORTED,
+                           "spatial dim %d resolves to negative pads (%lld, %lld); not "
+                           "differentiated",
+                           i, (long long)a->pads[i], (long long)a->pads[i + a->ns]);
+    }
+    return GR_OK;
+}

@@ -110,72 +110,9 @@ gr_code gr_grad_gemm(gr_grad_ctx *c, const gr_node *n, gr_value *const *dy, gr_v
 
 /* ------------------------------------------------------------ convolution */
 
-/* Window attributes of a Conv or ConvTranspose node with explicit pads:
- * auto_pad and output_shape resolve from the shapes the way codegen/conv.c
- * does (SAME_UPPER: floor(total / 2) at the start). */
-typedef struct {
-    int ns;
-    int64_t group;
-    int64_t kernel[GR_MAX_RANK], strides[GR_MAX_RANK], dilations[GR_MAX_RANK];
-    int64_t pads[2 * GR_MAX_RANK];
-} conv_attrs;
-
-static void read_or(const gr_node *n, const char *name, int count, int64_t fallback,
-                    int64_t *out) {
-    const int64_t *v;
-    int len = gr_node_ints(n, name, &v);
-    for (int i = 0; i < count; i++) out[i] = len == count ? v[i] : fallback;
-}
-
-static int64_t floor_half(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
-
-/* x: the Conv input side [N,C,D..], y: the Conv output side [N,M,O..]
- * (for ConvTranspose: its output and its input). */
-static gr_code conv_attrs_read(const gr_node *n, int transpose, const gr_shape *x,
-                               const gr_shape *y, const gr_shape *w, conv_attrs *a,
-                               gr_status *st) {
-    memset(a, 0, sizeof *a);
-    a->ns = w->rank - 2;
-    a->group = gr_node_int(n, "group", 1);
-    for (int i = 0; i < a->ns; i++) a->kernel[i] = w->dims[2 + i];
-    read_or(n, "strides", a->ns, 1, a->strides);
-    read_or(n, "dilations", a->ns, 1, a->dilations);
-    read_or(n, "pads", 2 * a->ns, 0, a->pads);
-    int64_t out_pad[GR_MAX_RANK];
-    read_or(n, "output_padding", a->ns, 0, out_pad);
-    const char *ap = gr_node_string(n, "auto_pad", "NOTSET");
-    const int64_t *os;
-    int has_out_shape = transpose && gr_node_ints(n, "output_shape", &os) >= 0;
-    int upper = !strcmp(ap, "SAME_UPPER"), lower = !strcmp(ap, "SAME_LOWER");
-    int valid = !strcmp(ap, "VALID");
-    if (!upper && !lower && !valid && strcmp(ap, "NOTSET"))
-        return gr_fail(st, GR_ERR_UNSUPPORTED, "auto_pad '%s' cannot be differentiated", ap);
-    for (int i = 0; i < a->ns; i++) {
-        int64_t dk = (a->kernel[i] - 1) * a->dilations[i] + 1, total;
-        int64_t in = x->dims[2 + i], out = y->dims[2 + i];
-        if (transpose) /* x is ConvTranspose's output, y its input */
-            total = a->strides[i] * (out - 1) + out_pad[i] + dk - in;
-        else
-            total = (out - 1) * a->strides[i] + dk - in;
-        if (!transpose && total < 0) total = 0;
-        if (upper || lower || has_out_shape) {
-            a->pads[i] = upper ? floor_half(total) : total - floor_half(total);
-            a->pads[i + a->ns] = total - a->pads[i];
-        } else if (valid) {
-            a->pads[i] = a->pads[i + a->ns] = 0;
-        }
-        if (a->pads[i] < 0 || a->pads[i + a->ns] < 0)
-            return gr_fail(st, GR_ERR_UNSUPPORTED,
-                           "spatial dim %d resolves to negative pads (%lld, %lld); not "
-                           "differentiated",
-                           i, (long long)a->pads[i], (long long)a->pads[i + a->ns]);
-    }
-    return GR_OK;
-}
-
 /* Copies the window attributes onto m (a Conv, ConvTranspose or
  * ConvGradWeight built by the rule). */
-static gr_code conv_attrs_set(gr_grad_ctx *c, gr_node *m, const conv_attrs *a, int kernel,
+static gr_code grad_window_set(gr_grad_ctx *c, gr_node *m, const grad_window *a, int kernel,
                               gr_status *st) {
     gr_graph *g = gr_grad_graph(c);
     if (gr_node_set_ints(g, m, "strides", a->ns, a->strides) != GR_OK ||
@@ -189,11 +126,11 @@ static gr_code conv_attrs_set(gr_grad_ctx *c, gr_node *m, const conv_attrs *a, i
 
 /* op(x, w) with attributes a (and output_padding out_pad when not NULL). */
 static gr_value *conv_node(gr_grad_ctx *c, gr_op op, gr_value *x, gr_value *w,
-                           const conv_attrs *a, const int64_t *out_pad, gr_status *st) {
+                           const grad_window *a, const int64_t *out_pad, gr_status *st) {
     if (!x || !w) return NULL;
     gr_value *in[2] = {x, w};
     gr_node *m = grad_node(c, op, 2, in, 1, st);
-    if (!m || conv_attrs_set(c, m, a, op == GR_OP_CONV_GRAD_WEIGHT, st) != GR_OK) return NULL;
+    if (!m || grad_window_set(c, m, a, op == GR_OP_CONV_GRAD_WEIGHT, st) != GR_OK) return NULL;
     if (out_pad)
         SET_ATTR(gr_node_set_ints(gr_grad_graph(c), m, "output_padding", a->ns, out_pad), st);
     return grad_infer(c, m, st);
@@ -225,8 +162,8 @@ static gr_value *bias_grad(gr_grad_ctx *c, gr_value *d, gr_status *st) {
 gr_code gr_grad_conv(gr_grad_ctx *c, const gr_node *n, gr_value *const *dy, gr_value **dx,
                      gr_status *st) {
     gr_value *x = n->inputs[0], *w = n->inputs[1];
-    conv_attrs a;
-    GR_TRY(conv_attrs_read(n, 0, &x->shape, &dy[0]->shape, &w->shape, &a, st));
+    grad_window a;
+    GR_TRY(grad_window_read(n, 0, &x->shape, &dy[0]->shape, &w->shape, &a, st));
     if (gr_grad_needed(c, n, 0)) {
         int64_t out_pad[GR_MAX_RANK];
         for (int i = 0; i < a.ns; i++) {
@@ -254,8 +191,8 @@ gr_code gr_grad_conv(gr_grad_ctx *c, const gr_node *n, gr_value *const *dy, gr_v
 gr_code gr_grad_conv_transpose(gr_grad_ctx *c, const gr_node *n, gr_value *const *dy,
                                gr_value **dx, gr_status *st) {
     gr_value *x = n->inputs[0], *w = n->inputs[1];
-    conv_attrs a;
-    GR_TRY(conv_attrs_read(n, 1, &dy[0]->shape, &x->shape, &w->shape, &a, st));
+    grad_window a;
+    GR_TRY(grad_window_read(n, 1, &dy[0]->shape, &x->shape, &w->shape, &a, st));
     if (gr_grad_needed(c, n, 0))
         GRAD_TRY(dx[0] = check_shape(n, conv_node(c, GR_OP_CONV, dy[0], w, &a, NULL, st), x,
                                      "dX", st), st);

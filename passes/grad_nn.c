@@ -154,44 +154,25 @@ gr_code gr_grad_instance_norm(gr_grad_ctx *c, const gr_node *n, gr_value *const 
 
 /* ---------------------------------------------------------------- pooling */
 
-/* op(dY, X) with n's window attributes, auto_pad resolved into pads the way
- * codegen/pool.c does (total = (out-1)*s + (k-1)*d + 1 - in, at least 0;
- * SAME_UPPER puts the odd one at the end). */
+/* op(dY, X) with n's window attributes, auto_pad resolved into pads
+ * (grad_window_read). */
 static gr_value *pool_grad(gr_grad_ctx *c, const gr_node *n, gr_op op, gr_value *d,
                            gr_status *st) {
     gr_value *x = n->inputs[0];
-    const gr_shape *xs = &x->shape, *ys = &n->outputs[0]->shape;
-    const int64_t *k;
-    int ns = gr_node_ints(n, "kernel_shape", &k);
-    int64_t strides[GR_MAX_RANK], dil[GR_MAX_RANK], pads[2 * GR_MAX_RANK];
-    const int64_t *v;
-    int n_s = gr_node_ints(n, "strides", &v);
-    for (int i = 0; i < ns; i++) strides[i] = n_s == ns ? v[i] : 1;
-    int n_d = gr_node_ints(n, "dilations", &v);
-    for (int i = 0; i < ns; i++) dil[i] = n_d == ns ? v[i] : 1;
-    int n_p = gr_node_ints(n, "pads", &v);
-    for (int i = 0; i < 2 * ns; i++) pads[i] = n_p == 2 * ns ? v[i] : 0;
+    grad_window a;
+    if (grad_window_read(n, 0, &x->shape, &n->outputs[0]->shape, NULL, &a, st) != GR_OK)
+        return NULL;
     const char *ap = gr_node_string(n, "auto_pad", "NOTSET");
     int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
-    int ceil_mode = (int)gr_node_int(n, "ceil_mode", 0);
-    for (int i = 0; i < ns; i++) {
-        if (!strcmp(ap, "VALID")) pads[i] = pads[i + ns] = 0;
-        if (!same) continue;
-        int64_t total = (ys->dims[2 + i] - 1) * strides[i] + (k[i] - 1) * dil[i] + 1 -
-                        xs->dims[2 + i];
-        if (total < 0) total = 0;
-        pads[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
-        pads[i + ns] = total - pads[i];
-    }
-    if (same) ceil_mode = 0;
+    int ceil_mode = same ? 0 : (int)gr_node_int(n, "ceil_mode", 0);
     gr_value *in[2] = {d, x};
     gr_node *m = grad_node(c, op, 2, in, 1, st);
     if (!m) return NULL;
     gr_graph *g = gr_grad_graph(c);
-    if (gr_node_set_ints(g, m, "kernel_shape", ns, k) != GR_OK ||
-        gr_node_set_ints(g, m, "strides", ns, strides) != GR_OK ||
-        gr_node_set_ints(g, m, "dilations", ns, dil) != GR_OK ||
-        gr_node_set_ints(g, m, "pads", 2 * ns, pads) != GR_OK ||
+    if (gr_node_set_ints(g, m, "kernel_shape", a.ns, a.kernel) != GR_OK ||
+        gr_node_set_ints(g, m, "strides", a.ns, a.strides) != GR_OK ||
+        gr_node_set_ints(g, m, "dilations", a.ns, a.dilations) != GR_OK ||
+        gr_node_set_ints(g, m, "pads", 2 * a.ns, a.pads) != GR_OK ||
         gr_node_set_int(g, m, "ceil_mode", ceil_mode) != GR_OK ||
         (op == GR_OP_AVERAGE_POOL_GRAD &&
          gr_node_set_int(g, m, "count_include_pad", gr_node_int(n, "count_include_pad", 0)) !=

@@ -13,7 +13,11 @@
  *          w -= step_size * m / (sqrt(v)/bc2_sqrt + eps)
  *   AdamW: w *= decay (= 1 - lr*wd, run-time scalar), then Adam without wd.
  * Learning rate and bias corrections are run-time scalar inputs (see
- * gr_passes.h), so schedules need no recompilation.
+ * gr_passes.h), so schedules need no recompilation. Per-parameter factors
+ * (--lr-group, --layer-decay; gr_lr_factors) are compile-time constants:
+ * lr*factor for SGD, step_size*factor and 1 - lr*factor*wd for Adam/AdamW,
+ * as PyTorch param groups with lr = base*factor; a parameter of factor 0
+ * gets no update and no momentum, m or v state.
  * Requires: opts->train, g->grads (the "autodiff" pass).
  * Guarantees: g->updates for every parameter and its optimizer state. */
 #include <stdio.h>
@@ -26,6 +30,7 @@ typedef struct {
     const gr_train_opts *t;
     gr_status *st;
     const char *base;
+    double factor; /* the parameter's learning-rate factor (gr_lr_factors) */
     gr_value *lr, *damp, *step_size, *bc2_sqrt, *decay, *apply;
 } opt;
 
@@ -96,6 +101,20 @@ static gr_code update(opt *o, gr_value *s, gr_value *next) {
                                                        : gr_fail(o->st, GR_ERR_NOMEM, "out of memory");
 }
 
+/* A run-time scalar (lr, step_size) times the parameter's factor: lr * factor
+ * as PyTorch's param group with that lr. Factor 1 adds no node. */
+static gr_value *scaled(opt *o, gr_value *x) {
+    return o->factor == 1 ? x : op(o, GR_OP_MUL, x, scalar(o, o->factor));
+}
+
+/* AdamW's 1 - lr*factor*wd from graft.decay = 1 - lr*wd:
+ * decay*factor + (1 - factor). */
+static gr_value *decay(opt *o) {
+    if (o->factor == 1) return o->decay;
+    return op(o, GR_OP_ADD, op(o, GR_OP_MUL, o->decay, scalar(o, o->factor)),
+              scalar(o, 1.0 - o->factor));
+}
+
 static gr_code sgd(opt *o, gr_value *w, gr_value *g) {
     const gr_train_opts *t = o->t;
     if (t->weight_decay) g = op(o, GR_OP_ADD, g, op(o, GR_OP_MUL, w, scalar(o, t->weight_decay)));
@@ -108,14 +127,14 @@ static gr_code sgd(opt *o, gr_value *w, gr_value *g) {
         d = t->nesterov ? op(o, GR_OP_ADD, g, op(o, GR_OP_MUL, next, scalar(o, t->momentum)))
                         : next;
     }
-    return update(o, w, op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, d, o->lr)));
+    return update(o, w, op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, d, scaled(o, o->lr))));
 }
 
 static gr_code adam(opt *o, gr_value *w, gr_value *g) {
     const gr_train_opts *t = o->t;
     gr_value *w0 = w;
     if (t->optimizer == GR_OPTIMIZER_ADAMW && t->weight_decay)
-        w = op(o, GR_OP_MUL, w, o->decay);
+        w = op(o, GR_OP_MUL, w, decay(o));
     else if (t->weight_decay)
         g = op(o, GR_OP_ADD, g, op(o, GR_OP_MUL, w, scalar(o, t->weight_decay)));
     gr_value *m = state(o, w0, "m"), *v = state(o, w0, "v");
@@ -125,7 +144,7 @@ static gr_code adam(opt *o, gr_value *w, gr_value *g) {
                       op(o, GR_OP_MUL, op(o, GR_OP_MUL, g, g), scalar(o, 1.0 - t->beta2)));
     gr_value *denom = op(o, GR_OP_ADD, op(o, GR_OP_DIV, op(o, GR_OP_SQRT, v1, NULL), o->bc2_sqrt),
                          scalar(o, t->eps));
-    gr_value *w1 = op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, op(o, GR_OP_DIV, m1, denom), o->step_size));
+    gr_value *w1 = op(o, GR_OP_SUB, w, op(o, GR_OP_MUL, op(o, GR_OP_DIV, m1, denom), scaled(o, o->step_size)));
     GR_TRY(update(o, m, m1));
     GR_TRY(update(o, v, v1));
     return update(o, w0, w1);
@@ -154,7 +173,7 @@ gr_code gr_pass_optimizer(gr_graph *g, const gr_pass_opts *opts, gr_status *st) 
     if (!t || t->eval) return GR_OK;
     if (!g->n_grads)
         return gr_fail(st, GR_ERR_BAD_ARG, "the loss depends on no trainable parameter");
-    opt o = {g, t, st, "optimizer", NULL, NULL, NULL, NULL, NULL, NULL};
+    opt o = {g, t, st, "optimizer", 1, NULL, NULL, NULL, NULL, NULL, NULL};
     int adam_like = t->optimizer != GR_OPTIMIZER_SGD;
     o.lr = input(&o, "graft.lr", GR_DTYPE_F32);
     if (!adam_like && t->momentum) o.damp = input(&o, "graft.damp", GR_DTYPE_F32);
@@ -167,10 +186,12 @@ gr_code gr_pass_optimizer(gr_graph *g, const gr_pass_opts *opts, gr_status *st) 
     if (!o.lr) return st->code;
     int n = g->n_grads;
     gr_value **grads = gr_calloc((size_t)n + 1, sizeof *grads);
-    if (!grads) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
-    gr_code rc = GR_OK;
-    for (int i = 0; i < n; i++) grads[i] = g->grads[i].grad;
-    if (t->accumulate > 1) {
+    int *layer = gr_calloc((size_t)g->n_values + 1, sizeof *layer);
+    double *factor = gr_calloc((size_t)g->n_values + 1, sizeof *factor);
+    gr_code rc = grads && layer && factor ? gr_lr_factors(g, t, layer, factor, st)
+                                          : gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n && rc == GR_OK; i++) grads[i] = g->grads[i].grad;
+    if (rc == GR_OK && t->accumulate > 1) {
         o.apply = input(&o, "graft.apply", GR_DTYPE_BOOL);
         for (int i = 0; i < n && rc == GR_OK; i++) {
             gr_value *sum_state = state(&o, g->grads[i].param, "grad_sum");
@@ -188,8 +209,12 @@ gr_code gr_pass_optimizer(gr_graph *g, const gr_pass_opts *opts, gr_status *st) 
     if (rc == GR_OK && t->clip_norm > 0) rc = clip(&o, grads, n);
     for (int i = 0; i < n && rc == GR_OK; i++) {
         o.base = g->grads[i].param->name;
+        o.factor = factor[g->grads[i].param->id];
+        if (o.factor == 0) continue; /* lr 0: the parameter does not move */
         rc = adam_like ? adam(&o, g->grads[i].param, grads[i]) : sgd(&o, g->grads[i].param, grads[i]);
     }
     gr_free(grads);
+    gr_free(layer);
+    gr_free(factor);
     return rc;
 }

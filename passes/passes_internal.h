@@ -1,6 +1,7 @@
 /* passes_internal.h: declarations shared by the files of passes/ only:
- * the reference evaluator used for constant folding (eval.c, eval_move.c)
- * and the node folder shared by the shapes and fold passes (fold.c). */
+ * the reference evaluator used for constant folding (eval.c, eval_move.c),
+ * the node folder shared by the shapes and fold passes (fold.c), and the
+ * BatchNorm statistics marker of train.c and lr_groups.c. */
 #ifndef GR_PASSES_INTERNAL_H
 #define GR_PASSES_INTERNAL_H
 
@@ -70,5 +71,9 @@ gr_code gr_fold_node(gr_graph *g, gr_node *n, const gr_fold_limits *limits,
 /* gr_graph_compact, whose allocation failures are silent: checks that
  * ids and the name index came out whole, else GR_ERR_NOMEM. */
 gr_code gr_passes_compact(gr_graph *g, gr_status *st);
+
+/* stat[v->id] = 1 for every BatchNormalization running mean and variance
+ * (inputs 3 and 4), which never train (lr_groups.c; used by train.c). */
+void gr_mark_bn_statistics(const gr_graph *g, char *stat);
 
 #endif /* GR_PASSES_INTERNAL_H */

@@ -19,16 +19,6 @@ static int is_candidate(const gr_value *v) {
     return v->kind == GR_VALUE_PARAM && gr_dtype_is_float(v->dtype);
 }
 
-/* BatchNormalization inputs 3 and 4 (running mean and variance). */
-static void mark_statistics(const gr_graph *g, char *stat) {
-    for (int i = 0; i < g->n_nodes; i++) {
-        const gr_node *n = g->nodes[i];
-        if (n->dead || n->op != GR_OP_BATCH_NORM) continue;
-        for (int j = 3; j < 5 && j < n->n_inputs; j++)
-            if (n->inputs[j]) stat[n->inputs[j]->id] = 1;
-    }
-}
-
 static gr_code match_globs(const gr_graph *g, int n_globs, const char *const *globs,
                            const char *option, char *hit, gr_status *st) {
     for (int k = 0; k < n_globs; k++) {
@@ -75,7 +65,7 @@ gr_code gr_pass_train(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
         goto done;
     }
     for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->id = i;
-    mark_statistics(g, stat);
+    gr_mark_bn_statistics(g, stat);
     if ((rc = match_globs(g, t->n_freeze, t->freeze, "--freeze", frozen, st)) != GR_OK ||
         (rc = match_globs(g, t->n_train_only, t->train_only, "--train-only", only, st)) != GR_OK)
         goto done;

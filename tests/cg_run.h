@@ -25,16 +25,8 @@ static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const 
     char *ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64);
     for (int s = 0; s < p->n_steps && arena && args && ws; s++) {
         const gr_step *step = &p->steps[s];
-        for (int a = 0; a < step->n_args; a++) {
-            const gr_buffer *b = &p->buffers[step->args[a]];
-            switch (b->kind) {
-            case GR_BUF_ARENA: args[a] = arena + b->offset; break;
-            case GR_BUF_CONST: args[a] = (char *)p->consts + b->offset; break;
-            case GR_BUF_STATE: args[a] = (char *)p->state_init + b->offset; break;
-            case GR_BUF_INPUT: args[a] = inputs[b->index]; break;
-            case GR_BUF_OUTPUT: args[a] = outputs[b->index]; break;
-            }
-        }
+        for (int a = 0; a < step->n_args; a++)
+            args[a] = gr_plan_buffer_data(p, step->args[a], arena, p->state_init, inputs, outputs);
         args[step->n_args] = step->workspace_bytes ? ws : NULL;
         int splits = n_splits < 1 ? 1 : n_splits;
         for (int t = 0; t < splits; t++) {

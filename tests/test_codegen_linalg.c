@@ -12,7 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "codegen/gr_codegen.h"
 #include "ir/gr_ir.h"
+#include "passes/gr_passes.h"
 #include "cg_run.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -87,7 +89,7 @@ static gr_value *tg_operand(tgraph *t, const char *name, gr_dtype dt, int rank,
  * runs agree bitwise and match expect within rtol (+ atol). */
 static void tg_check(tgraph *t, gr_node *nd, const double *expect, double rtol, double atol) {
     gr_status st = {0};
-    gr_graph_add_output(t->g, nd->outputs[0]);
+    if (!t->g->n_outputs) gr_graph_add_output(t->g, nd->outputs[0]);
     if (gr_graph_infer_shapes(t->g, &st) != GR_OK) fail_msg("%s", st.msg);
     const gr_value *y = nd->outputs[0];
     int64_t n = gr_value_numel(y);
@@ -587,6 +589,153 @@ static void test_conv_transpose_spec_example(void **state) {
     cmocka_unit_test(test_conv_transpose_2d),                       \
     cmocka_unit_test(test_conv_transpose_1d_3d),
 
+
+/* ------------------------------------------------------------ epilogues */
+
+/* Element of an operand of shape od (rank ro, numpy-broadcast to y's
+ * shape yd, rank ry) at y's flat index i. */
+static int64_t bcast_index(int ry, const int64_t *yd, int ro, const int64_t *od, int64_t i) {
+    int64_t off = 0, stride = 1;
+    for (int d = ry - 1; d >= 0; d--) {
+        int64_t c = i % yd[d];
+        i /= yd[d];
+        int e = d - (ry - ro);
+        if (e < 0) continue;
+        if (od[e] != 1) off += c * stride;
+        stride *= od[e];
+    }
+    return off;
+}
+
+typedef struct {
+    int rank[3];
+    int64_t dims[3][4];
+} epi_operands;
+
+/* out = Relu(head + p) * q + r after the GEMM-based node nd (output of
+ * rank ry, dims yd, reference y): the "fuse" pass groups the chain with its
+ * head, and codegen compiles it as expected_steps kernels (1: the chain is
+ * the head's epilogue). Checked against the reference like any node. */
+static void check_epilogue(tgraph *t, gr_node *nd, int ry, const int64_t *yd, const double *y,
+                           const epi_operands *ops, int expected_steps, double rtol,
+                           double atol) {
+    static const char *const names[3] = {"p", "q", "r"};
+    double *v[3];
+    gr_value *o[3];
+    for (int i = 0; i < 3; i++) {
+        v[i] = rnd_array(numel(ops->rank[i], ops->dims[i]));
+        o[i] = tg_operand(t, names[i], GR_DTYPE_F32, ops->rank[i], ops->dims[i], v[i], i == 0);
+    }
+    gr_value *in[2] = {nd->outputs[0], o[0]};
+    gr_node *add = gr_node_add(t->g, GR_OP_ADD, "add", 2, in, 1, NULL);
+    gr_node *relu = gr_node_add(t->g, GR_OP_RELU, "relu", 1, add->outputs, 1, NULL);
+    in[0] = relu->outputs[0];
+    in[1] = o[1];
+    gr_node *mul = gr_node_add(t->g, GR_OP_MUL, "mul", 2, in, 1, NULL);
+    in[0] = mul->outputs[0];
+    in[1] = o[2];
+    gr_node *out = gr_node_add(t->g, GR_OP_ADD, "out", 2, in, 1, NULL);
+    gr_status st = {0};
+    gr_graph_add_output(t->g, out->outputs[0]);
+    static const char *const fuse[] = {"shapes", "fuse", NULL};
+    if (gr_passes_run(t->g, fuse, &(gr_pass_opts){0}, &st) != GR_OK) fail_msg("%s", st.msg);
+    gr_plan *p = NULL;
+    if (gr_codegen_jit(t->g, &(gr_codegen_opts){0}, &p, &st) != GR_OK) fail_msg("%s", st.msg);
+    assert_int_equal(p->n_steps, expected_steps);
+    gr_plan_free(p);
+    int64_t n = numel(ry, yd);
+    double *expect = malloc((size_t)n * sizeof *expect);
+    for (int64_t i = 0; i < n; i++) {
+        double z = y[i] + v[0][bcast_index(ry, yd, ops->rank[0], ops->dims[0], i)];
+        z = z > 0 ? z : 0;
+        expect[i] = z * v[1][bcast_index(ry, yd, ops->rank[1], ops->dims[1], i)] +
+                    v[2][bcast_index(ry, yd, ops->rank[2], ops->dims[2], i)];
+    }
+    tg_check(t, out, expect, rtol, atol);
+    for (int i = 0; i < 3; i++) free(v[i]);
+    free(expect);
+}
+
+/* Conv X[N,C,9,11] (3x3, pads 1, bias) of group G then the chain. */
+static void check_conv_epilogue(int64_t N, int64_t C, int64_t M, int64_t G,
+                                const epi_operands *ops, int expected_steps) {
+    conv_case c = CASE2D(.dt = GR_DTYPE_F32, .N = N, .C = C, .M = M, .G = G, .in = {9, 11},
+                         .ker = {3, 3}, .str = {1, 1}, .dil = {1, 1}, .pads = {1, 1, 1, 1},
+                         .bias = 1);
+    tgraph t;
+    tg_init(&t);
+    int64_t out[3], pb[3];
+    conv_dims(&c, out, pb);
+    int64_t xd[4] = {N, C, 9, 11}, wd[4] = {M, C / G, 3, 3}, bd[1] = {M}, yd[4] = {N, M, 9, 11};
+    double *x = rnd_array(numel(4, xd)), *w = rnd_array(numel(4, wd)), *b = rnd_array(M);
+    gr_value *in[3] = {tg_operand(&t, "x", GR_DTYPE_F32, 4, xd, x, 0),
+                       tg_operand(&t, "w", GR_DTYPE_F32, 4, wd, w, 1),
+                       tg_operand(&t, "b", GR_DTYPE_F32, 1, bd, b, 1)};
+    gr_node *nd = gr_node_add(t.g, GR_OP_CONV, "conv", 3, in, 1, NULL);
+    gr_node_set_ints(t.g, nd, "pads", 4, c.pads);
+    gr_node_set_int(t.g, nd, "group", G);
+    double *y = malloc((size_t)numel(4, yd) * sizeof *y);
+    conv_ref(&c, out, pb, x, w, b, y);
+    int64_t kk = C / G * 9;
+    check_epilogue(&t, nd, 4, yd, y, ops, expected_steps, tol_for(GR_DTYPE_F32, kk),
+                   4 * atol_for(GR_DTYPE_F32, kk));
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+}
+
+static void test_conv_epilogue(void **state) {
+    (void)state;
+    /* per-channel p (constant along a row), scalar q, full r (along it) */
+    epi_operands a = {{3, 1, 4}, {{16, 1, 1}, {1}, {2, 16, 9, 11}}};
+    check_conv_epilogue(2, 8, 16, 1, &a, 1);
+    /* operands varying within a row otherwise: per element */
+    epi_operands b = {{4, 1, 3}, {{1, 1, 9, 1}, {11}, {16, 9, 11}}};
+    check_conv_epilogue(2, 8, 16, 1, &b, 1);
+    /* two groups: each group's tiles start at its own channel */
+    epi_operands g = {{3, 1, 4}, {{32, 1, 1}, {1}, {2, 32, 9, 11}}};
+    check_conv_epilogue(2, 16, 32, 2, &g, 1);
+    /* depthwise: the direct kernel runs it on each finished plane */
+    epi_operands d = {{3, 1, 4}, {{8, 1, 1}, {1}, {1, 8, 9, 11}}};
+    check_conv_epilogue(2, 8, 8, 8, &d, 1);
+    epi_operands e = {{4, 1, 3}, {{2, 1, 9, 1}, {11}, {8, 9, 11}}};
+    check_conv_epilogue(2, 8, 8, 8, &e, 1);
+}
+
+/* MatMul A[ad] x B[bd] then the chain. */
+static void check_matmul_epilogue(int ra, const int64_t *ad, int rb, const int64_t *bd,
+                                  const epi_operands *ops) {
+    tgraph t;
+    tg_init(&t);
+    double *a = rnd_array(numel(ra, ad)), *b = rnd_array(numel(rb, bd));
+    gr_value *in[2] = {tg_operand(&t, "a", GR_DTYPE_F32, ra, ad, a, 0),
+                       tg_operand(&t, "b", GR_DTYPE_F32, rb, bd, b, 1)};
+    gr_node *nd = gr_node_add(t.g, GR_OP_MATMUL, "mm", 2, in, 1, NULL);
+    int64_t yd[4];
+    for (int i = 0; i < ra - 1; i++) yd[i] = ad[i];
+    yd[ra - 1] = bd[rb - 1];
+    double *y = malloc((size_t)numel(ra, yd) * sizeof *y);
+    matmul_ref(ra, ad, a, rb, bd, b, y);
+    int64_t K = ad[ra - 1];
+    check_epilogue(&t, nd, ra, yd, y, ops, 1, tol_for(GR_DTYPE_F32, K),
+                   4 * atol_for(GR_DTYPE_F32, K));
+    free(a);
+    free(b);
+    free(y);
+}
+
+static void test_matmul_epilogue(void **state) {
+    (void)state;
+    int64_t ad[4] = {2, 3, 5, 40}, bd[2] = {40, 24};
+    epi_operands a = {{1, 2, 3}, {{24}, {5, 1}, {3, 5, 24}}};
+    check_matmul_epilogue(4, ad, 2, bd, &a);
+    /* K over several blocks: the epilogue runs after the last one only */
+    int64_t ad2[2] = {37, 800}, bd2[2] = {800, 50};
+    epi_operands b = {{2, 1, 2}, {{37, 1}, {50}, {37, 50}}};
+    check_matmul_epilogue(2, ad2, 2, bd2, &b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_hand_values),
@@ -599,6 +748,8 @@ int main(void) {
         cmocka_unit_test(test_gemm_c_broadcast),
         CONV_TESTS
         CONVT_TESTS
+        cmocka_unit_test(test_conv_epilogue),
+        cmocka_unit_test(test_matmul_epilogue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1295,7 +1295,7 @@ static void test_driver_prefixes_errors_with_pass_name(void **state) {
     static const char *const unknown[] = {"shapes", "frobnicate", NULL};
     assert_int_equal(gr_passes_run(g, unknown + 1, NULL, &st), GR_ERR_BAD_ARG);
     assert_msg_has(&st, "unknown pass 'frobnicate'");
-    assert_msg_has(&st, "head, train, specialize, shapes, train_mode, loss, autodiff, optimizer, "
+    assert_msg_has(&st, "head, train, specialize, shapes, train_mode, loss, l2sp, autodiff, optimizer, "
                         "simplify, fold_batchnorm, cse, fold, dce, fuse");
     gr_graph_free(g);
 }

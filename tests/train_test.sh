@@ -303,5 +303,56 @@ done
     [ "$(sed -n 3p "$tmp/acc")" != "$(sed -n 3p "$tmp/lr0")" ]
 check "--accumulate 2: weights move only on every second batch" $?
 
+# ------------------------- per-layer learning rates, L2-SP, --dry-run (issue 6)
+for opt in --lr-group --layer-decay --l2sp --dry-run --verbose; do
+    expect 0 "$opt" "$graft" train --help
+done
+# The MLP's three Linear layers are three depths; no --data needed.
+expect 0 "group 1 (depth 1): lr 0.0025 (x 0.25), 2 tensors, 672 values, 2688 bytes" \
+    "$graft" train "$mlp/model.onnx" --dry-run --layer-decay 0.5
+expect 0 "group 3 (depth 3): lr 0.01 (x 1)" \
+    "$graft" train "$mlp/model.onnx" --dry-run --layer-decay 0.5
+expect 0 "fc3.weight .*new head" "$graft" train "$mlp/model.onnx" --dry-run --head 3
+expect 0 "frozen: 2 tensors, 672 values, 2688 bytes" \
+    "$graft" train "$mlp/model.onnx" --dry-run --freeze 'fc1.*'
+expect 0 "lr 0 (x 0)" "$graft" train "$mlp/model.onnx" --dry-run --lr-group 'fc3.*=0'
+expect 0 "lr 0.003 (x 3)" "$graft" train "$mlp/model.onnx" --dry-run --optimizer adam \
+    --lr-group 'fc*=2' --lr-group 'fc2.*=3'
+expect 0 "l2sp: 0.5 \* ||w - w0||^2 over 6 pretrained" \
+    "$graft" train "$mlp/model.onnx" --dry-run --l2sp 0.5
+expect 0 "adapters added: 0 tensors" "$graft" train "$mlp/model.onnx" --dry-run
+expect 2 "--lr-group expects GLOB=FACTOR" "$graft" train "$mlp/model.onnx" --dry-run \
+    --lr-group fc1
+expect 2 "--lr-group 'conv\*' matches no parameter" "$graft" train "$mlp/model.onnx" \
+    --dry-run --lr-group 'conv*=2'
+expect 2 "--lr-group expects a number >= 0" "$graft" train "$mlp/model.onnx" --dry-run \
+    --lr-group 'fc1.*=-1'
+expect 2 "--layer-decay expects a number > 0" "$graft" train "$mlp/model.onnx" --dry-run \
+    --layer-decay 0
+expect 2 "--l2sp expects ALPHA\[,BETA\]" "$graft" train "$mlp/model.onnx" --dry-run \
+    --l2sp 1,x
+expect 2 "--l2sp expects ALPHA\[,BETA\]" "$graft" train "$mlp/model.onnx" --dry-run \
+    --l2sp -1
+expect 1 "cannot\|No such" "$graft" train "$tmp/missing.onnx" --dry-run
+# --verbose: the same report, then training.
+expect 0 "trained 2 steps" "$graft" train "$mlp/model.onnx" $quick --steps 2 --verbose \
+    --layer-decay 0.9 --lr-group 'fc1.*=0'
+expect 0 "group 1 (depth 1): lr 0 (x 0)" "$graft" train "$mlp/model.onnx" $quick --steps 2 \
+    --verbose --layer-decay 0.9 --lr-group 'fc1.*=0'
+# --l2sp: the penalty is 0 at w = w0 (step 1: same loss as without), then
+# part of the reported loss; with a new head BETA*||w||^2 counts from step 1.
+for run in "none" "l2sp --l2sp 0.5" "head --head 5" "headl2 --head 5 --l2sp 0,0.5"; do
+    set -- $run
+    name=$1
+    shift
+    "$graft" train "$mlp/model.onnx" $quick --steps 3 --lr 0.1 "$@" \
+        --log "$tmp/$name.log" >/dev/null 2>&1
+    log_losses "$tmp/$name.log" >"$tmp/$name"
+done
+[ "$(sed -n 1p "$tmp/none")" = "$(sed -n 1p "$tmp/l2sp")" ] &&
+    [ "$(sed -n 3p "$tmp/none")" != "$(sed -n 3p "$tmp/l2sp")" ] &&
+    awk -v a="$(sed -n 1p "$tmp/head")" -v b="$(sed -n 1p "$tmp/headl2")" 'BEGIN { exit !(b > a) }'
+check "--l2sp: no penalty at w0, a penalty once weights move, BETA on a new head" $?
+
 echo "train_test: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]

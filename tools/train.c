@@ -65,6 +65,20 @@ static const char help[] =
     "                       outputs\n"
     "  --init DIR           load NAME.npy files of DIR over the initial parameters\n"
     "  --seed N             seed of shuffling, new heads and dropout (default 0)\n"
+    "per-layer learning rates, L2-SP, dry run:\n"
+    "  --lr-group GLOB=F    learning rate x F for parameters matching GLOB\n"
+    "                       (repeatable; the last matching one applies; F = 0:\n"
+    "                       never updated)\n"
+    "  --layer-decay F      layer-wise decay: the layer group nearest the output\n"
+    "                       trains at --lr, each earlier group at F times the next\n"
+    "                       (groups from the graph's depth order; default: off)\n"
+    "  --l2sp A[,B]         add A*||w - w0||^2 over the pretrained trainable\n"
+    "                       parameters (w0: initial values) and B*||w||^2 over new\n"
+    "                       ones (head, adapters) to the loss (default B: 0)\n"
+    "  --dry-run            print the trainable parameters by group (count, bytes,\n"
+    "                       learning rate), the frozen ones and the adapters added,\n"
+    "                       then exit without training (--data not needed)\n"
+    "  --verbose            print the same report before training\n"
     "output:\n"
     "  -o OUT.onnx          write the fine-tuned model (default: not written)\n"
     "  --log FILE           JSON lines: per step and per epoch (default: none)\n"
@@ -87,6 +101,11 @@ typedef struct {
     const char **freeze, **train_only;
     const char *freeze_until;
     gr_pass_opts shapes;   /* --shape */
+    /* per-layer learning rates, L2-SP, --dry-run, --verbose */
+    int n_lr_groups, dry_run, verbose;
+    gr_lr_group *lr_groups;
+    double layer_decay;
+    const char *l2sp;
     int argc;
     char **argv;
 } train_args;
@@ -180,6 +199,36 @@ static int parse_repeated(int argc, char **argv, int *i, train_args *a, int *rc)
     return m != 0;
 }
 
+/* --lr-group GLOB=F, --layer-decay F, --l2sp A[,B], --dry-run, --verbose. */
+static int parse_lr_options(int argc, char **argv, int *i, train_args *a, int *rc) {
+    const char *value;
+    int m;
+    if (!strcmp(argv[*i], "--dry-run")) return a->dry_run = 1, ++*i, 1;
+    if (!strcmp(argv[*i], "--verbose")) return a->verbose = 1, ++*i, 1;
+    if ((m = cli_option(argc, argv, i, "--lr-group", &value)) > 0) {
+        const char *eq = strrchr(value, '=');
+        gr_lr_group *grp = &a->lr_groups[a->n_lr_groups];
+        if (!eq || eq == value)
+            return *rc = cli_usage_error("train", "--lr-group expects GLOB=FACTOR, got '%s'",
+                                         value), 1;
+        if ((*rc = parse_double("--lr-group", eq + 1, 0, &grp->factor))) return 1;
+        if (!(grp->glob = strndup(value, (size_t)(eq - value)))) {
+            fputs("graft: error: out of memory\n", stderr);
+            return *rc = EXIT_ERROR, 1;
+        }
+        a->n_lr_groups++;
+    } else if (m == 0 && (m = cli_option(argc, argv, i, "--layer-decay", &value)) > 0) {
+        if (!(*rc = parse_double("--layer-decay", value, 0, &a->layer_decay)) &&
+            !(a->layer_decay > 0))
+            *rc = cli_usage_error("train", "--layer-decay expects a number > 0, got '%s'",
+                                  value);
+    } else if (m == 0 && (m = cli_option(argc, argv, i, "--l2sp", &value)) > 0) {
+        a->l2sp = value;
+    }
+    if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
+    return m != 0;
+}
+
 static int check_choice(const char *option, const char *value, const char *const *choices) {
     if (!value) return 0;
     for (int k = 0; choices[k]; k++)
@@ -192,7 +241,7 @@ static int check_args(train_args *a) {
     static const char *const losses[] = {"ce", "mse", "l1", "bce", NULL};
     static const char *const fits[] = {"resize", "pad", NULL};
     if (!a->model) return cli_usage_error("train", "no model given");
-    if (!a->data && !a->no_data)
+    if (!a->data && !a->dry_run && !a->no_data)
         return cli_usage_error("train", "no training data given (--data X)");
     if (check_choice("--optimizer", a->optimizer, optimizers)) return EXIT_USAGE;
     if (check_choice("--loss", a->loss, losses)) return EXIT_USAGE;
@@ -224,7 +273,8 @@ static int check_args(train_args *a) {
 static int parse_args(int argc, char **argv, train_args *a) {
     a->freeze = calloc((size_t)argc, sizeof *a->freeze);
     a->train_only = calloc((size_t)argc, sizeof *a->train_only);
-    if (!a->freeze || !a->train_only) {
+    a->lr_groups = calloc((size_t)argc, sizeof *a->lr_groups);
+    if (!a->freeze || !a->train_only || !a->lr_groups) {
         fputs("graft: error: out of memory\n", stderr);
         return EXIT_ERROR;
     }
@@ -239,7 +289,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
         } else if (!strcmp(argv[i], "--no-shuffle")) {
             a->no_shuffle = 1, i++;
         } else if (parse_string(argc, argv, &i, a, &rc) || parse_number(argc, argv, &i, a, &rc) ||
-                   parse_repeated(argc, argv, &i, a, &rc)) {
+                   parse_repeated(argc, argv, &i, a, &rc) ||
+                   parse_lr_options(argc, argv, &i, a, &rc)) {
             if (rc) return rc;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("train", "unknown option '%s'", argv[i]);
@@ -254,6 +305,24 @@ static int parse_args(int argc, char **argv, train_args *a) {
 }
 
 /* ----------------------------------------------------------------- options */
+
+/* --l2sp ALPHA[,BETA]: both >= 0 and finite; BETA defaults to 0. */
+static gr_code parse_l2sp(const char *text, gr_train_opts *o, gr_status *st) {
+    char *end;
+    errno = 0;
+    o->l2sp_alpha = strtod(text, &end);
+    o->l2sp_beta = 0;
+    if (!errno && end != text && *end == ',') {
+        const char *b = end + 1;
+        o->l2sp_beta = strtod(b, &end);
+        if (end == b) end = (char *)b - 1; /* ",": not a number */
+    }
+    if (errno || end == text || *end || !(o->l2sp_alpha >= 0) || !(o->l2sp_beta >= 0) ||
+        !isfinite(o->l2sp_alpha) || !isfinite(o->l2sp_beta))
+        return gr_fail(st, GR_ERR_BAD_ARG, "--l2sp expects ALPHA[,BETA] with numbers >= 0, "
+                       "got '%s'", text);
+    return GR_OK;
+}
 
 static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *st) {
     gr_train_opts_default(o);
@@ -273,6 +342,9 @@ static gr_code train_options(const train_args *a, gr_train_opts *o, gr_status *s
                       : o->optimizer == GR_OPTIMIZER_ADAMW ? 0.01 : 0;
     o->clip_norm = a->clip_norm;
     o->accumulate = a->accumulate ? (int)a->accumulate : 1;
+    o->n_lr_groups = a->n_lr_groups, o->lr_groups = a->lr_groups;
+    o->layer_decay = a->layer_decay;
+    if (a->l2sp) GR_TRY(parse_l2sp(a->l2sp, o, st));
     if (o->nesterov && (o->momentum <= 0 || o->optimizer != GR_OPTIMIZER_SGD))
         return gr_fail(st, GR_ERR_BAD_ARG, "--nesterov needs --optimizer sgd and --momentum > 0");
     return GR_OK;
@@ -370,6 +442,7 @@ static gr_code build_model(const train_args *a, const gr_train_opts *o, session 
     int n_loaded = 0;
     if (a->init && gr_graph_load_params(s->model, a->init, &n_loaded, st) != GR_OK)
         return gr_status_prefix(st, "--init: ");
+    if (a->dry_run) return GR_OK; /* --dry-run compiles nothing */
     return tc_batch(s->model, a->batch, batch, st);
 }
 
@@ -378,6 +451,7 @@ static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
                      gr_status *st) {
     int64_t batch = 0;
     GR_TRY(build_model(a, o, s, &batch, st));
+    if (a->dry_run) return GR_OK;
     GR_TRY(tc_compile(s->model, o, &a->shapes, batch, 0, (int)a->threads, &s->train, st));
     int64_t n_val = s->data.n_val;
     if (!n_val) return GR_OK;
@@ -401,11 +475,23 @@ static void report(const gr_train_result *r, const session *s, const train_args 
     if (a->output) printf("wrote %s\n", a->output);
 }
 
+/* --dry-run, --verbose: the trainable parameters by learning-rate group. */
+static gr_code report_groups(const train_args *a, const gr_train_opts *o, const session *s,
+                             gr_status *st) {
+    gr_lr_schedule sched;
+    lr_schedule(a, o, &sched);
+    static const char *const names[] = {"sgd", "adam", "adamw"};
+    printf("model %s, optimizer %s\n", a->model, names[o->optimizer]);
+    return gr_train_report(s->model, o, sched.lr, stdout, st);
+}
+
 static gr_code train(const train_args *a, session *s, gr_status *st) {
     gr_train_opts o;
     GR_TRY(train_options(a, &o, st));
-    GR_TRY(load_data(a, &s->data, st));
+    if (!a->dry_run) GR_TRY(load_data(a, &s->data, st));
     GR_TRY(build(a, &o, s, st));
+    if (a->dry_run || a->verbose) GR_TRY(report_groups(a, &o, s, st));
+    if (a->dry_run) return GR_OK;
     GR_TRY(tc_preprocess(s->train.step, a->fit, a->normalize, &s->pp, st));
     if (!(s->options = options_json(a->argc, a->argv)))
         return gr_fail(st, GR_ERR_NOMEM, "out of memory");
@@ -456,6 +542,8 @@ int cmd_train(int argc, char **argv) {
     }
     free(a.freeze);
     free(a.train_only);
+    for (int k = 0; k < a.n_lr_groups; k++) free((char *)a.lr_groups[k].glob);
+    free(a.lr_groups);
     cli_free_shapes(&a.shapes);
     return rc;
 }
@@ -533,7 +621,7 @@ static gr_code check_static_inputs(const gr_graph *g, gr_status *st) {
 static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_opts *shapes,
                             int64_t batch, int eval, gr_status *st) {
     static const char *const first[] = {"specialize", "shapes", NULL};
-    static const char *const train[] = {"train_mode", "loss", "autodiff", "optimizer", "cse",
+    static const char *const train[] = {"train_mode", "loss", "l2sp", "autodiff", "optimizer", "cse",
                                         "fold", "dce", "fuse", NULL};
     static const char *const evaluate[] = {"train_mode", "loss", "cse", "fold", "dce", "fuse",
                                            NULL};
