@@ -269,6 +269,15 @@ static int check_args(train_args *a) {
     return -1;
 }
 
+/* What parse_args allocated. */
+static void free_args(train_args *a) {
+    free(a->freeze);
+    free(a->train_only);
+    for (int k = 0; k < a->n_lr_groups; k++) free((char *)a->lr_groups[k].glob);
+    free(a->lr_groups);
+    cli_free_shapes(&a->shapes);
+}
+
 /* Returns -1 to go on, else the exit status (after --help: EXIT_OK). */
 static int parse_args(int argc, char **argv, train_args *a) {
     a->freeze = calloc((size_t)argc, sizeof *a->freeze);
@@ -540,11 +549,7 @@ int cmd_train(int argc, char **argv) {
         rc = train(&a, &s, &st) == GR_OK ? EXIT_OK : cli_fail(&st);
         free_session(&s);
     }
-    free(a.freeze);
-    free(a.train_only);
-    for (int k = 0; k < a.n_lr_groups; k++) free((char *)a.lr_groups[k].glob);
-    free(a.lr_groups);
-    cli_free_shapes(&a.shapes);
+    free_args(&a);
     return rc;
 }
 
@@ -733,8 +738,6 @@ int tc_graphs_from_args(int argc, char **argv, tc_graphs *out) {
         gr_status st = {0};
         rc = train_graphs(&a, out, &st) == GR_OK ? -1 : cli_fail(&st);
     }
-    free(a.freeze);
-    free(a.train_only);
-    cli_free_shapes(&a.shapes);
+    free_args(&a);
     return rc;
 }
