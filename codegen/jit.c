@@ -22,6 +22,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include "codegen/cg_build.h"
 #include "codegen/cg_internal.h"
 
 typedef struct {
@@ -63,7 +64,7 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void init_llvm(void) {
+void cg_init_llvm(void) {
     static int done;
     if (done) return;
     LLVMInitializeNativeTarget();
@@ -72,8 +73,8 @@ static void init_llvm(void) {
     done = 1;
 }
 
-static gr_code make_tm(const char *cpu, const char *features, LLVMTargetMachineRef *tm,
-                       gr_status *st) {
+gr_code cg_target_machine(const char *cpu, const char *features, int pic,
+                          LLVMTargetMachineRef *tm, gr_status *st) {
     char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
     LLVMTargetRef target;
     if (LLVMGetTargetFromTriple(triple, &target, &err)) {
@@ -83,8 +84,9 @@ static gr_code make_tm(const char *cpu, const char *features, LLVMTargetMachineR
         return GR_ERR_INTERNAL;
     }
     *tm = LLVMCreateTargetMachine(target, triple, cpu, features,
-                                  LLVMCodeGenLevelAggressive, LLVMRelocDefault,
-                                  LLVMCodeModelJITDefault);
+                                  LLVMCodeGenLevelAggressive,
+                                  pic ? LLVMRelocPIC : LLVMRelocDefault,
+                                  pic ? LLVMCodeModelDefault : LLVMCodeModelJITDefault);
     LLVMDisposeMessage(triple);
     return *tm ? GR_OK : gr_fail(st, GR_ERR_INTERNAL, "cannot create an LLVM target machine");
 }
@@ -394,6 +396,8 @@ typedef struct {
     kernel_key *keys;
     int n_keys, cap_keys;
     int n_functions, n_reused;
+    const char *prefix;       /* of kernel names ("graft_") */
+    LLVMContextRef shared_ctx; /* borrowed: every part's context (objects) */
 } jit_build;
 
 /* LLVM's remarks ("loop not vectorized") are for compiler developers, not
@@ -422,17 +426,24 @@ static int env_int(const char *name, int fallback) {
     return v && atoi(v) > 0 ? atoi(v) : fallback;
 }
 
-static gr_code build_init(jit_build *jb, const gr_graph *g, int max_kernels, gr_status *st) {
+/* For the host CPU (cpu NULL) or the given cpu and features; shared_ctx
+ * NULL: one part per core, each with its own context, else one part in
+ * shared_ctx. */
+static gr_code build_init(jit_build *jb, const gr_graph *g, int max_kernels, const char *cpu,
+                          const char *features, LLVMContextRef shared_ctx, gr_status *st) {
     memset(jb, 0, sizeof *jb);
     jb->m.g = g;
-    jb->m.cpu = LLVMGetHostCPUName();
-    jb->m.features = LLVMGetHostCPUFeatures();
+    jb->m.cpu = cpu ? LLVMCreateMessage(cpu) : LLVMGetHostCPUName();
+    jb->m.features = cpu ? LLVMCreateMessage(features) : LLVMGetHostCPUFeatures();
     jb->reuse = getenv("GRAFT_NO_KERNEL_REUSE") == NULL;
-    jb->profile = getenv("GRAFT_COMPILE_PROFILE") != NULL;
+    jb->profile = getenv("GRAFT_COMPILE_PROFILE") != NULL && !shared_ctx;
+    jb->prefix = "graft_";
+    jb->shared_ctx = shared_ctx;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int n = env_int("GRAFT_COMPILE_THREADS", cores > 0 ? (int)cores : 1);
     if (n > 16) n = 16;
     if (jb->profile) n = max_kernels;
+    if (shared_ctx) n = 1;
     jb->parts = gr_calloc((size_t)n, sizeof *jb->parts);
     if (!jb->parts) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     jb->n_parts = n;
@@ -441,7 +452,7 @@ static gr_code build_init(jit_build *jb, const gr_graph *g, int max_kernels, gr_
 
 static gr_code part_open(jit_build *jb, part *p, gr_status *st) {
     if (p->ctx) return GR_OK;
-    p->ctx = LLVMContextCreate();
+    p->ctx = jb->shared_ctx ? jb->shared_ctx : LLVMContextCreate();
     LLVMContextSetDiagnosticHandler(p->ctx, ignore_diagnostic, NULL);
     p->mod = LLVMModuleCreateWithNameInContext("graft", p->ctx);
     p->b = LLVMCreateBuilderInContext(p->ctx);
@@ -462,7 +473,7 @@ static void build_dispose(jit_build *jb) {
         for (int j = 0; j < p->n_pending; j++) LLVMDisposeModule(p->pending[j]);
         gr_free(p->pending);
         if (p->b) LLVMDisposeBuilder(p->b);
-        if (p->ctx) LLVMContextDispose(p->ctx);
+        if (p->ctx && p->ctx != jb->shared_ctx) LLVMContextDispose(p->ctx);
     }
     gr_free(jb->parts);
     for (int i = 0; i < jb->n_keys; i++) {
@@ -575,8 +586,9 @@ static gr_code kernel_finish(jit_build *jb, cg_kernel *k, gr_status *st) {
     return GR_OK;
 }
 
-static void symbol_name(char *buf, size_t size, int index, const char *what) {
-    int w = snprintf(buf, size, "graft_k%d_", index);
+static void symbol_name(char *buf, size_t size, const char *prefix, int index,
+                        const char *what) {
+    int w = snprintf(buf, size, "%sk%d_", prefix, index);
     for (const char *c = what; *c && w + 1 < (int)size; c++, w++)
         buf[w] = ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
                   (*c >= '0' && *c <= '9')) ? *c : '_';
@@ -603,7 +615,7 @@ static gr_code emit_group(jit_build *jb, const gr_graph *g, layout *lay, int roo
     for (int j = lay->first_member[root]; j >= 0 && count < CG_MAX_GROUP; j = lay->next_member[j])
         members[count++] = g->nodes[j];
     char name[128];
-    symbol_name(name, sizeof name, lay->plan->n_steps, "fused");
+    symbol_name(name, sizeof name, jb->prefix, lay->plan->n_steps, "fused");
     cg_kernel k;
     GR_TRY(kernel_start(jb, st));
     if (cg_emit_group(&jb->m, members, count, name, &k, st) != GR_OK)
@@ -625,7 +637,7 @@ static gr_code emit_nodes(jit_build *jb, const gr_graph *g, layout *lay, gr_stat
             return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (%s): no kernel for this op yet",
                            n->name, n->op_type);
         char name[128];
-        symbol_name(name, sizeof name, lay->plan->n_steps, n->op_type);
+        symbol_name(name, sizeof name, jb->prefix, lay->plan->n_steps, n->op_type);
         cg_kernel k;
         GR_TRY(kernel_start(jb, st));
         if (emit(&jb->m, n, name, &k, st) != GR_OK)
@@ -641,7 +653,7 @@ static gr_code emit_nodes(jit_build *jb, const gr_graph *g, layout *lay, gr_stat
 static gr_code emit_copy(jit_build *jb, gr_plan *p, const gr_value *v, int src, int dst,
                          gr_status *st) {
     char name[128];
-    symbol_name(name, sizeof name, p->n_steps, "copy");
+    symbol_name(name, sizeof name, jb->prefix, p->n_steps, "copy");
     cg_kernel k;
     GR_TRY(kernel_start(jb, st));
     GR_TRY(cg_emit_copy_buffers(&jb->m, name, v, &k, st));
@@ -726,6 +738,20 @@ static gr_code link_pending(part *p) {
                   : GR_OK;
 }
 
+gr_code cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, gr_status *st) {
+    char *msg = NULL;
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+        gr_fail(st, GR_ERR_INTERNAL, "generated LLVM IR is invalid: %.1500s", msg);
+        LLVMDisposeMessage(msg);
+        return GR_ERR_INTERNAL;
+    }
+    LLVMDisposeMessage(msg);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    return e ? llvm_error(st, e, "LLVM optimisation") : GR_OK;
+}
+
 /* Links a part's kernels into one module, verifies it, runs O3 and emits
  * its object, as LLJIT's own compiler would (same target machine). Runs
  * on a thread of its own: it touches only the part (its own LLVM context)
@@ -735,19 +761,9 @@ static void *compile_part(void *arg) {
     double t0 = cpu_ms();
     char *msg = NULL;
     if (link_pending(p) != GR_OK) return NULL;
-    if (LLVMVerifyModule(p->mod, LLVMReturnStatusAction, &msg)) {
-        gr_fail(&p->st, GR_ERR_INTERNAL, "generated LLVM IR is invalid: %.1500s", msg);
-        LLVMDisposeMessage(msg);
-        return NULL;
-    }
-    LLVMDisposeMessage(msg);
     LLVMTargetMachineRef tm;
-    if (make_tm(p->cpu, p->features, &tm, &p->st) != GR_OK) return NULL;
-    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef e = LLVMRunPasses(p->mod, "default<O3>", tm, po);
-    LLVMDisposePassBuilderOptions(po);
-    if (e) {
-        llvm_error(&p->st, e, "LLVM optimisation");
+    if (cg_target_machine(p->cpu, p->features, 0, &tm, &p->st) != GR_OK) return NULL;
+    if (cg_optimise(p->mod, tm, &p->st) != GR_OK) {
         LLVMDisposeTargetMachine(tm);
         return NULL;
     }
@@ -795,7 +811,7 @@ static gr_code compile_parts(jit_build *jb, const gr_codegen_opts *opts, gr_stat
 
 static gr_code make_jit(const char *cpu, const char *features, jit_owner *o, gr_status *st) {
     LLVMTargetMachineRef tm;
-    GR_TRY(make_tm(cpu, features, &tm, st));
+    GR_TRY(cg_target_machine(cpu, features, 0, &tm, st));
     LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
         jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
@@ -856,34 +872,67 @@ static gr_plan *plan_new(const gr_graph *g) {
     return p;
 }
 
+/* Layout and kernels of g into jb's parts (the part modules still to be
+ * linked): the half of compiling that the JIT and objects share. */
+static gr_code build_plan(jit_build *jb, const gr_graph *g, gr_plan **out, gr_status *st) {
+    *out = NULL;
+    gr_plan *p = plan_new(g);
+    size_t nn = (size_t)g->n_nodes + 1;
+    layout lay = {p, gr_calloc((size_t)g->n_values + 1, sizeof(int)), gr_calloc(nn, sizeof(int)),
+                  gr_calloc(nn, sizeof(int)), gr_calloc(nn, sizeof(int))};
+    gr_code rc = GR_OK;
+    if (!p || !lay.buffer_of || !lay.root_of || !lay.first_member || !lay.next_member)
+        rc = gr_fail(st, GR_ERR_NOMEM, "out of memory building the plan");
+    if (rc == GR_OK) rc = plan_groups(g, &lay, st);
+    if (rc == GR_OK) rc = assign_buffers(g, &lay, st);
+    if (rc == GR_OK) rc = emit_nodes(jb, g, &lay, st);
+    if (rc == GR_OK) rc = emit_output_copies(jb, g, &lay, st);
+    if (rc == GR_OK) rc = emit_update_copies(jb, g, &lay, st);
+    free_layout(&lay);
+    if (rc != GR_OK) {
+        gr_plan_free(p);
+        return rc;
+    }
+    *out = p;
+    return GR_OK;
+}
+
+gr_code cg_build_module(const gr_graph *g, const char *cpu, const char *features,
+                        const char *prefix, LLVMContextRef ctx, gr_plan **plan,
+                        LLVMModuleRef *mod, gr_status *st) {
+    *plan = NULL;
+    *mod = NULL;
+    GR_TRY(check_graph(g, st));
+    jit_build jb;
+    gr_code rc = build_init(&jb, g, max_steps(g), cpu, features, ctx, st);
+    jb.prefix = prefix;
+    if (rc == GR_OK) rc = build_plan(&jb, g, plan, st);
+    part *p = jb.parts;
+    if (rc == GR_OK && p->ctx && (rc = link_pending(p)) != GR_OK) *st = p->st;
+    if (rc == GR_OK && !p->mod) rc = gr_fail(st, GR_ERR_INTERNAL, "no kernels were emitted");
+    if (rc == GR_OK) {
+        *mod = p->mod;
+        p->mod = NULL; /* the caller's now */
+    } else {
+        gr_plan_free(*plan);
+        *plan = NULL;
+    }
+    build_dispose(&jb);
+    return rc;
+}
+
 gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan **out,
                        gr_status *st) {
     *out = NULL;
     GR_TRY(check_graph(g, st));
     double t0 = now_ms();
-    init_llvm();
-    gr_plan *p = plan_new(g);
-    size_t nn = (size_t)g->n_nodes + 1;
-    layout lay = {p, gr_calloc((size_t)g->n_values + 1, sizeof(int)), gr_calloc(nn, sizeof(int)),
-                  gr_calloc(nn, sizeof(int)), gr_calloc(nn, sizeof(int))};
-    if (!p || !lay.buffer_of || !lay.root_of || !lay.first_member || !lay.next_member) {
-        gr_plan_free(p);
-        free_layout(&lay);
-        return gr_fail(st, GR_ERR_NOMEM, "out of memory building the plan");
-    }
-    if (plan_groups(g, &lay, st) != GR_OK) {
-        gr_plan_free(p);
-        free_layout(&lay);
-        return st->code;
-    }
+    cg_init_llvm();
+    gr_plan *p = NULL;
     jit_owner *o = gr_calloc(1, sizeof *o);
     jit_build jb;
-    gr_code rc = build_init(&jb, g, max_steps(g), st);
+    gr_code rc = build_init(&jb, g, max_steps(g), NULL, NULL, NULL, st);
     if (rc == GR_OK && !o) rc = gr_fail(st, GR_ERR_NOMEM, "out of memory");
-    if (rc == GR_OK) rc = assign_buffers(g, &lay, st);
-    if (rc == GR_OK) rc = emit_nodes(&jb, g, &lay, st);
-    if (rc == GR_OK) rc = emit_output_copies(&jb, g, &lay, st);
-    if (rc == GR_OK) rc = emit_update_copies(&jb, g, &lay, st);
+    if (rc == GR_OK) rc = build_plan(&jb, g, &p, st);
     double t_emit = now_ms();
     if (rc == GR_OK) rc = compile_parts(&jb, opts, st);
     double t_compile = now_ms();
@@ -897,13 +946,13 @@ gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan *
         if (q->optimise_ms + q->machine_ms > cpu_max) cpu_max = q->optimise_ms + q->machine_ms;
     }
     build_dispose(&jb);
-    free_layout(&lay);
-    p->owner = o;
-    p->release = release_jit;
-    if (rc != GR_OK) {
+    if (rc != GR_OK || !p) {
+        release_jit(o);
         gr_plan_free(p);
         return rc;
     }
+    p->owner = o;
+    p->release = release_jit;
     p->compile_ms = now_ms() - t0;
     if ((opts && opts->verbose) || getenv("GRAFT_CODEGEN_VERBOSE"))
         fprintf(stderr, "graft: compiled %d kernels (%d functions) in %.1f ms: emit %.1f, "

@@ -597,4 +597,43 @@ int gr_plan_find_buffer(const gr_plan *p, const char *name);
 void *gr_plan_buffer_data(const gr_plan *p, int buffer, void *arena, void *state,
                           void *const *inputs, void *const *outputs);
 
+/* Objects compiled ahead of time (`graft compile`; codegen/aot.c) describe
+ * their plans with these, as internal constant globals, and hand the model
+ * to the runtime library (runtime/aot.c) on every call. Every field is 8
+ * bytes wide so the LLVM struct codegen emits has this exact layout. */
+typedef struct {
+    const void *plan;             /* gr_plan_serialize's bytes */
+    uint64_t plan_bytes;
+    const void *consts;           /* plan's const_bytes, 64-byte aligned */
+    const void *state_init;       /* plan's state_bytes, 64-byte aligned */
+    const gr_kernel_fn *kernels;  /* one per step, in step order */
+} gr_aot_plan;
+
+/* What the training step's run-time scalars need besides the learning
+ * rate (see "training loop" in runtime/gr_runtime.h). */
+typedef struct {
+    int64_t adam;                 /* Adam/AdamW scalars, else SGD's */
+    int64_t accumulate;           /* >= 1 */
+    double dampening, beta1, beta2, weight_decay;
+    uint64_t seed;
+} gr_aot_optimizer;
+
+#define GR_AOT_VERSION 1
+
+typedef struct {
+    uint64_t version;             /* GR_AOT_VERSION */
+    gr_aot_plan run;              /* inference */
+    gr_aot_plan train;            /* training step (plan NULL without --train) */
+    gr_aot_optimizer optimizer;
+    void *runtime;                /* the runtime's state, created on first use */
+    int64_t n_threads;            /* NAME_set_threads (0: all cores) */
+} gr_aot_model;
+
+/* Plans as bytes (ir/plan_blob.c; the format is described there): every
+ * buffer, step (name, arguments, tasks, workspace), input, output and size
+ * of p, but not its kernels, constants or initial state. *out is
+ * gr_malloc'd, *size bytes long. The runtime reads it back
+ * (gr_plan_deserialize in runtime/gr_runtime.h). */
+gr_code gr_plan_serialize(const gr_plan *p, void **out, size_t *size, gr_status *st);
+
 #endif /* GR_IR_H */

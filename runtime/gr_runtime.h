@@ -64,6 +64,30 @@ void gr_session_profile(gr_session *s, int on);
  * entries, borrowed from s); *n_runs (if not NULL) gets the run count. */
 const double *gr_session_step_ms(const gr_session *s, int64_t *n_runs);
 
+/* ------------------------------------------- plans compiled ahead of time */
+
+/* Reads a plan written by gr_plan_serialize (runtime/plan_blob.c): its
+ * steps have no kernels (fn NULL) and it has no constants or initial state
+ * (consts, state_init NULL) until the caller sets them. A truncated or
+ * damaged blob is GR_ERR_INTERNAL; on failure *out stays NULL. */
+gr_code gr_plan_deserialize(const void *blob, size_t size, gr_plan **out, gr_status *st);
+
+/* The entry points of a compiled object call these (runtime/aot.c) with
+ * their descriptor (ir/gr_ir.h gr_aot_model); they are the object's
+ * NAME_run, NAME_last_error and NAME_set_threads, documented in the
+ * generated header. They return 0 or a gr_code and keep the message. */
+int gr_aot_run(gr_aot_model *m, const void *const inputs[], void *const outputs[]);
+const char *gr_aot_last_error(gr_aot_model *m);
+void gr_aot_set_threads(gr_aot_model *m, int n);
+/* With a training step: NAME_train_step, NAME_save, NAME_load and
+ * NAME_export_weights (state.json keeps the batch count, which decides the
+ * optimizer's scalars). */
+int gr_aot_train_step(gr_aot_model *m, const void *const inputs[], const void *labels,
+                      float lr, float *loss);
+int gr_aot_save(gr_aot_model *m, const char *dir);
+int gr_aot_load(gr_aot_model *m, const char *dir);
+int gr_aot_export_weights(gr_aot_model *m, void *const dst[]);
+
 /* --------------------------------------------------------------------- npy */
 
 /* Reads a .npy file (format 1.0, 2.0 or 3.0; C order; dtypes f2 f4 f8,
@@ -195,6 +219,14 @@ typedef struct {
     double val_loss, val_acc;         /* last evaluation */
     double seconds_per_epoch;         /* this run's mean */
 } gr_train_result;
+
+/* One step on the caller's batch (objects compiled ahead of time): copies
+ * x (the model input) and labels (ignored without a labels input) into the
+ * step, sets the scalars of batch number step (0-based) at rate lr from c's
+ * adam, dampening, beta1, beta2, weight_decay, accumulate and seed exactly
+ * as gr_train_run does, runs it and returns the loss. */
+gr_code gr_train_step_once(gr_train_step *s, const gr_train_config *c, int64_t step, double lr,
+                           const void *x, const void *labels, double *loss, gr_status *st);
 
 /* Trains as configured; NaN or Inf loss stops with GR_ERR_NUMERIC (the
  * last checkpoint written stays). */

@@ -362,22 +362,36 @@ static gr_code resume_from(loop *L, gr_status *st) {
     return GR_OK;
 }
 
-static void set_scalars(loop *L, double lr) {
-    const gr_train_config *c = L->c;
-    gr_train_step *s = L->train;
-    int64_t t = L->step / c->accumulate;  /* optimizer step this batch belongs to */
+/* The run-time scalars of batch number `step` (0-based) at rate lr. */
+static void step_scalars(gr_train_step *s, const gr_train_config *c, int64_t step, double lr) {
+    int64_t t = step / c->accumulate;  /* optimizer step this batch belongs to */
     set_scalar(s, s->lr, lr);
     set_scalar(s, s->damp, t == 0 ? 1.0 : 1.0 - c->dampening);
     set_scalar(s, s->step_size, lr / (1 - pow(c->beta1, (double)(t + 1))));
     set_scalar(s, s->bc2_sqrt, sqrt(1 - pow(c->beta2, (double)(t + 1))));
     set_scalar(s, s->decay, 1 - lr * c->weight_decay);
-    set_int(s, s->seed, (int64_t)gr_hash64(c->seed ^ gr_hash64((uint64_t)L->step)));
-    set_int(s, s->apply, (L->step + 1) % c->accumulate == 0);
+    set_int(s, s->seed, (int64_t)gr_hash64(c->seed ^ gr_hash64((uint64_t)step)));
+    set_int(s, s->apply, (step + 1) % c->accumulate == 0);
     for (int k = 0; k < s->n_late; k++) { /* t counted from late_start */
         double t1 = (double)(t - s->late_start[k] + 1);
         set_scalar(s, s->late_input[k], s->late_bc2[k] ? sqrt(1 - pow(c->beta2, t1 < 1 ? 1 : t1))
                                         : lr / (1 - pow(c->beta1, t1 < 1 ? 1 : t1)));
     }
+}
+
+static void set_scalars(loop *L, double lr) { step_scalars(L->train, L->c, L->step, lr); }
+
+gr_code gr_train_step_once(gr_train_step *s, const gr_train_config *c, int64_t step, double lr,
+                           const void *x, const void *labels, double *loss, gr_status *st) {
+    if (!x || (s->labels >= 0 && !labels))
+        return gr_fail(st, GR_ERR_BAD_ARG, "the training step needs the model input%s",
+                       s->labels >= 0 ? " and the labels" : "");
+    memcpy(s->inputs[s->x], x, input_buffer(s, s->x)->nbytes);
+    if (s->labels >= 0) memcpy(s->inputs[s->labels], labels, input_buffer(s, s->labels)->nbytes);
+    step_scalars(s, c, step, lr);
+    GR_TRY(gr_session_run(s->session, s->inputs, s->outputs, st));
+    *loss = step_loss(s);
+    return GR_OK;
 }
 
 static void progress(loop *L, double loss, double seconds) {

@@ -25,6 +25,10 @@ int cli_parse_positive(const char *command, const char *option, const char *text
 int cli_add_shape(const char *command, const char *text, gr_pass_opts *opts);
 void cli_free_shapes(gr_pass_opts *opts);
 
+/* The passes `graft run` and `graft compile` give a model for inference
+ * (tools/run.c), NULL-terminated. */
+extern const char *const cli_infer_pipeline[];
+
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 

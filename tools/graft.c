@@ -6,6 +6,7 @@
 
 int cmd_train(int argc, char **argv); /* tools/train.c */
 int cmd_eval(int argc, char **argv);  /* tools/eval.c */
+int cmd_compile(int argc, char **argv); /* tools/compile.c */
 
 typedef struct {
     const char *name;
@@ -18,6 +19,7 @@ static const command commands[] = {
     {"run", cmd_run, "compile a model and run it on input tensors (.npy, .pb)"},
     {"train", cmd_train, "fine-tune a model on a data set; checkpoints, export"},
     {"eval", cmd_eval, "loss and accuracy of a model on a labelled data set"},
+    {"compile", cmd_compile, "compile a model ahead of time into an ELF object and header"},
 };
 
 static void usage(FILE *out) {

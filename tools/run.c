@@ -50,8 +50,10 @@ static const char help[] =
     "exit status: 0 success, 1 unreadable or invalid model or input file,\n"
     "unsupported ops, or unwritable output, 2 bad command line.\n";
 
-static const char *const pipeline[] = {"specialize", "shapes", "simplify", "fold_batchnorm",
-                                       "cse", "fold", "dce", "fuse", NULL};
+const char *const cli_infer_pipeline[] = {"specialize", "shapes", "simplify",
+                                          "fold_batchnorm", "cse", "fold", "dce", "fuse",
+                                          NULL};
+#define pipeline cli_infer_pipeline
 
 typedef struct {
     const char *model, *output_dir;

@@ -124,6 +124,7 @@ typedef struct {
     double val_split, lr, momentum, weight_decay, clip_norm, label_smoothing;
     int64_t epochs, steps, batch, accumulate, warmup, seed, threads;
     int nesterov, no_shuffle, lr_given, wd_given;
+    int no_data;           /* graft compile --train: no --data needed */
     int n_freeze, n_train_only;
     const char **freeze, **train_only;
     const char *freeze_until;
@@ -315,7 +316,7 @@ static int check_args(train_args *a) {
     static const char *const losses[] = {"ce", "mse", "l1", "bce", NULL};
     static const char *const fits[] = {"resize", "pad", NULL};
     if (!a->model) return cli_usage_error("train", "no model given");
-    if (!a->data && !a->dry_run)
+    if (!a->data && !a->dry_run && !a->no_data)
         return cli_usage_error("train", "no training data given (--data X)");
     if (check_choice("--optimizer", a->optimizer, optimizers)) return EXIT_USAGE;
     if (check_choice("--loss", a->loss, losses)) return EXIT_USAGE;
@@ -368,6 +369,18 @@ static int parse_lora(int argc, char **argv, int *i, train_args *a, int *rc) {
     }
     if (m < 0) *rc = cli_usage_error("train", "%s needs a value", argv[*i]);
     return m != 0;
+}
+
+/* What parse_args allocated. */
+static void free_args(train_args *a) {
+    free(a->freeze);
+    free(a->train_only);
+    for (int k = 0; k < a->n_lr_groups; k++) free((char *)a->lr_groups[k].glob);
+    free(a->lr_groups);
+    free(a->adapter_after);
+    free(a->ia3);
+    gr_lora_specs_free(a->lora, a->n_lora);
+    cli_free_shapes(&a->shapes);
 }
 
 /* Returns -1 to go on, else the exit status (after --help: EXIT_OK). */
@@ -521,6 +534,9 @@ static void free_data(data_sets *d) {
 
 /* ------------------------------------------------------------------- train */
 
+static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_opts *shapes,
+                            int64_t batch, int eval, gr_status *st);
+
 typedef struct {
     gr_graph *model;             /* the export graph */
     tc_step train, eval, eval_tail;
@@ -560,10 +576,10 @@ static gr_code start_unfreezing(const train_args *a, const gr_train_opts *o, ses
     return tu_all(&s->unfreeze, st);
 }
 
-/* Model edits ("head", "lora", "adapters", "train"), --init, then the
- * compiled steps. */
-static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
-                     gr_status *st) {
+/* Import, model edits ("head", "lora", "adapters", "train"), --init and the
+ * batch size. */
+static gr_code build_model(const train_args *a, const gr_train_opts *o, session *s,
+                           int64_t *batch, gr_status *st) {
     GR_TRY(gr_import_file(a->model, &s->model, st));
     GR_TRY(gr_graph_check_supported(s->model, st));
     gr_pass_opts popts = {.train = o};
@@ -573,8 +589,15 @@ static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
     if (a->init && gr_graph_load_params(s->model, a->init, &n_loaded, st) != GR_OK)
         return gr_status_prefix(st, "--init: ");
     if (a->dry_run) return GR_OK; /* --dry-run compiles nothing */
+    return tc_batch(s->model, a->batch, batch, st);
+}
+
+/* The model, then the compiled steps. */
+static gr_code build(const train_args *a, const gr_train_opts *o, session *s,
+                     gr_status *st) {
     int64_t batch = 0;
-    GR_TRY(tc_batch(s->model, a->batch, &batch, st));
+    GR_TRY(build_model(a, o, s, &batch, st));
+    if (a->dry_run) return GR_OK;
     if (a->unfreeze_every) {
         GR_TRY(start_unfreezing(a, o, s, batch, st));
     } else {
@@ -687,14 +710,7 @@ int cmd_train(int argc, char **argv) {
         rc = train(&a, &s, &st) == GR_OK ? EXIT_OK : cli_fail(&st);
         free_session(&s);
     }
-    free(a.freeze);
-    free(a.train_only);
-    free(a.adapter_after);
-    free(a.ia3);
-    for (int k = 0; k < a.n_lr_groups; k++) free((char *)a.lr_groups[k].glob);
-    free(a.lr_groups);
-    gr_lora_specs_free(a.lora, a.n_lora);
-    cli_free_shapes(&a.shapes);
+    free_args(&a);
     return rc;
 }
 
@@ -775,6 +791,7 @@ static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_o
                                         "fold", "dce", "fuse", NULL};
     static const char *const evaluate[] = {"train_mode", "loss", "cse", "fold", "dce", "fuse",
                                            NULL};
+    static const char *const infer[] = {"train_mode", "cse", "fold", "dce", "fuse", NULL};
     gr_input_shape *given = malloc(sizeof *given * (size_t)(shapes->n_input_shapes + 1));
     if (!given) return gr_fail(st, GR_ERR_NOMEM, "out of memory");
     for (int i = 0; i < shapes->n_input_shapes; i++) {
@@ -782,12 +799,13 @@ static gr_code run_pipeline(gr_graph *g, const gr_train_opts *o, const gr_pass_o
         if (given[i].shape.rank >= 1) given[i].shape.dims[0] = batch;
     }
     gr_train_opts mode = *o;
-    mode.eval = eval;
+    mode.eval = eval != 0;
     gr_pass_opts opts = {.batch = batch, .n_input_shapes = shapes->n_input_shapes,
                          .input_shapes = given, .train = &mode};
     gr_code code = gr_passes_run(g, first, &opts, st);
     if (code == GR_OK) code = check_static_inputs(g, st);
-    if (code == GR_OK) code = gr_passes_run(g, eval ? evaluate : train, &opts, st);
+    if (code == GR_OK)
+        code = gr_passes_run(g, eval == 2 ? infer : eval ? evaluate : train, &opts, st);
     free(given);
     return code;
 }
@@ -842,4 +860,45 @@ gr_code tc_preprocess(const gr_train_step *s, const char *fit, const char *norma
             return gr_fail(st, GR_ERR_BAD_ARG, "--normalize: std must be > 0");
     }
     return GR_OK;
+}
+
+/* ------------------------------------------ shared with `graft compile --train` */
+
+void tc_graphs_free(tc_graphs *t) {
+    gr_graph_free(t->step);
+    gr_graph_free(t->infer);
+    memset(t, 0, sizeof *t);
+}
+
+/* The graphs `graft train` would compile for a's options, not compiled. */
+static gr_code train_graphs(const train_args *a, tc_graphs *out, gr_status *st) {
+    gr_train_opts o;
+    session s = {0};
+    GR_TRY(train_options(a, &o, st));
+    gr_code code = build_model(a, &o, &s, &out->batch, st);
+    out->step = code == GR_OK ? gr_graph_clone(s.model) : NULL;
+    out->infer = code == GR_OK ? gr_graph_clone(s.model) : NULL;
+    if (code == GR_OK && (!out->step || !out->infer))
+        code = gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    if (code == GR_OK) code = run_pipeline(out->step, &o, &a->shapes, out->batch, 0, st);
+    if (code == GR_OK) code = run_pipeline(out->infer, &o, &a->shapes, out->batch, 2, st);
+    out->adam = o.optimizer != GR_OPTIMIZER_SGD;
+    out->accumulate = o.accumulate;
+    out->dampening = o.dampening, out->beta1 = o.beta1, out->beta2 = o.beta2;
+    out->weight_decay = o.weight_decay;
+    out->seed = (uint64_t)a->seed;
+    free_session(&s);
+    return code;
+}
+
+int tc_graphs_from_args(int argc, char **argv, tc_graphs *out) {
+    train_args a = {.no_data = 1};
+    memset(out, 0, sizeof *out);
+    int rc = parse_args(argc, argv, &a);
+    if (rc < 0) {
+        gr_status st = {0};
+        rc = train_graphs(&a, out, &st) == GR_OK ? -1 : cli_fail(&st);
+    }
+    free_args(&a);
+    return rc;
 }

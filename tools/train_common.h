@@ -31,4 +31,24 @@ gr_code tc_compile(const gr_graph *model, const gr_train_opts *o, const gr_pass_
 gr_code tc_preprocess(const gr_train_step *s, const char *fit, const char *normalize,
                       gr_preprocess *pp, gr_status *st);
 
+/* graft compile --train (tools/compile.c): the graphs `graft train` would
+ * compile for the same options, parsed by train's own parser (--data is
+ * not needed; options that only matter to a run, such as --epochs, are
+ * accepted and unused): the training step and, for inference on the
+ * trained weights, the model in inference mode with the trainable
+ * parameters (and BatchNorm statistics) as variables of the same names. */
+typedef struct {
+    gr_graph *step, *infer;
+    int64_t batch;
+    int adam;                 /* the step's scalars (gr_aot_optimizer) */
+    int64_t accumulate;
+    double dampening, beta1, beta2, weight_decay;
+    uint64_t seed;
+} tc_graphs;
+
+/* Returns -1 with *out filled, else the exit status after printing the
+ * error (EXIT_OK after --help). */
+int tc_graphs_from_args(int argc, char **argv, tc_graphs *out);
+void tc_graphs_free(tc_graphs *t);
+
 #endif
