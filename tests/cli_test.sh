@@ -8,21 +8,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 passed=0
 
-# expect STATUS PATTERN CMD...: runs CMD, checks exit status and that
-# stdout+stderr match the grep pattern.
-expect() {
-    want=$1 pattern=$2
-    shift 2
-    "$@" >"$tmp/out" 2>&1
-    got=$?
-    if [ "$got" -ne "$want" ] || ! grep -q -e "$pattern" "$tmp/out"; then
-        echo "FAIL: $* (exit $got, expected $want; pattern '$pattern')"
-        sed 's/^/    /' "$tmp/out" | head -20
-        failures=$((failures + 1))
-    else
-        passed=$((passed + 1))
-    fi
-}
+. "$(dirname "$0")/lib.sh"
 
 expect 0 "usage: graft COMMAND" "$graft" --help
 expect 2 "usage: graft COMMAND" "$graft"

@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 passed=0
 
-. "$src/tests/train_lib.sh"
+. "$src/tests/lib.sh"
 
 # same_losses A B TOL: A and B hold as many numbers, pairwise within TOL
 # relative.

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 passed=0
 
-. "$src/tests/train_lib.sh"
+. "$src/tests/lib.sh"
 
 # close GOT WANT TOL [each]: as many numbers, pairwise within TOL relative
 # to the largest |WANT| (at least 1e-3), test_train.c's rule for weights;

@@ -17,29 +17,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 passed=0
 
-# expect STATUS PATTERN CMD...: runs CMD, checks exit status and that
-# stdout+stderr match the grep pattern (empty: any output).
-expect() {
-    want=$1 pattern=$2
-    shift 2
-    "$@" >"$tmp/out" 2>&1
-    got=$?
-    if [ "$got" -ne "$want" ] || { [ -n "$pattern" ] && ! grep -q -e "$pattern" "$tmp/out"; }; then
-        echo "FAIL: $* (exit $got, expected $want; pattern '$pattern')"
-        sed 's/^/    /' "$tmp/out" | head -20
-        failures=$((failures + 1))
-    else
-        passed=$((passed + 1))
-    fi
-}
-
-# check NAME CONDITION-EXIT-STATUS: records a result computed elsewhere.
-check() {
-    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else
-        echo "FAIL: $1"
-        failures=$((failures + 1))
-    fi
-}
+. "$src/tests/lib.sh"
 
 # ---------------------------------------------------------------- help, errors
 cnn=$src/tests/data/golden/cnn/model.onnx

@@ -11,12 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0 passed=0
 
-check() {
-    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else
-        echo "FAIL: $1"
-        failures=$((failures + 1))
-    fi
-}
+. "$src/tests/lib.sh"
 
 cmake --install "$build" --prefix "$tmp/inst" >"$tmp/install.log" 2>&1
 check "cmake --install" $?

@@ -1,15 +1,16 @@
-# train_lib.sh: helpers of the `graft train` shell tests (sourced by
-# tests/train_test.sh and tests/unfreeze_test.sh). The caller sets $tmp (a
+# lib.sh: helpers of the shell tests (sourced by cli_test.sh,
+# train_test.sh, unfreeze_test.sh and aot/). The caller sets $tmp (a
 # scratch directory) and the counters failures=0 passed=0.
 
 # expect STATUS PATTERN CMD...: runs CMD, checks exit status and that
-# stdout+stderr match the grep pattern; the output stays in $tmp/out.
+# stdout+stderr match the grep pattern (empty: any output); the output
+# stays in $tmp/out.
 expect() {
     want=$1 pattern=$2
     shift 2
     "$@" >"$tmp/out" 2>&1
     got=$?
-    if [ "$got" -ne "$want" ] || ! grep -q -e "$pattern" "$tmp/out"; then
+    if [ "$got" -ne "$want" ] || { [ -n "$pattern" ] && ! grep -q -e "$pattern" "$tmp/out"; }; then
         echo "FAIL: $* (exit $got, expected $want; pattern '$pattern')"
         sed 's/^/    /' "$tmp/out" | head -20
         failures=$((failures + 1))
