@@ -160,11 +160,10 @@ cg_emit_fn cg_emitter(gr_op op);
 gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st);
 /* Whether n can head a fusion group (its emitter takes an epilogue). */
 int cg_epilogue_head(const gr_node *n);
-/* For cg_kernel_begin_node: with an epilogue for head n, the kernel's
- * values are n's inputs, the group's other operands and the root's output
- * (instead of n's); count is updated. */
-void cg_epilogue_values(const struct cg_epilogue *e, const gr_node *n, const gr_value **values,
-                        int *count);
+/* For cg_kernel_begin_node: with an epilogue, the head's input values
+ * (values[0..*count)) are followed by the group's other operands and the
+ * root's output (instead of the head's); *count is updated. */
+void cg_epilogue_values(const struct cg_epilogue *e, const gr_value **values, int *count);
 /* The value whose buffer holds v in kernel k: the root's output for the
  * head's output when k has an epilogue, else v. */
 const gr_value *cg_epilogue_alias(const cg_kernel *k, const gr_value *v);

@@ -126,9 +126,7 @@ static gr_code collect_operands(group *gp, gr_status *st) {
 
 /* --- epilogues --- */
 
-void cg_epilogue_values(const struct cg_epilogue *e, const gr_node *n, const gr_value **values,
-                        int *count) {
-    (void)n;
+void cg_epilogue_values(const struct cg_epilogue *e, const gr_value **values, int *count) {
     for (int i = 0; i < e->gp.n_operands; i++) {
         int seen = 0;
         for (int j = 0; j < *count && !seen; j++) seen = values[j] == e->gp.operands[i];

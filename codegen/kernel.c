@@ -77,7 +77,7 @@ gr_code cg_kernel_begin_node(cg_module *m, cg_kernel *k, const char *name,
         if (v && !seen && count < CG_MAX_ARGS) values[count++] = v;
     }
     if (m->epi) {
-        cg_epilogue_values(m->epi, n, values, &count);
+        cg_epilogue_values(m->epi, values, &count);
     } else {
         for (int i = 0; i < n->n_outputs; i++)
             if (n->outputs[i] && count < CG_MAX_ARGS) values[count++] = n->outputs[i];

@@ -148,12 +148,9 @@ static gr_code alloc_session(gr_session *s, gr_status *st) {
                            p->state_bytes);
         memcpy(s->state, p->state_init, p->state_bytes);
     }
-    for (int i = 0; i < p->n_buffers; i++) {
-        const gr_buffer *b = &p->buffers[i];
-        if (b->kind == GR_BUF_ARENA) s->buffers[i] = s->arena + b->offset;
-        else if (b->kind == GR_BUF_CONST) s->buffers[i] = (char *)p->consts + b->offset;
-        else if (b->kind == GR_BUF_STATE) s->buffers[i] = (char *)s->state + b->offset;
-    }
+    for (int i = 0; i < p->n_buffers; i++) /* inputs and outputs: bind_io, per run */
+        if (p->buffers[i].kind != GR_BUF_INPUT && p->buffers[i].kind != GR_BUF_OUTPUT)
+            s->buffers[i] = gr_plan_buffer_data(p, i, s->arena, s->state, NULL, NULL);
     int at = 0;
     char *ws_base = (char *)(((uintptr_t)s->workspace_block + 63) & ~(uintptr_t)63);
     for (int i = 0; i < p->n_steps; i++) {

@@ -38,13 +38,8 @@ static void run_plan(const gr_plan *p, void *const *inputs, void *const *outputs
     for (int s = 0; s < p->n_steps; s++) {
         const gr_step *step = &p->steps[s];
         assert_true(step->workspace_bytes <= 64 * 1024);
-        for (int a = 0; a < step->n_args; a++) {
-            const gr_buffer *b = &p->buffers[step->args[a]];
-            args[a] = b->kind == GR_BUF_ARENA   ? arena + b->offset
-                      : b->kind == GR_BUF_CONST ? (char *)p->consts + b->offset
-                      : b->kind == GR_BUF_INPUT ? inputs[b->index]
-                                                : outputs[b->index];
-        }
+        for (int a = 0; a < step->n_args; a++)
+            args[a] = gr_plan_buffer_data(p, step->args[a], arena, p->state_init, inputs, outputs);
         args[step->n_args] = step->workspace_bytes ? ws : NULL;
         for (int t = 0; t < n_splits; t++) {
             int64_t begin = step->n_tasks * t / n_splits, end = step->n_tasks * (t + 1) / n_splits;
