@@ -1,9 +1,10 @@
-/* gemm_bench.c: SGEMM GFLOP/s of graft's MatMul kernel vs OpenBLAS, one
- * thread, C[n,n] = A[n,n]·B[n,n] for the sizes on the command line
- * (default 1024 2048). Standalone (not in CMake); build:
- *   cc -O2 -std=c11 -I. bench/gemm_bench.c build/codegen/libgraft_codegen.a \
- *      build/ir/libgraft_ir.a -lLLVM-16 -L/usr/lib/x86_64-linux-gnu/openblas-openmp \
- *      -I/usr/include/x86_64-linux-gnu/openblas-openmp -lopenblas -lm -o gemm_bench */
+/* gemm_bench.c: SGEMM GFLOP/s of graft's MatMul kernel vs OpenBLAS,
+ * C[n,n] = A[n,n]·B[n,n], at 1 and 2 threads, for the sizes on the command
+ * line (default 256 512 1024 2048). graft runs through the runtime
+ * (gr_session: its OpenMP region and task split), OpenBLAS through
+ * cblas_sgemm with openblas_set_num_threads. One thread: thread CPU time
+ * (robust to a busy machine); more: wall time. Standalone (not in CMake);
+ * bench/run.sh builds and runs it. */
 #define _POSIX_C_SOURCE 199309L
 #include <cblas.h>
 #include <math.h>
@@ -13,26 +14,16 @@
 #include <time.h>
 
 #include "codegen/gr_codegen.h"
+#include "runtime/gr_runtime.h"
 
 void openblas_set_num_threads(int);
 
+static int n_threads = 1;
+
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* robust to a busy machine */
+    clock_gettime(n_threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Runs every step of p on one thread with inputs a, b and output c. */
-static void run_plan(const gr_plan *p, char *arena, char *ws, void **args, float *a, float *b,
-                     float *c) {
-    void *ins[2] = {a, b}, *outs[1] = {c};
-    for (int s = 0; s < p->n_steps; s++) {
-        const gr_step *step = &p->steps[s];
-        for (int i = 0; i < step->n_args; i++)
-            args[i] = gr_plan_buffer_data(p, step->args[i], arena, p->state_init, ins, outs);
-        args[step->n_args] = ws;
-        step->fn(args, 0, step->n_tasks);
-    }
 }
 
 /* Best of reps runs; graft and OpenBLAS alternate so that both see the
@@ -55,14 +46,17 @@ static void best_times(int reps, void (*f1)(void *), void (*f2)(void *), void *c
 typedef struct {
     int n;
     float *a, *b, *c;
-    const gr_plan *p;
-    char *arena, *ws;
-    void **args;
+    gr_session *s;
 } bench;
 
 static void run_graft(void *ctx) {
     bench *x = ctx;
-    run_plan(x->p, x->arena, x->ws, x->args, x->a, x->b, x->c);
+    void *ins[2] = {x->a, x->b}, *outs[1] = {x->c};
+    gr_status st = {0};
+    if (gr_session_run(x->s, ins, outs, &st) != GR_OK) {
+        fprintf(stderr, "gemm_bench: %s\n", st.msg);
+        exit(1);
+    }
 }
 
 static void run_blas(void *ctx) {
@@ -88,7 +82,11 @@ static int bench_size(int n) {
         return 1;
     }
     size_t nn = (size_t)n * (size_t)n;
-    bench x = {.n = n, .p = p};
+    bench x = {.n = n};
+    if (gr_session_new(p, n_threads, &x.s, &st) != GR_OK) {
+        fprintf(stderr, "%s\n", st.msg);
+        return 1;
+    }
     x.a = malloc(nn * 4);
     x.b = malloc(nn * 4);
     x.c = malloc(nn * 4);
@@ -97,13 +95,7 @@ static int bench_size(int n) {
         x.a[i] = (float)((int)(i * 7 % 13) - 6) / 7.0f;
         x.b[i] = (float)((int)(i * 5 % 11) - 5) / 5.0f;
     }
-    size_t ws = 64;
-    for (int i = 0; i < p->n_steps; i++)
-        if (p->steps[i].workspace_bytes > ws) ws = p->steps[i].workspace_bytes;
-    x.ws = aligned_alloc(64, (ws + 63) / 64 * 64);
-    x.arena = aligned_alloc(64, (p->arena_bytes + 63) / 64 * 64 + 64);
-    x.args = calloc((size_t)p->n_buffers + 2, sizeof(void *));
-    int reps = n <= 1024 ? 30 : 12;
+    int reps = n <= 512 ? 100 : n <= 1024 ? 30 : 12;
     run_graft(&x);
     memcpy(ref, x.c, nn * 4);
     double tg, tb;
@@ -116,23 +108,28 @@ static int bench_size(int n) {
     double c0 = 0; /* spot check C[n-1][n-1] in double */
     for (int kk = 0; kk < n; kk++)
         c0 += (double)x.a[nn - n + (size_t)kk] * x.b[(size_t)kk * n + n - 1];
-    printf("C[n-1][n-1]: graft %.6g openblas %.6g double %.6g\n", ref[nn - 1], x.c[nn - 1], c0);
+    double rel = fabs((double)ref[nn - 1] - c0) / (fabs(c0) + 1e-30);
     double flop = 2.0 * n * (double)n * n;
-    printf("n=%d graft %.1f GFLOP/s  openblas %.1f GFLOP/s  ratio %.2f  max|diff| %.2g\n", n,
-           flop / tg * 1e-9, flop / tb * 1e-9, tb / tg, maxdiff);
-    free(x.a), free(x.b), free(x.c), free(ref), free(x.ws), free(x.arena), free(x.args);
+    printf("| %d | %d | %.1f | %.1f | %.2f | %.1g | %.1g |\n", n, n_threads, flop / tg * 1e-9,
+           flop / tb * 1e-9, tb / tg, maxdiff, rel);
+    free(x.a), free(x.b), free(x.c), free(ref);
+    gr_session_free(x.s);
     gr_plan_free(p);
     gr_graph_free(g);
     return 0;
 }
 
 int main(int argc, char **argv) {
-    openblas_set_num_threads(1);
+    static const int sizes[] = {256, 512, 1024, 2048};
     int rc = 0;
-    if (argc < 2) {
-        rc |= bench_size(1024);
-        rc |= bench_size(2048);
+    printf("| n | threads | graft GFLOP/s | OpenBLAS GFLOP/s | graft / OpenBLAS "
+           "| max abs diff graft-OpenBLAS | rel. error of C[n-1][n-1] vs double |\n");
+    printf("|---|---|---|---|---|---|---|\n");
+    for (n_threads = 1; n_threads <= 2; n_threads++) {
+        openblas_set_num_threads(n_threads);
+        if (argc < 2)
+            for (int i = 0; i < 4; i++) rc |= bench_size(sizes[i]);
+        for (int i = 1; i < argc; i++) rc |= bench_size(atoi(argv[i]));
     }
-    for (int i = 1; i < argc; i++) rc |= bench_size(atoi(argv[i]));
     return rc;
 }

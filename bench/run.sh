@@ -6,14 +6,15 @@
 #     onnxruntime-node) on the example model and the light models, batch 1
 #     and 32, 1 and 2 threads; ratios are graft / reference (lower is better
 #     for latency, higher for GFLOP/s).
-# Writes bench/results-<date>.md and prints it. --quick: fewer repetitions,
-# batch 1 only. Needs the packages of scripts/install-deps.sh plus
+# Writes bench/results-<date>.md and prints it, with the geometric mean of
+# graft / ORT per batch and thread count. Repetitions: 10 at batch 1, 3 at
+# batch 32; --quick: 3 repetitions, batch 1 only. Needs the packages of scripts/install-deps.sh plus
 # libopenblas0-openmp, libopenblas-openmp-dev and nodejs/npm.
 set -eu
 cd "$(dirname "$0")/.."
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
-reps=$([ $quick = 1 ] && echo 3 || echo 10)
+reps1=$([ $quick = 1 ] && echo 3 || echo 10)
 batches=$([ $quick = 1 ] && echo 1 || echo "1 32")
 out=bench/results-$(date +%Y-%m-%d).md
 shared=${GRAFT_SHARED:-../shared/onnx-tests}
@@ -38,19 +39,22 @@ if [ -f bench/gemm_bench.c ] && [ -f /usr/lib/x86_64-linux-gnu/openblas-openmp/l
         -L/usr/lib/llvm-16/lib -lLLVM-16 \
         /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0 -fopenmp -lm \
         -o build-bench/gemm_bench
-    echo "## SGEMM (GFLOP/s)"
+    echo "## SGEMM (GFLOP/s; best of several runs, alternating; 1 thread: thread CPU time, 2: wall)"
     echo
     ./build-bench/gemm_bench
     echo
 fi
-echo "## Model latency (ms, median of $reps runs after a warm-up)"
+echo "## Model latency (ms, median of $reps1 runs at batch 1, 3 at batch 32, after a warm-up)"
 echo
 echo "| model | batch | threads | graft | ONNX Runtime | graft / ORT |"
 echo "|---|---|---|---|---|---|"
+rows=build-bench/latency-rows.txt
+: > "$rows"
 for model in models/ch_ppocr_mobile_v2.0_cls_infer.onnx "$shared"/light/*.onnx; do
     [ -f "$model" ] || continue
     name=$(basename "$model" .onnx)
     for batch in $batches; do
+        reps=$([ "$batch" = 1 ] && echo "$reps1" || echo 3)
         dir=build-bench/inputs/$name-$batch
         dims=""
         # The example model is fully convolutional: run it at its training size.
@@ -63,7 +67,17 @@ for model in models/ch_ppocr_mobile_v2.0_cls_infer.onnx "$shared"/light/*.onnx; 
                 --threads "$threads" --bench "$reps" 2>/dev/null | sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p')
             ratio=$(awk -v a="${g:-0}" -v b="${o:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }')
             echo "| $name | $batch | $threads | ${g:-error} | ${o:-error} | $ratio |"
+            echo "$batch $threads $ratio" >> "$rows"
         done
+    done
+done
+echo
+echo "Geometric mean of graft / ORT (lower is better; target <= 1):"
+echo
+for batch in $batches; do
+    for threads in 1 2; do
+        awk -v b="$batch" -v t="$threads" '$1 == b && $2 == t && $3 != "n/a" { s += log($3); n++ }
+            END { if (n) printf "- batch %s, %s thread(s): %.2f over %d models\n", b, t, exp(s / n), n }' "$rows"
     done
 done
 } | tee "$out"
