@@ -150,6 +150,10 @@ cg_emit_fn cg_emitter(gr_op op);
                              cg_kernel *k, gr_status *st);
 #include "codegen/kernels.def"
 #undef K
+/* train_misc.c: Dropout whose ratio or training_mode is a run-time input
+ * (cg_emit_dropout hands it over). */
+gr_code cg_emit_dropout_runtime(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                                gr_status *st);
 
 /* fused.c: one kernel for a fusion group (members in topological order,
  * the root last). cg_group_check says whether every member can be chained:

@@ -185,27 +185,23 @@ static void store_dropout(cg_kernel *k, void *ctx, LLVMValueRef *regs, LLVMValue
                  LLVMConstInt(k->m->t_i1, 1, 0));
 }
 
-/* Dropout in inference: Y = X, mask = true. Training mode compiles only
- * with a constant ratio of 0. */
+/* Dropout in inference: Y = X, mask = true. Training mode with a constant
+ * ratio of 0 is the same; a ratio or training_mode known only at run time
+ * goes to cg_emit_dropout_runtime. (Training graphs replace Dropout by a
+ * DropoutMask product: passes/train_mode.c.) */
 gr_code cg_emit_dropout(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
                         gr_status *st) {
     const gr_value *ratio = n->n_inputs > 1 ? n->inputs[1] : NULL;
     const gr_value *train = n->n_inputs > 2 ? n->inputs[2] : NULL;
     int training = 0;
-    if (train) {
-        if (!gr_value_is_constant(train) || gr_value_numel(train) != 1)
-            return gr_fail(st, GR_ERR_UNSUPPORTED,
-                           "Dropout with a non-constant training_mode is not compiled yet");
-        training = gr_dtype_load_f64(train->dtype, train->data, 0) != 0;
-    }
+    if (train && (!gr_value_is_constant(train) || gr_value_numel(train) != 1))
+        return cg_emit_dropout_runtime(m, n, name, k, st);
+    if (train) training = gr_dtype_load_f64(train->dtype, train->data, 0) != 0;
     if (training) {
-        double r = 0.5;
         if (ratio && (!gr_value_is_constant(ratio) || gr_value_numel(ratio) != 1))
-            r = 1;
-        else if (ratio)
-            r = gr_dtype_load_f64(ratio->dtype, ratio->data, 0);
-        if (r > 0)
-            return gr_fail(st, GR_ERR_UNSUPPORTED, "Dropout in training mode is not compiled yet");
+            return cg_emit_dropout_runtime(m, n, name, k, st);
+        double r = ratio ? gr_dtype_load_f64(ratio->dtype, ratio->data, 0) : 0.5;
+        if (r > 0) return cg_emit_dropout_runtime(m, n, name, k, st);
     }
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
     gr_value *x = n->inputs[0];

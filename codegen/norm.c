@@ -122,7 +122,8 @@ gr_code cg_emit_batch_norm(cg_module *m, const gr_node *n, const char *name, cg_
     const gr_value *x = n->inputs[0];
     if (gr_node_int(n, "training_mode", 0))
         return gr_fail(st, GR_ERR_UNSUPPORTED,
-                       "BatchNormalization in training mode is not compiled yet");
+                       "BatchNormalization in training mode has no kernel of its own: the "
+                       "simplify pass lowers it to batch statistics");
     for (int i = 1; i < n->n_outputs; i++)
         if (n->outputs[i])
             return gr_fail(st, GR_ERR_UNSUPPORTED,

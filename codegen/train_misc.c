@@ -6,7 +6,11 @@
  * skipped (the kernel cannot report errors).
  * DropoutMask: element e draws u = (hash(seed ^ hash(salt*phi + e)) >> 11)
  * * 2^-53 with hash = gr_hash64 (splitmix64), so the mask does not depend
- * on the thread count. */
+ * on the thread count.
+ * cg_emit_dropout_runtime: ONNX Dropout whose ratio or training_mode is a
+ * run-time input: when training_mode and ratio > 0, element e is kept if
+ * its u (salt 0, seed: the node's seed attribute, default 0) is >= ratio
+ * and scaled by 1 / (1 - ratio); otherwise Y = X and the mask is true. */
 #include "codegen/reduce_internal.h"
 
 /* dY [pre.., q.., post..], indices [q..], shape -> dData [pre.., D, post..] */
@@ -103,7 +107,28 @@ static LLVMValueRef hash64(cg_kernel *k, LLVMValueRef x) {
     return LLVMBuildXor(b, z, LLVMBuildLShr(b, z, LLVMConstInt(t, 31, 0), ""), "");
 }
 
+/* u in [0, 1) for element e: (hash(seed ^ hash(salt*phi + e)) >> 11) * 2^-53
+ * (seed, e: i64 values). */
+static LLVMValueRef uniform(cg_kernel *k, LLVMValueRef seed, uint64_t salt, LLVMValueRef e) {
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef salted = LLVMConstInt(k->m->t_i64, salt * GOLDEN, 0);
+    LLVMValueRef inner = hash64(k, LLVMBuildAdd(b, salted, e, ""));
+    LLVMValueRef h = hash64(k, LLVMBuildXor(b, seed, inner, ""));
+    LLVMValueRef u = LLVMBuildUIToFP(b, LLVMBuildLShr(b, h, cg_i64(k, 11), ""), k->m->t_f64, "");
+    return LLVMBuildFMul(b, u, LLVMConstReal(k->m->t_f64, 0x1.0p-53), "");
+}
+
 #define DROPOUT_CHUNK 8192
+
+/* Opens the loops of a kernel over total elements in chunks of
+ * DROPOUT_CHUNK (one task each); returns the element index. */
+static LLVMValueRef chunk_loops(cg_kernel *k, cg_loop *lt, cg_loop *le, int64_t total) {
+    k->n_tasks = (total + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
+    LLVMValueRef t = cg_loop_begin(k, lt, k->begin, k->end, 1);
+    LLVMValueRef e0 = rd_mul(k, t, cg_i64(k, DROPOUT_CHUNK));
+    LLVMValueRef e1 = rd_min64(k, rd_add(k, e0, cg_i64(k, DROPOUT_CHUNK)), cg_i64(k, total));
+    return cg_loop_begin(k, le, e0, e1, 1);
+}
 
 /* seed [] -> mask f32 [shape]: 1/(1-ratio) (rounded to f32) or 0. */
 gr_code cg_emit_dropout_mask(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
@@ -117,25 +142,62 @@ gr_code cg_emit_dropout_mask(cg_module *m, const gr_node *n, const char *name, c
         return gr_fail(st, GR_ERR_BAD_MODEL, "DropoutMask ratio %g is outside [0, 1)", ratio);
     int64_t total = gr_value_numel(out);
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
-    k->n_tasks = (total + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
     if (total > 0) {
         LLVMBuilderRef b = k->b;
         LLVMValueRef s = cg_convert(k, cg_load(k, seed->dtype, cg_arg(k, seed), cg_i64(k, 0)),
                                     seed->dtype, GR_DTYPE_I64);
         LLVMValueRef y = cg_arg(k, out);
         LLVMValueRef keep = cg_f32(k, (float)(1.0 / (1.0 - ratio))), drop = cg_f32(k, 0.0);
-        LLVMValueRef salted = LLVMConstInt(m->t_i64, salt * GOLDEN, 0);
         cg_loop lt, le;
-        LLVMValueRef t = cg_loop_begin(k, &lt, k->begin, k->end, 1);
-        LLVMValueRef e0 = rd_mul(k, t, cg_i64(k, DROPOUT_CHUNK));
-        LLVMValueRef e1 = rd_min64(k, rd_add(k, e0, cg_i64(k, DROPOUT_CHUNK)), cg_i64(k, total));
-        LLVMValueRef e = cg_loop_begin(k, &le, e0, e1, 1);
-        LLVMValueRef inner = hash64(k, LLVMBuildAdd(b, salted, e, ""));
-        LLVMValueRef h = hash64(k, LLVMBuildXor(b, s, inner, ""));
-        LLVMValueRef u = LLVMBuildUIToFP(b, LLVMBuildLShr(b, h, cg_i64(k, 11), ""), m->t_f64, "");
-        u = LLVMBuildFMul(b, u, LLVMConstReal(m->t_f64, 0x1.0p-53), "");
-        LLVMValueRef kept = LLVMBuildFCmp(b, LLVMRealOGE, u, LLVMConstReal(m->t_f64, ratio), "");
+        LLVMValueRef e = chunk_loops(k, &lt, &le, total);
+        LLVMValueRef kept = LLVMBuildFCmp(b, LLVMRealOGE, uniform(k, s, salt, e),
+                                          LLVMConstReal(m->t_f64, ratio), "");
         cg_store(k, GR_DTYPE_F32, y, e, LLVMBuildSelect(b, kept, keep, drop, ""));
+        cg_loop_end(k, &le);
+        cg_loop_end(k, &lt);
+    }
+    return cg_kernel_end(k, st);
+}
+
+/* Loads scalar input v (f64 for ratio; i1 for training_mode), or fallback. */
+static LLVMValueRef scalar_input(cg_kernel *k, const gr_value *v, gr_dtype as, double fallback) {
+    if (!v) return as == GR_DTYPE_BOOL ? LLVMConstInt(k->m->t_i1, fallback != 0, 0)
+                                       : LLVMConstReal(k->m->t_f64, fallback);
+    LLVMValueRef x = cg_load(k, v->dtype, cg_arg(k, v), cg_i64(k, 0));
+    return cg_convert(k, x, v->dtype, as == GR_DTYPE_BOOL ? GR_DTYPE_BOOL : GR_DTYPE_F64);
+}
+
+gr_code cg_emit_dropout_runtime(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                                gr_status *st) {
+    const gr_value *x = n->inputs[0], *y = n->outputs[0];
+    const gr_value *ratio = n->n_inputs > 1 ? n->inputs[1] : NULL;
+    const gr_value *train = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    const gr_value *mask = n->n_outputs > 1 ? n->outputs[1] : NULL;
+    if (x->dtype != GR_DTYPE_F32 && x->dtype != GR_DTYPE_F64)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "Dropout with a run-time ratio or training_mode "
+                       "is compiled for f32 and f64 data, not %s", gr_dtype_name(x->dtype));
+    if ((ratio && gr_value_numel(ratio) != 1) || (train && gr_value_numel(train) != 1))
+        return gr_fail(st, GR_ERR_BAD_MODEL, "Dropout's ratio and training_mode must be scalars");
+    int64_t total = gr_value_numel(y);
+    GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
+    if (total > 0) {
+        LLVMBuilderRef b = k->b;
+        LLVMValueRef r = scalar_input(k, ratio, GR_DTYPE_F64, 0.5);
+        LLVMValueRef on = LLVMBuildAnd(b, scalar_input(k, train, GR_DTYPE_BOOL, 0),
+                                       LLVMBuildFCmp(b, LLVMRealOGT, r, LLVMConstReal(m->t_f64, 0), ""), "");
+        LLVMValueRef scale = LLVMBuildFDiv(b, LLVMConstReal(m->t_f64, 1.0),
+                                           LLVMBuildFSub(b, LLVMConstReal(m->t_f64, 1.0), r, ""), "");
+        scale = cg_convert(k, LLVMBuildSelect(b, on, scale, LLVMConstReal(m->t_f64, 1.0), ""),
+                           GR_DTYPE_F64, x->dtype);
+        LLVMValueRef seed = cg_i64(k, gr_node_int(n, "seed", 0));
+        cg_loop lt, le;
+        LLVMValueRef e = chunk_loops(k, &lt, &le, total);
+        LLVMValueRef kept = LLVMBuildOr(b, LLVMBuildNot(b, on, ""),
+                                        LLVMBuildFCmp(b, LLVMRealOGE, uniform(k, seed, 0, e), r, ""), "");
+        LLVMValueRef v = LLVMBuildFMul(b, cg_load(k, x->dtype, cg_arg(k, x), e), scale, "");
+        v = LLVMBuildSelect(b, kept, v, LLVMConstNull(LLVMTypeOf(v)), "");
+        cg_store(k, y->dtype, cg_arg(k, y), e, v);
+        if (mask) cg_store(k, GR_DTYPE_BOOL, cg_arg(k, mask), e, kept);
         cg_loop_end(k, &le);
         cg_loop_end(k, &lt);
     }

@@ -76,4 +76,12 @@ gr_code gr_passes_compact(gr_graph *g, gr_status *st);
  * (inputs 3 and 4), which never train (lr_groups.c; used by train.c). */
 void gr_mark_bn_statistics(const gr_graph *g, char *stat);
 
+/* BatchNormalization n with training_mode = 1, as ONNX defines it
+ * (train_mode.c): n becomes primitive ops normalising with the batch's
+ * mean and biased variance; its running_mean / running_var outputs, if
+ * present, are input * momentum + batch * (1 - momentum). The outputs keep
+ * their names. Requires a static input of rank >= 2; new nodes are
+ * appended (the caller sorts). */
+gr_code gr_lower_batch_norm_training(gr_graph *g, gr_node *n, gr_status *st);
+
 #endif /* GR_PASSES_INTERNAL_H */

@@ -1,6 +1,9 @@
 /* simplify.c: inference-only rewrites that remove work. In one walk:
  *   Dropout in inference mode (training_mode absent or constant false)
  *     becomes Identity; its mask, if used, an all-true CONST;
+ *   BatchNormalization with training_mode = 1 (the attribute: an ONNX
+ *     model's own training-mode node) becomes primitive ops on the batch's
+ *     statistics (gr_lower_batch_norm_training);
  *   Cast to the dtype it already has, Transpose with the identity perm, and
  *     Reshape/Flatten/Squeeze/Unsqueeze whose static output shape equals
  *     their input's become Identity;
@@ -23,6 +26,7 @@ typedef struct {
     int n_map;          /* values known when the pass started */
     gr_value **remap;   /* value id -> the value its users read instead */
     char *is_output;    /* value id -> 1 if a graph output */
+    int sort;           /* nodes were appended: sort at the end */
 } simplify_state;
 
 static int is_output(const simplify_state *s, const gr_value *v) {
@@ -163,6 +167,10 @@ static gr_code simplify_node(simplify_state *s, gr_node *n, int *uses, gr_status
         if (v && v->id < s->n_map && s->remap[v->id]) n->inputs[i] = s->remap[v->id];
     }
     if (n->op == GR_OP_UNKNOWN) return GR_OK;
+    if (n->op == GR_OP_BATCH_NORM && gr_node_int(n, "training_mode", 0)) {
+        s->sort = 1;
+        return gr_lower_batch_norm_training(s->g, n, st);
+    }
     if (n->op == GR_OP_DROPOUT) {
         int done;
         GR_TRY(simplify_dropout(s, n, uses, &done, st));
@@ -177,7 +185,7 @@ static gr_code simplify_node(simplify_state *s, gr_node *n, int *uses, gr_status
 
 gr_code gr_pass_simplify(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     (void)opts;
-    simplify_state s = {g, g->n_values, NULL, NULL};
+    simplify_state s = {g, g->n_values, NULL, NULL, 0};
     int *uses = gr_calloc((size_t)g->n_values + 1, sizeof *uses);
     s.remap = gr_calloc((size_t)g->n_values + 1, sizeof *s.remap);
     s.is_output = gr_calloc((size_t)g->n_values + 1, 1);
@@ -195,5 +203,6 @@ gr_code gr_pass_simplify(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     gr_free(uses);
     gr_free(s.remap);
     gr_free(s.is_output);
+    if (rc == GR_OK && s.sort) rc = gr_graph_toposort(g, st);
     return rc == GR_OK ? gr_passes_compact(g, st) : rc;
 }

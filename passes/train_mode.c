@@ -12,6 +12,7 @@
  * For evaluation (opts->train->eval) it is model.eval(): every
  * BatchNormalization on its running statistics, Dropout the identity.
  * Requires: opts->train, static shapes. */
+#include <stdio.h>
 #include <string.h>
 
 #include "passes/passes_internal.h"
@@ -67,44 +68,63 @@ static gr_value *reshape(builder *b, gr_value *x, int rank, const int64_t *dims)
 
 static int trains(const gr_value *v) { return v && v->variable && v->trainable; }
 
-/* x [N,C,...]: y = (x - mean) / sqrt(var + eps) * scale + bias. */
-static gr_code batch_norm(gr_graph *g, gr_node *n, gr_status *st) {
-    builder b = {g, n->name, st};
-    gr_value *x = n->inputs[0], *rm = n->inputs[3], *rv = n->inputs[4];
+/* Batch statistics of BatchNormalization n (x [N,C,...], static):
+ * y = (x - mean) / sqrt(var + eps) * scale + bias with mean and biased var
+ * over every axis but 1; *mean and *var are the [C] statistics, *count the
+ * number of values each is taken over. NULL results: st says why. */
+static gr_code batch_stats(builder *b, gr_node *n, gr_value **y, gr_value **mean,
+                           gr_value **var, int64_t *count) {
+    gr_value *x = n->inputs[0];
     int rank = x->shape.rank;
     if (rank < 2 || !gr_shape_is_static(&x->shape))
-        return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (BatchNormalization): training needs a "
-                       "static input of rank >= 2", n->name);
-    if (rm->kind != GR_VALUE_PARAM || rv->kind != GR_VALUE_PARAM)
-        return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (BatchNormalization): running "
-                       "statistics must be initializers to be updated", n->name);
-    int64_t axes[GR_MAX_RANK], cshape[GR_MAX_RANK], count = 1;
+        return gr_fail(b->st, GR_ERR_UNSUPPORTED, "node '%s' (BatchNormalization): batch "
+                       "statistics need a static input of rank >= 2", n->name);
+    int64_t axes[GR_MAX_RANK], cshape[GR_MAX_RANK];
     int n_axes = 0;
+    *count = 1;
     for (int i = 0; i < rank; i++) {
         cshape[i] = i == 1 ? x->shape.dims[1] : 1;
         if (i != 1) {
             axes[n_axes++] = i;
-            count *= x->shape.dims[i];
+            *count *= x->shape.dims[i];
         }
     }
-    double eps = gr_node_float(n, "epsilon", 1e-5), mom = gr_node_float(n, "momentum", 0.9);
-    gr_value *mean = reduce_mean(&b, x, n_axes, axes);
-    gr_value *d = op(&b, GR_OP_SUB, x, mean);
-    gr_value *var = reduce_mean(&b, op(&b, GR_OP_MUL, d, d), n_axes, axes);
-    gr_value *sd = op(&b, GR_OP_SQRT, op(&b, GR_OP_ADD, var, scalar(&b, eps)), NULL);
-    gr_value *inv = op(&b, GR_OP_RECIPROCAL, sd, NULL);
-    gr_value *y = op(&b, GR_OP_MUL, d, inv);
-    y = op(&b, GR_OP_MUL, y, reshape(&b, n->inputs[1], rank, cshape));
-    y = op(&b, GR_OP_ADD, y, reshape(&b, n->inputs[2], rank, cshape));
-    /* Running statistics (state; no gradient flows into them). */
+    double eps = gr_node_float(n, "epsilon", 1e-5);
+    gr_value *m = reduce_mean(b, x, n_axes, axes);
+    gr_value *d = op(b, GR_OP_SUB, x, m);
+    gr_value *v = reduce_mean(b, op(b, GR_OP_MUL, d, d), n_axes, axes);
+    gr_value *sd = op(b, GR_OP_SQRT, op(b, GR_OP_ADD, v, scalar(b, eps)), NULL);
+    gr_value *out = op(b, GR_OP_MUL, d, op(b, GR_OP_RECIPROCAL, sd, NULL));
+    out = op(b, GR_OP_MUL, out, reshape(b, n->inputs[1], rank, cshape));
+    *y = op(b, GR_OP_ADD, out, reshape(b, n->inputs[2], rank, cshape));
     int64_t c = x->shape.dims[1];
+    *mean = reshape(b, m, 1, &c);
+    *var = reshape(b, v, 1, &c);
+    if (!*y || !*mean || !*var) return b->st->code ? b->st->code : GR_ERR_INTERNAL;
+    return GR_OK;
+}
+
+/* running * momentum + batch * (1 - momentum) * unbias */
+static gr_value *running(builder *b, gr_value *r, gr_value *batch, double mom, double unbias) {
+    return op(b, GR_OP_ADD, op(b, GR_OP_MUL, r, scalar(b, mom)),
+              op(b, GR_OP_MUL, batch, scalar(b, (1.0 - mom) * unbias)));
+}
+
+/* Training as PyTorch's model.train() does it: running statistics become
+ * state, the variance's from the unbiased batch variance. */
+static gr_code batch_norm(gr_graph *g, gr_node *n, gr_status *st) {
+    builder b = {g, n->name, st};
+    gr_value *rm = n->inputs[3], *rv = n->inputs[4], *y, *bm, *bv;
+    if (rm->kind != GR_VALUE_PARAM || rv->kind != GR_VALUE_PARAM)
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (BatchNormalization): running "
+                       "statistics must be initializers to be updated", n->name);
+    int64_t count;
+    GR_TRY(batch_stats(&b, n, &y, &bm, &bv, &count));
+    double mom = gr_node_float(n, "momentum", 0.9);
     double unbias = count > 1 ? (double)count / (double)(count - 1) : 1.0;
-    gr_value *bm = reshape(&b, mean, 1, &c), *bv = reshape(&b, var, 1, &c);
-    gr_value *rm_next = op(&b, GR_OP_ADD, op(&b, GR_OP_MUL, rm, scalar(&b, mom)),
-                           op(&b, GR_OP_MUL, bm, scalar(&b, (1.0 - mom))));
-    gr_value *rv_next = op(&b, GR_OP_ADD, op(&b, GR_OP_MUL, rv, scalar(&b, mom)),
-                           op(&b, GR_OP_MUL, bv, scalar(&b, (1.0 - mom) * unbias)));
-    if (!y || !rm_next || !rv_next) return st->code ? st->code : GR_ERR_INTERNAL;
+    /* Running statistics (state; no gradient flows into them). */
+    gr_value *rm_next = running(&b, rm, bm, mom, 1.0), *rv_next = running(&b, rv, bv, mom, unbias);
+    if (!rm_next || !rv_next) return st->code ? st->code : GR_ERR_INTERNAL;
     rm->variable = rv->variable = 1;
     rm->trainable = rv->trainable = 0;
     GR_TRY(gr_graph_add_update(g, rm, rm_next));
@@ -112,6 +132,40 @@ static gr_code batch_norm(gr_graph *g, gr_node *n, gr_status *st) {
     gr_value_replace_uses(g, n->outputs[0], y);
     if (n->n_outputs > 1 && n->outputs[1]) gr_value_replace_uses(g, n->outputs[1], rm_next);
     if (n->n_outputs > 2 && n->outputs[2]) gr_value_replace_uses(g, n->outputs[2], rv_next);
+    gr_node_remove(g, n);
+    return GR_OK;
+}
+
+/* Users of old read new instead, and new takes old's name (and declared
+ * type), so graph outputs keep their names. */
+static gr_code take_over(gr_graph *g, gr_value *old, gr_value *new_value, gr_status *st) {
+    const char *name = old->name;
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s.replaced", name);
+    if (gr_value_rename(g, old, gr_graph_unique_name(g, tmp)) != GR_OK ||
+        gr_value_rename(g, new_value, name) != GR_OK)
+        return gr_fail(st, GR_ERR_NOMEM, "out of memory");
+    gr_value_replace_uses(g, old, new_value);
+    new_value->has_declared = old->has_declared;
+    new_value->declared_dtype = old->declared_dtype;
+    new_value->declared_shape = old->declared_shape;
+    return GR_OK;
+}
+
+gr_code gr_lower_batch_norm_training(gr_graph *g, gr_node *n, gr_status *st) {
+    builder b = {g, n->name, st};
+    gr_value *y, *bm, *bv;
+    int64_t count;
+    GR_TRY(batch_stats(&b, n, &y, &bm, &bv, &count));
+    double mom = gr_node_float(n, "momentum", 0.9);
+    gr_value *outs[3] = {y, NULL, NULL};
+    if (n->n_outputs > 1 && n->outputs[1]) outs[1] = running(&b, n->inputs[3], bm, mom, 1.0);
+    if (n->n_outputs > 2 && n->outputs[2]) outs[2] = running(&b, n->inputs[4], bv, mom, 1.0);
+    for (int i = 0; i < n->n_outputs && i < 3; i++) {
+        if (!n->outputs[i]) continue;
+        if (!outs[i]) return st->code ? st->code : GR_ERR_INTERNAL;
+        GR_TRY(take_over(g, n->outputs[i], outs[i], st));
+    }
     gr_node_remove(g, n);
     return GR_OK;
 }

@@ -811,24 +811,66 @@ static void test_dropout_inference(void **state) {
     assert_memory_equal(outs[0], x, sizeof x);
     assert_memory_equal(outs[1], ((uint8_t[]){1, 1, 1, 1, 1, 1}), 6);
     free_outs(g, outs);
-    /* training mode with ratio > 0 is not compiled */
-    g = gr_graph_new("t");
-    uint8_t train = 1;
-    gr_value *ins3[3] = {input(g, GR_DTYPE_F32, 1, (int64_t[]){6}), constant(g, GR_DTYPE_F32, 0, NULL, &ratio),
-                         constant(g, GR_DTYPE_BOOL, 0, NULL, &train)};
-    node(g, GR_OP_DROPOUT, 3, ins3, 1);
-    assert_int_equal(run(g, in_data, outs, &st), GR_ERR_UNSUPPORTED);
-    assert_non_null(strstr(st.msg, "training mode"));
-    gr_graph_free(g);
     /* training with ratio 0 is the identity */
     g = gr_graph_new("t");
     float zero = 0;
+    uint8_t train = 1;
     gr_value *ins4[3] = {input(g, GR_DTYPE_F32, 1, (int64_t[]){6}), constant(g, GR_DTYPE_F32, 0, NULL, &zero),
                          constant(g, GR_DTYPE_BOOL, 0, NULL, &train)};
     node(g, GR_OP_DROPOUT, 3, ins4, 2);
     assert_int_equal(run(g, in_data, outs, &st), GR_OK);
     assert_memory_equal(outs[0], x, sizeof x);
     free_outs(g, outs);
+}
+
+/* Dropout with ratio and training_mode as run-time inputs (ONNX's
+ * test_training_dropout* take them so): training with ratio r keeps each
+ * element with probability 1 - r, scaled by 1/(1 - r) exactly as f32
+ * arithmetic gives it, mask true where kept; not training, or r = 0, is
+ * the identity with an all-true mask. The draws are graft's own (ONNX's
+ * expected values come from numpy's generator), so the kept fraction is
+ * checked against the binomial law (5 standard deviations). */
+static void run_dropout(const float *x, int64_t n, float r, uint8_t t, void **outs) {
+    gr_status st = {0};
+    gr_graph *g = gr_graph_new("t");
+    gr_value *ins[3] = {input(g, GR_DTYPE_F32, 1, &n), input(g, GR_DTYPE_F32, 0, NULL),
+                        input(g, GR_DTYPE_BOOL, 0, NULL)};
+    node(g, GR_OP_DROPOUT, 3, ins, 2);
+    void *in_data[3] = {(void *)x, &r, &t};
+    assert_int_equal(run(g, in_data, outs, &st), GR_OK);
+    gr_graph_free(g);
+}
+
+static void test_dropout_runtime_inputs(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    float *x = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) x[i] = (float)(i % 97) - 48.5f;
+    const float r = 0.3f;
+    const float scale = (float)(1.0 / (1.0 - (double)r));
+    void *a[MAXV], *b[MAXV];
+    run_dropout(x, N, r, 1, a);
+    run_dropout(x, N, r, 1, b);
+    const float *y = a[0];
+    const uint8_t *mask = a[1];
+    int kept = 0;
+    for (int i = 0; i < N; i++) {
+        if (mask[i]) kept++;
+        float want = mask[i] ? x[i] * scale : 0.0f;
+        if (y[i] != want) fail_msg("element %d: %g, expected %g (mask %d)", i, y[i], want, mask[i]);
+    }
+    double mean = N * (1.0 - r), sd = sqrt(N * (double)r * (1.0 - r));
+    assert_true(fabs(kept - mean) < 5 * sd);
+    assert_memory_equal(a[0], b[0], sizeof(float) * N); /* deterministic */
+    assert_memory_equal(a[1], b[1], N);
+    free(a[0]), free(a[1]), free(b[0]), free(b[1]);
+    for (int c = 0; c < 2; c++) { /* not training; training with ratio 0 */
+        run_dropout(x, N, c ? 0.0f : r, (uint8_t)c, a);
+        assert_memory_equal(a[0], x, sizeof(float) * N);
+        for (int i = 0; i < N; i++) assert_int_equal(((uint8_t *)a[1])[i], 1);
+        free(a[0]), free(a[1]);
+    }
+    free(x);
 }
 
 /* ---- f16, bf16, f64 ---- */
@@ -931,6 +973,7 @@ int main(void) {
         cmocka_unit_test(test_cast_rounding),
         cmocka_unit_test(test_castlike_ignores_like_shape),
         cmocka_unit_test(test_dropout_inference),
+        cmocka_unit_test(test_dropout_runtime_inputs),
         cmocka_unit_test(test_half_types),
         cmocka_unit_test(test_f64_math),
         cmocka_unit_test(test_unsupported_attribute_is_reported),
