@@ -57,8 +57,8 @@ void *gr_session_state(gr_session *s, int buffer);
 void gr_session_reset_state(gr_session *s);
 
 /* Per-step timing (for --verbose). While on, every run adds the wall time
- * of each step (from the end of the previous step's barrier to the end of
- * its own) to that step's total. */
+ * of each step (as thread 0 sees it: from the end of the previous step, all
+ * of its tasks finished, to the end of this one) to that step's total. */
 void gr_session_profile(gr_session *s, int on);
 /* Milliseconds per step summed over the profiled runs (plan->n_steps
  * entries, borrowed from s); *n_runs (if not NULL) gets the run count. */

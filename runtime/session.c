@@ -1,9 +1,16 @@
 /* session.c: runs a gr_plan. The run-time arena is allocated once per
  * session; a run resolves every buffer to a pointer, builds each step's
- * argument array and executes the steps inside ONE OpenMP parallel region:
- * every thread takes its static share of a step's tasks, then all meet at a
- * barrier before the next step (ggml style). */
+ * argument array and executes the steps inside ONE OpenMP parallel region
+ * (ggml style). Within a step, threads claim chunks of tasks from an atomic
+ * counter and count the tasks they finish; a thread moves on to the next
+ * step once every task of this one is finished. So a thread the OS does not
+ * schedule (a loaded machine) holds up no step it has not claimed work in:
+ * the running threads take its share. Tasks are independent and each
+ * computes its outputs whole, so results do not depend on which thread
+ * runs which chunk, only on the kernels (identical for a thread count). */
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -14,6 +21,12 @@
 #define MAX_TASKS (INT64_MAX / (MAX_THREADS + 1))
 /* Workspaces times threads must not overflow size_t. */
 #define MAX_WORKSPACE (SIZE_MAX / 2 / MAX_THREADS)
+
+/* One step's progress in a run: tasks claimed, tasks finished. */
+typedef struct {
+    atomic_int_fast64_t next;
+    atomic_int_fast64_t done;
+} step_sync;
 
 struct gr_session {
     const gr_plan *plan;
@@ -31,6 +44,7 @@ struct gr_session {
     int profiling;
     int64_t n_profiled;
     double *step_ms;     /* plan->n_steps totals */
+    step_sync *sync;     /* plan->n_steps counters, zeroed before each run */
 };
 
 /* A buffer must lie inside the region it claims. */
@@ -137,7 +151,8 @@ static gr_code alloc_session(gr_session *s, gr_status *st) {
     }
     s->arg_start = gr_calloc((size_t)p->n_steps + 1, sizeof *s->arg_start);
     s->step_ms = gr_calloc((size_t)p->n_steps + 1, sizeof *s->step_ms);
-    if (!s->arena_block || !s->buffers || !s->args || !s->arg_start || !s->step_ms)
+    s->sync = gr_calloc((size_t)p->n_steps + 1, sizeof *s->sync);
+    if (!s->arena_block || !s->buffers || !s->args || !s->arg_start || !s->step_ms || !s->sync)
         return gr_fail(st, GR_ERR_NOMEM, "out of memory for a run-time arena of %zu bytes",
                        p->arena_bytes);
     s->arena = (char *)(((uintptr_t)s->arena_block + 63) & ~(uintptr_t)63);
@@ -197,6 +212,7 @@ void gr_session_free(gr_session *s) {
     gr_free(s->workspace_block);
     gr_free(s->arg_start);
     gr_free(s->step_ms);
+    gr_free(s->sync);
     gr_free(s);
 }
 
@@ -249,13 +265,46 @@ static gr_code bind_io(gr_session *s, void *const *inputs, void *const *outputs,
     return GR_OK;
 }
 
-/* The parallel region: static split of each step's tasks, barrier after
- * each step. Thread 0 takes the times when profiling. */
+/* Runs the chunks of step i this thread can claim; chunks are a quarter
+ * of an even share, so a late thread finds work left or none. */
+static void claim_tasks(const gr_step *step, step_sync *sync, void **args, int64_t nth) {
+    const int64_t n = step->n_tasks;
+    const int64_t chunk = n / (4 * nth) > 1 ? n / (4 * nth) : 1;
+    for (;;) {
+        int64_t begin = atomic_fetch_add_explicit(&sync->next, chunk, memory_order_relaxed);
+        if (begin >= n) return;
+        int64_t end = n - begin > chunk ? begin + chunk : n;
+        step->fn(args, begin, end);
+        atomic_fetch_add_explicit(&sync->done, end - begin, memory_order_release);
+    }
+}
+
+/* Waits until every task of a step is finished (acquire: their writes are
+ * visible). Spins briefly, then yields the core to whoever holds the rest. */
+static void wait_step(step_sync *sync, int64_t n) {
+    for (int spins = 0; atomic_load_explicit(&sync->done, memory_order_acquire) < n; spins++) {
+        if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+/* The parallel region. One thread: each step's tasks in one call. Thread 0
+ * takes the times when profiling. */
 static void run_steps(gr_session *s) {
     const gr_plan *p = s->plan;
     void **args = s->args;
     const int *arg_start = s->arg_start;
     double *step_ms = s->profiling ? s->step_ms : NULL;
+    step_sync *sync = s->sync;
+    for (int i = 0; i < p->n_steps; i++) {
+        atomic_init(&sync[i].next, 0);
+        atomic_init(&sync[i].done, 0);
+    }
 #pragma omp parallel num_threads(s->n_threads)
     {
         const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -263,10 +312,12 @@ static void run_steps(gr_session *s) {
         double last = step_ms && t == 0 ? omp_get_wtime() : 0.0;
         for (int i = 0; i < p->n_steps; i++) {
             const gr_step *step = &p->steps[i];
-            int64_t begin = step->n_tasks * t / nth;
-            int64_t end = step->n_tasks * (t + 1) / nth;
-            if (begin < end) step->fn(my_args + arg_start[i], begin, end);
-#pragma omp barrier
+            if (nth == 1) {
+                step->fn(my_args + arg_start[i], 0, step->n_tasks);
+            } else {
+                claim_tasks(step, &sync[i], my_args + arg_start[i], nth);
+                wait_step(&sync[i], step->n_tasks);
+            }
             if (step_ms && t == 0) {
                 double now = omp_get_wtime();
                 step_ms[i] += (now - last) * 1e3;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <dirent.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -202,6 +203,42 @@ static void test_fewer_tasks_than_threads_run_each_task_once(void **state) {
         run_plan(b.plan, threads, NULL, (void *[]){counts});
         int32_t want[8] = {3, 2, 1, 1, 1, 1, 1, 1};
         assert_memory_equal(counts, want, sizeof want);
+    }
+    gr_plan_free(b.plan);
+}
+
+/* dst[i] = src[999 - i] + 1 (src and dst have 1000 elements): a task
+ * reads what another task of the step before wrote. The chunk holding
+ * task 0 first sleeps 0.2 ms, so that other threads reach the next step
+ * while it runs. */
+static void inc_kernel(void *const *args, int64_t begin, int64_t end) {
+    const float *src = args[0];
+    float *dst = args[1];
+    if (begin == 0) nanosleep(&(struct timespec){0, 200000}, NULL);
+    for (int64_t i = begin; i < end; i++) dst[i] = src[999 - i] + 1.0f;
+}
+
+/* 40 steps, each reading what the one before wrote (1000 tasks, claimed in
+ * chunks), on more threads than cores: no step starts before the one
+ * before has finished, and every task runs exactly once. */
+static void test_steps_wait_for_the_step_before(void **state) {
+    (void)state;
+    enum { N = 1000, STEPS = 40 };
+    plan_builder b = plan_begin(4, STEPS + 1, 0);
+    int x = plan_buffer(&b, "x", GR_BUF_INPUT, 0, 0, N);
+    int a = plan_buffer(&b, "a", GR_BUF_ARENA, 0, 0, N);
+    int c = plan_buffer(&b, "c", GR_BUF_ARENA, 0, N * sizeof(float), N);
+    int y = plan_buffer(&b, "y", GR_BUF_OUTPUT, 0, 0, N);
+    plan_step(&b, "first", inc_kernel, N, 2, (int[]){x, a});
+    for (int i = 1; i < STEPS - 1; i++)
+        plan_step(&b, "next", inc_kernel, N, 2, i % 2 ? (int[]){a, c} : (int[]){c, a});
+    plan_step(&b, "last", inc_kernel, N, 2, (STEPS - 1) % 2 ? (int[]){a, y} : (int[]){c, y});
+    float in[N], out[N];
+    for (int i = 0; i < N; i++) in[i] = (float)i;
+    for (int threads = 2; threads <= 8; threads += 3) {
+        memset(out, 0, sizeof out);
+        run_plan(b.plan, threads, (void *[]){in}, (void *[]){out});
+        for (int i = 0; i < N; i++) assert_true(out[i] == (float)(i + STEPS)); /* STEPS even */
     }
     gr_plan_free(b.plan);
 }
@@ -632,6 +669,7 @@ int main(void) {
         cmocka_unit_test(test_chain_through_arena_and_const_matches_hand_values),
         cmocka_unit_test(test_results_are_bit_identical_for_1_2_3_threads),
         cmocka_unit_test(test_fewer_tasks_than_threads_run_each_task_once),
+        cmocka_unit_test(test_steps_wait_for_the_step_before),
         cmocka_unit_test(test_inputs_and_outputs_bind_by_index),
         cmocka_unit_test(test_kernels_get_a_workspace_per_thread),
         cmocka_unit_test(test_default_thread_count_is_positive),
