@@ -8,7 +8,11 @@
 #     for latency, higher for GFLOP/s).
 # Writes bench/results-<date>.md and prints it, with the geometric mean of
 # graft / ORT per batch and thread count. Repetitions: 10 at batch 1, 3 at
-# batch 32; --quick: 3 repetitions, batch 1 only. Needs the packages of scripts/install-deps.sh plus
+# batch 32; --quick: 3 repetitions, batch 1 only. The light models fix
+# their batch at 1: batch 32 runs a copy made by bench/batch_model.py
+# (python3-onnx), the same model for graft and ONNX Runtime.
+# GRAFT_BENCH_MODELS='light_res*' limits the models (a shell pattern on
+# the model name). Needs the packages of scripts/install-deps.sh plus
 # libopenblas0-openmp, libopenblas-openmp-dev and nodejs/npm.
 set -eu
 cd "$(dirname "$0")/.."
@@ -53,17 +57,25 @@ rows=build-bench/latency-rows.txt
 for model in models/ch_ppocr_mobile_v2.0_cls_infer.onnx "$shared"/light/*.onnx; do
     [ -f "$model" ] || continue
     name=$(basename "$model" .onnx)
+    case $name in ${GRAFT_BENCH_MODELS:-*}) ;; *) continue ;; esac
     for batch in $batches; do
         reps=$([ "$batch" = 1 ] && echo "$reps1" || echo 3)
         dir=build-bench/inputs/$name-$batch
+        run_model=$model
+        # The light models fix their batch at 1: a copy with batch N.
+        if [ "$batch" != 1 ] && [ "$(dirname "$model")" = "$shared/light" ]; then
+            run_model=build-bench/models/$name-b$batch.onnx
+            mkdir -p build-bench/models
+            [ -f "$run_model" ] || /usr/bin/python3 bench/batch_model.py "$model" "$batch" "$run_model"
+        fi
         dims=""
         # The example model is fully convolutional: run it at its training size.
         case $name in ch_ppocr_mobile_v2.0_cls_infer) dims="--dims 3x48x192" ;; esac
-        flags=$(node scripts/ort-run.js "$model" --make-inputs "$dir" --batch "$batch" $dims 2>/dev/null | head -1)
+        flags=$(node scripts/ort-run.js "$run_model" --make-inputs "$dir" --batch "$batch" $dims 2>/dev/null | head -1)
         for threads in 1 2; do
-            g=$($graft run "$model" $flags --output-dir build-bench/out --threads "$threads" \
+            g=$($graft run "$run_model" $flags --output-dir build-bench/out --threads "$threads" \
                 --bench "$reps" 2>&1 | sed -n 's/.*median \([0-9.]*\) ms.*/\1/p')
-            o=$(node scripts/ort-run.js "$model" $(echo "$flags" | sed 's/--input //g') \
+            o=$(node scripts/ort-run.js "$run_model" $(echo "$flags" | sed 's/--input //g') \
                 --threads "$threads" --bench "$reps" 2>/dev/null | sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p')
             ratio=$(awk -v a="${g:-0}" -v b="${o:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }')
             echo "| $name | $batch | $threads | ${g:-error} | ${o:-error} | $ratio |"
