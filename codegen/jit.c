@@ -141,7 +141,9 @@ static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
         gr_status ignored = {0};
         if (count >= 2 && cg_group_check(members, count, &ignored) != GR_OK)
             count = drop_heads(members, index, count); /* its kernel stays its own */
-        if (count < 2 || cg_group_check(members, count, &ignored) != GR_OK) continue;
+        /* a reduction root that cannot run its prologue was dropped */
+        if (count < 2 || index[count - 1] != i || cg_group_check(members, count, &ignored) != GR_OK)
+            continue;
         lay->first_member[i] = index[0];
         for (int k = 0; k < count; k++) {
             lay->root_of[index[k]] = i;
