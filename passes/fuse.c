@@ -44,9 +44,17 @@ static int head(const gr_node *n) {
 
 /* A reduction whose data input codegen can compute in its loop: the
  * kernels of codegen/reduce.c, with constant axes (a computed axes input
- * or noop_with_empty_axes with none keeps the node alone). */
+ * or noop_with_empty_axes with none keeps the node alone). A reduction to
+ * fewer than PROLOGUE_MIN_OUTPUTS values of a large input stays alone too:
+ * its kernel has about one task per output, and the chain would lose the
+ * threads its own kernel spreads over (chunks of PROLOGUE_ONE_TASK). */
+#define PROLOGUE_MIN_OUTPUTS 8
+#define PROLOGUE_ONE_TASK 32768
 static int reduction_root(const gr_node *n) {
     if (n->n_outputs != 1 || !n->outputs[0] || !n->inputs[0]) return 0;
+    if (gr_value_numel(n->outputs[0]) < PROLOGUE_MIN_OUTPUTS &&
+        gr_value_numel(n->inputs[0]) > PROLOGUE_ONE_TASK)
+        return 0;
     if (n->op == GR_OP_GLOBAL_AVERAGE_POOL || n->op == GR_OP_GLOBAL_MAX_POOL)
         return gr_shape_is_static(&n->inputs[0]->shape);
     if (!(gr_op_info_of(n->op)->flags & GR_OPF_REDUCE)) return 0;
