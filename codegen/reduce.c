@@ -234,9 +234,11 @@ static gr_code read_sources(rd *r, const gr_value *xv, const int *mask, gr_statu
 /* off[j] + i * (source j's stride along group g), for every source. */
 static void advance(const rd *r, const LLVMValueRef *off, int g, LLVMValueRef i,
                     LLVMValueRef *out) {
-    for (int j = 0; j < r->n_src; j++)
-        out[j] = r->stride[j][g] ? rd_add(r->k, off[j], rd_mul(r->k, i, cg_i64(r->k, r->stride[j][g])))
-                                 : off[j];
+    cg_kernel *k = r->k;
+    for (int j = 0; j < r->n_src; j++) {
+        int64_t s = r->stride[j][g];
+        out[j] = s ? rd_add(k, off[j], rd_mul(k, i, cg_i64(k, s))) : off[j];
+    }
 }
 
 /* x's element at the sources' offsets off, in the accumulator dtype. */
@@ -244,7 +246,8 @@ static LLVMValueRef element(const rd *r, const LLVMValueRef *off) {
     cg_kernel *k = r->k;
     if (!r->pro) return rd_load(k, r->xt, r->src_ptr[0], off[0], r->at);
     LLVMValueRef regs[CG_MAX_ARGS];
-    for (int j = 0; j < r->n_src; j++) regs[j] = cg_load(k, r->src[j]->dtype, r->src_ptr[j], off[j]);
+    for (int j = 0; j < r->n_src; j++)
+        regs[j] = cg_load(k, r->src[j]->dtype, r->src_ptr[j], off[j]);
     return cg_convert(k, cg_prologue_value(k, r->pro, regs), r->xt, r->at);
 }
 

@@ -917,7 +917,8 @@ static rk kind_of_op(gr_op op) {
 static void check_prologue(const pro_case *c, int n_ops, const gr_op *ops) {
     int64_t ad[4], bd[4], numel = 1, n_out = 1;
     int mask[8] = {0};
-    for (int i = 0; i < c->n_axes; i++) mask[c->axes[i] < 0 ? c->axes[i] + c->rank : c->axes[i]] = 1;
+    for (int i = 0; i < c->n_axes; i++)
+        mask[c->axes[i] < 0 ? c->axes[i] + c->rank : c->axes[i]] = 1;
     if (ops[0] == GR_OP_GLOBAL_AVERAGE_POOL || ops[0] == GR_OP_GLOBAL_MAX_POOL)
         for (int i = 2; i < c->rank; i++) mask[i] = 1;
     else if (c->n_axes == 0)
@@ -979,7 +980,8 @@ static void check_prologue(const pro_case *c, int n_ops, const gr_op *ops) {
         ref_reduce(kind, v, c->rank, c->dims, mask, want, n_out);
         double atol = 1e-6 + 1e-7 * (double)(numel / n_out);
         expect_close(y[k], want, n_out, 1e-5, atol);
-        if (kind == R_MAX || kind == R_MIN) assert_memory_equal(y[k], y_plain[k], (size_t)n_out * 4);
+        if (kind == R_MAX || kind == R_MIN)
+            assert_memory_equal(y[k], y_plain[k], (size_t)n_out * 4);
         for (int64_t o = 0; o < n_out; o++) want[o] = y_plain[k][o];
         expect_close(y[k], want, n_out, 1e-6, 1e-7 * (double)(numel / n_out));
         free(y[k]);
