@@ -117,8 +117,9 @@ static int drop_heads(const gr_node **members, int *index, int count) {
 
 /* Adopts the fusion groups of passes/fuse.c (node->group) that codegen can
  * chain: without their head when its kernel cannot take the rest as an
- * epilogue; a group with a member it cannot chain is compiled node by node.
- * A group is seen first at its root, its highest-indexed node. */
+ * epilogue; a group with a member it cannot chain, or whose reduction root
+ * cannot take the rest as a prologue, is compiled node by node. A group is
+ * seen first at its root, its highest-indexed node. */
 static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
     const gr_node *members[CG_MAX_GROUP];
     int index[CG_MAX_GROUP];
