@@ -157,9 +157,11 @@ gr_code cg_emit_dropout_runtime(cg_module *m, const gr_node *n, const char *name
 
 /* fused.c: one kernel for a fusion group (members in topological order,
  * the root last). cg_group_check says whether every member can be chained:
- * elementwise members, and at most one head (a float Conv, MatMul or Gemm:
- * cg_epilogue_head) whose kernel runs the others as an epilogue on each
- * finished part of its output, in the root's buffer. */
+ * elementwise members, and either at most one head (a float Conv, MatMul
+ * or Gemm: cg_epilogue_head) whose kernel runs the others as an epilogue
+ * on each finished part of its output, in the root's buffer, or a
+ * reduction root (cg_prologue_root) whose kernel evaluates the others at
+ * each element of its data input (a prologue). */
 #define CG_MAX_GROUP 64
 gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *st);
 /* Whether n can head a fusion group (its emitter takes an epilogue). */
@@ -174,6 +176,21 @@ const gr_value *cg_epilogue_alias(const cg_kernel *k, const gr_value *v);
 /* Runs k's epilogue over the len elements of the output from element
  * offset (a direct kernel's finished plane). */
 void cg_epilogue_plane(cg_kernel *k, LLVMValueRef offset, int64_t len);
+/* A reduction's prologue: a group's elementwise members, which compute
+ * the reduction's data input from the group's operands (fused.c). */
+struct cg_prologue;
+int cg_prologue_n_operands(const struct cg_prologue *p);
+gr_value *cg_prologue_operand(const struct cg_prologue *p, int i);
+/* The reduction input's element (register type of its dtype) from the
+ * operands' registers at that element (regs[i]: operand i). */
+LLVMValueRef cg_prologue_value(cg_kernel *k, struct cg_prologue *p, LLVMValueRef *regs);
+/* reduce.c: whether n (a reduction or global pool with constant axes)
+ * can be the root of a group whose other members compute its data input;
+ * and its kernel with that prologue (arguments: the prologue's operands,
+ * then n's output). */
+int cg_prologue_root(const gr_node *n);
+gr_code cg_emit_reduce_prologue(cg_module *m, const gr_node *n, struct cg_prologue *pro,
+                                const char *name, cg_kernel *k, gr_status *st);
 gr_code cg_emit_group(cg_module *m, const gr_node *const *members, int n_members,
                       const char *name, cg_kernel *k, gr_status *st);
 

@@ -15,8 +15,7 @@ typedef struct {
     int64_t strides[CG_MAX_ARGS][GR_MAX_RANK]; /* per operand, 0 = broadcast */
 } ew_layout;
 
-/* Operand strides in out's index space (0 along broadcast dims). */
-static gr_code operand_strides(const gr_shape *out, const gr_value *v, int64_t *s,
+gr_code cg_ew_operand_strides(const gr_shape *out, const gr_value *v, int64_t *s,
                                gr_status *st) {
     int64_t own[GR_MAX_RANK];
     gr_shape_strides(&v->shape, own);
@@ -40,7 +39,7 @@ static gr_code make_layout(const gr_shape *out, int n_ops, gr_value *const *ops,
                            ew_layout *lay, gr_status *st) {
     int64_t s[CG_MAX_ARGS][GR_MAX_RANK];
     for (int j = 0; j < n_ops; j++)
-        if (ops[j]) GR_TRY(operand_strides(out, ops[j], s[j], st));
+        if (ops[j]) GR_TRY(cg_ew_operand_strides(out, ops[j], s[j], st));
     lay->rank = 0;
     for (int i = 0; i < out->rank; i++) {
         if (out->dims[i] == 1) continue;

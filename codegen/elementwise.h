@@ -37,6 +37,12 @@ int cg_ew_reads_input(const gr_node *n, int i);
  * erf...): such kernels may ask for wide vectors (k->wide). */
 int cg_ew_compute_bound(gr_op op);
 
+/* Element strides s[0..out->rank) of operand v in out's index space: v's
+ * own stride along dims where it has out's extent, 0 where it broadcasts
+ * (numpy rules). GR_ERR_BAD_MODEL if v does not broadcast to out. */
+gr_code cg_ew_operand_strides(const gr_shape *out, const gr_value *v, int64_t *s,
+                              gr_status *st);
+
 /* Called once per output element: regs[i] is operand i at that element
  * (NULL for NULL operands); index is the element's flat (row-major) index
  * in the output shape. */

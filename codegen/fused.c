@@ -15,7 +15,12 @@
  * trailing dims of the output (a Conv's spatial dims, a MatMul's last),
  * so an operand either stays put along a row of the tile (broadcast over
  * those dims: a bias), or runs along it (a residual), computed once per
- * row; anything else is computed per element. */
+ * row; anything else is computed per element.
+ *
+ * A group whose root is a reduction (a prologue) is the reduction's
+ * kernel (reduce.c) reading the group's operands instead of its data
+ * input: at each element it would load, it evaluates the other members
+ * (cg_prologue_value). The data input never takes memory. */
 #include "codegen/cg_internal.h"
 #include "codegen/elementwise.h"
 #include "codegen/gemm.h"
@@ -31,6 +36,10 @@ typedef struct {
 /* How an epilogue operand's offset follows the output's flat index along
  * one row of a GEMM tile. */
 typedef enum { EP_ROW_CONST, EP_ROW_CONTIG, EP_GENERIC } ep_kind;
+
+struct cg_prologue {
+    group gp; /* the members but the root: the last computes its data input */
+};
 
 struct cg_epilogue {
     const gr_node *head;
@@ -91,14 +100,18 @@ gr_code cg_group_check(const gr_node *const *members, int n_members, gr_status *
         return gr_fail(st, GR_ERR_UNSUPPORTED, "fusion group of %d nodes (limit %d)",
                        n_members, CG_MAX_GROUP);
     int heads = 0;
-    const gr_value *y = members[n_members - 1]->outputs[0];
+    const gr_node *root = members[n_members - 1];
+    int prologue = !is_elementwise(root) && cg_prologue_root(root) && n_members >= 2 &&
+                   members[n_members - 2]->outputs[0] == root->inputs[0];
+    const gr_value *y = prologue ? root->inputs[0] : root->outputs[0];
     for (int i = 0; i < n_members; i++) {
         const gr_node *n = members[i];
         if (is_elementwise(n)) {
             GR_TRY(cg_ew_check(n, st));
             continue;
         }
-        if (++heads > 1 || i == n_members - 1 || !cg_epilogue_head(n) ||
+        if (prologue && i == n_members - 1) continue;
+        if (prologue || ++heads > 1 || i == n_members - 1 || !cg_epilogue_head(n) ||
             n->outputs[0]->dtype != y->dtype || !gr_shape_equal(&n->outputs[0]->shape, &y->shape))
             return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (%s) cannot head a fusion group",
                            n->name, n->op_type);
@@ -122,6 +135,24 @@ static gr_code collect_operands(group *gp, gr_status *st) {
         }
     }
     return GR_OK;
+}
+
+/* --- prologues --- */
+
+int cg_prologue_n_operands(const struct cg_prologue *p) { return p->gp.n_operands; }
+
+gr_value *cg_prologue_operand(const struct cg_prologue *p, int i) { return p->gp.operands[i]; }
+
+LLVMValueRef cg_prologue_value(cg_kernel *k, struct cg_prologue *p, LLVMValueRef *regs) {
+    return evaluate_members(k, &p->gp, regs, -1);
+}
+
+/* The reduction root's kernel, its data input computed by the others. */
+static gr_code emit_with_prologue(cg_module *m, const gr_node *const *members, int n_members,
+                                  const char *name, cg_kernel *k, gr_status *st) {
+    struct cg_prologue p = {.gp = {.members = members, .n_members = n_members - 1}};
+    GR_TRY(collect_operands(&p.gp, st));
+    return cg_emit_reduce_prologue(m, members[n_members - 1], &p, name, k, st);
 }
 
 /* --- epilogues --- */
@@ -245,6 +276,8 @@ static gr_code emit_with_epilogue(cg_module *m, const gr_node *const *members, i
 
 gr_code cg_emit_group(cg_module *m, const gr_node *const *members, int n_members,
                       const char *name, cg_kernel *k, gr_status *st) {
+    if (!is_elementwise(members[n_members - 1]))
+        return emit_with_prologue(m, members, n_members, name, k, st);
     for (int i = 0; i < n_members; i++)
         if (!is_elementwise(members[i]))
             return emit_with_epilogue(m, members, n_members, name, k, st);

@@ -117,8 +117,9 @@ static int drop_heads(const gr_node **members, int *index, int count) {
 
 /* Adopts the fusion groups of passes/fuse.c (node->group) that codegen can
  * chain: without their head when its kernel cannot take the rest as an
- * epilogue; a group with a member it cannot chain is compiled node by node.
- * A group is seen first at its root, its highest-indexed node. */
+ * epilogue; a group with a member it cannot chain, or whose reduction root
+ * cannot take the rest as a prologue, is compiled node by node. A group is
+ * seen first at its root, its highest-indexed node. */
 static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
     const gr_node *members[CG_MAX_GROUP];
     int index[CG_MAX_GROUP];
@@ -141,7 +142,9 @@ static gr_code plan_groups(const gr_graph *g, layout *lay, gr_status *st) {
         gr_status ignored = {0};
         if (count >= 2 && cg_group_check(members, count, &ignored) != GR_OK)
             count = drop_heads(members, index, count); /* its kernel stays its own */
-        if (count < 2 || cg_group_check(members, count, &ignored) != GR_OK) continue;
+        /* a reduction root that cannot run its prologue was dropped */
+        if (count < 2 || index[count - 1] != i || cg_group_check(members, count, &ignored) != GR_OK)
+            continue;
         lay->first_member[i] = index[0];
         for (int k = 0; k < count; k++) {
             lay->root_of[index[k]] = i;

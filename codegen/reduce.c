@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codegen/cg_math.h"
+#include "codegen/elementwise.h"
 #include "codegen/reduce_internal.h"
 
 /* ----------------------------------------------------------- shared helpers */
@@ -167,45 +168,87 @@ typedef enum {
     RK_SUMEXP /* second pass of LogSumExp: sum of exp(x - shift) */
 } rkind;
 
-/* The reduction's input as merged groups of dims (size-1 dims dropped). */
+/* The reduction's input as merged groups of dims (size-1 dims dropped).
+ * Its elements are read from sources: x itself, or the operands of a
+ * prologue (fused.c), whose group evaluates x's element from them. */
 typedef struct {
     cg_kernel *k;
     rkind kind;
     gr_dtype xt, yt, at; /* input, output, accumulator dtypes */
-    LLVMValueRef x, y;
+    LLVMValueRef y;
+    struct cg_prologue *pro; /* NULL: load x */
+    int n_src;
+    const gr_value *src[CG_MAX_ARGS];
+    LLVMValueRef src_ptr[CG_MAX_ARGS];
     int n;
-    int64_t dim[GR_MAX_RANK], stride[GR_MAX_RANK];
+    int64_t dim[GR_MAX_RANK];
+    int64_t stride[CG_MAX_ARGS][GR_MAX_RANK]; /* per source and group, 0: broadcast */
     int red[GR_MAX_RANK];
     int n_red, red_idx[GR_MAX_RANK];
     int64_t count;       /* elements reduced into each output */
 } rd;
 
-static void merge_groups(rd *r, const gr_shape *s, const int *mask) {
+/* Merges adjacent dims of x that are both kept or both reduced and that
+ * every source reads contiguously or broadcasts across (s: the sources'
+ * strides in x's index space). */
+static void merge_groups(rd *r, const gr_shape *x, const int *mask,
+                         int64_t (*s)[GR_MAX_RANK]) {
     r->n = 0;
     r->count = 1;
-    for (int i = 0; i < s->rank; i++) {
-        if (mask[i]) r->count *= s->dims[i];
-        if (s->dims[i] == 1) continue;
-        if (r->n > 0 && r->red[r->n - 1] == mask[i]) {
-            r->dim[r->n - 1] *= s->dims[i];
-            continue;
-        }
-        r->dim[r->n] = s->dims[i];
-        r->red[r->n++] = mask[i];
+    for (int i = 0; i < x->rank; i++) {
+        if (mask[i]) r->count *= x->dims[i];
+        if (x->dims[i] == 1) continue;
+        int g = r->n, merge = g > 0 && r->red[g - 1] == mask[i];
+        for (int j = 0; j < r->n_src && merge; j++)
+            merge = r->stride[j][g - 1] == s[j][i] * x->dims[i];
+        if (merge) g--;
+        else r->dim[r->n++] = 1;
+        r->dim[g] *= x->dims[i];
+        r->red[g] = mask[i];
+        for (int j = 0; j < r->n_src; j++) r->stride[j][g] = s[j][i];
     }
     if (r->n == 0) { /* all dims are 1: one kept group of one element */
         r->dim[0] = 1;
         r->red[0] = 0;
         r->n = 1;
+        for (int j = 0; j < r->n_src; j++) r->stride[j][0] = 0;
     }
-    int64_t stride = 1;
     r->n_red = 0;
-    for (int g = r->n - 1; g >= 0; g--) {
-        r->stride[g] = stride;
-        stride *= r->dim[g];
-    }
     for (int g = 0; g < r->n; g++)
         if (r->red[g]) r->red_idx[r->n_red++] = g;
+}
+
+/* The sources of x (the prologue's operands, or x) and their strides. */
+static gr_code read_sources(rd *r, const gr_value *xv, const int *mask, gr_status *st) {
+    int64_t s[CG_MAX_ARGS][GR_MAX_RANK];
+    r->n_src = r->pro ? cg_prologue_n_operands(r->pro) : 1;
+    for (int j = 0; j < r->n_src; j++) {
+        r->src[j] = r->pro ? cg_prologue_operand(r->pro, j) : xv;
+        r->src_ptr[j] = cg_arg(r->k, r->src[j]);
+        GR_TRY(cg_ew_operand_strides(&xv->shape, r->src[j], s[j], st));
+    }
+    merge_groups(r, &xv->shape, mask, s);
+    return GR_OK;
+}
+
+/* off[j] + i * (source j's stride along group g), for every source. */
+static void advance(const rd *r, const LLVMValueRef *off, int g, LLVMValueRef i,
+                    LLVMValueRef *out) {
+    cg_kernel *k = r->k;
+    for (int j = 0; j < r->n_src; j++) {
+        int64_t s = r->stride[j][g];
+        out[j] = s ? rd_add(k, off[j], rd_mul(k, i, cg_i64(k, s))) : off[j];
+    }
+}
+
+/* x's element at the sources' offsets off, in the accumulator dtype. */
+static LLVMValueRef element(const rd *r, const LLVMValueRef *off) {
+    cg_kernel *k = r->k;
+    if (!r->pro) return rd_load(k, r->xt, r->src_ptr[0], off[0], r->at);
+    LLVMValueRef regs[CG_MAX_ARGS];
+    for (int j = 0; j < r->n_src; j++)
+        regs[j] = cg_load(k, r->src[j]->dtype, r->src_ptr[j], off[j]);
+    return cg_convert(k, cg_prologue_value(k, r->pro, regs), r->xt, r->at);
 }
 
 static gr_dtype acc_dtype(rkind kind, gr_dtype xt) {
@@ -273,37 +316,38 @@ static LLVMValueRef safe_shift(const rd *r, LLVMValueRef m) {
     return LLVMBuildSelect(k->b, inf, cg_const(k, r->at, 0), m, "");
 }
 
-/* Input offset of element o of the kept groups among the first n_groups
- * groups (row-major over those kept groups; reduced groups contribute 0). */
-static LLVMValueRef kept_offset(const rd *r, LLVMValueRef o, int n_groups) {
+/* The sources' offsets off[] of element o of the kept groups among the
+ * first n_groups groups (row-major over those kept groups; reduced groups
+ * contribute 0). */
+static void kept_offset(const rd *r, LLVMValueRef o, int n_groups, LLVMValueRef *off) {
     cg_kernel *k = r->k;
-    LLVMValueRef off = cg_i64(k, 0);
+    for (int j = 0; j < r->n_src; j++) off[j] = cg_i64(k, 0);
     for (int g = n_groups - 1; g >= 0; g--) {
         if (r->red[g]) continue;
         LLVMValueRef idx = LLVMBuildURem(k->b, o, cg_i64(k, r->dim[g]), "");
         o = LLVMBuildUDiv(k->b, o, cg_i64(k, r->dim[g]), "");
-        off = rd_add(k, off, rd_mul(k, idx, cg_i64(k, r->stride[g])));
+        advance(r, off, g, idx, off);
     }
-    return off;
 }
 
 /* Last group reduced: acc over the reduced groups from level on; the
  * innermost (contiguous) loop is marked for vectorisation. */
-static LLVMValueRef nest_inner(const rd *r, rkind kind, int level, LLVMValueRef off,
+static LLVMValueRef nest_inner(const rd *r, rkind kind, int level, const LLVMValueRef *off,
                                LLVMValueRef acc, LLVMValueRef shift) {
     cg_kernel *k = r->k;
     int g = r->red_idx[level];
-    if (level == r->n_red - 1 && (kind == RK_MAX || kind == RK_MIN) &&
+    if (level == r->n_red - 1 && (kind == RK_MAX || kind == RK_MIN) && !r->pro &&
         gr_dtype_is_float(r->xt) && r->xt == r->at)
-        return rd_vec_minmax(k, r->at, kind == RK_MIN, r->x, off, r->dim[g], acc);
+        return rd_vec_minmax(k, r->at, kind == RK_MIN, r->src_ptr[0], off[0], r->dim[g], acc);
     cg_loop l;
     LLVMValueRef i = cg_loop_begin(k, &l, cg_i64(k, 0), cg_i64(k, r->dim[g]), 1);
     LLVMValueRef a = cg_loop_acc(k, &l, acc);
-    LLVMValueRef o = rd_add(k, off, rd_mul(k, i, cg_i64(k, r->stride[g])));
+    LLVMValueRef o[CG_MAX_ARGS];
+    advance(r, off, g, i, o);
     LLVMValueRef next;
     if (level == r->n_red - 1) {
         l.vectorize = 1;
-        next = step(r, kind, a, rd_load(k, r->xt, r->x, o, r->at), shift);
+        next = step(r, kind, a, element(r, o), shift);
     } else {
         next = nest_inner(r, kind, level + 1, o, a, shift);
     }
@@ -318,7 +362,8 @@ static void emit_inner(rd *r, int64_t n_out) {
     k->n_tasks = n_out;
     cg_loop l;
     LLVMValueRef o = cg_loop_begin(k, &l, k->begin, k->end, 1);
-    LLVMValueRef base = kept_offset(r, o, r->n);
+    LLVMValueRef base[CG_MAX_ARGS];
+    kept_offset(r, o, r->n, base);
     LLVMValueRef shift = NULL;
     rkind kind = r->kind;
     if (kind == RK_LSE) {
@@ -333,24 +378,26 @@ static void emit_inner(rd *r, int64_t n_out) {
 }
 
 /* Last group kept: walk the reduced groups from level on; at the bottom,
- * ws[j] (+)= x[off + j] for j < jn, contiguous. */
-static void nest_rows(const rd *r, rkind kind, int level, LLVMValueRef off, LLVMValueRef ws,
-                     LLVMValueRef shift_ws, LLVMValueRef jn) {
+ * ws[j] (+)= x at off + j (each source's stride along the last group), for
+ * j < jn. */
+static void nest_rows(const rd *r, rkind kind, int level, const LLVMValueRef *off,
+                      LLVMValueRef ws, LLVMValueRef shift_ws, LLVMValueRef jn) {
     cg_kernel *k = r->k;
+    LLVMValueRef o[CG_MAX_ARGS];
     if (level == r->n_red) {
         cg_loop l;
         LLVMValueRef j = cg_loop_begin(k, &l, cg_i64(k, 0), jn, 1);
         LLVMValueRef shift = shift_ws ? cg_load(k, r->at, shift_ws, j) : NULL;
-        LLVMValueRef x = rd_load(k, r->xt, r->x, rd_add(k, off, j), r->at);
-        cg_store(k, r->at, ws, j, step(r, kind, cg_load(k, r->at, ws, j), x, shift));
+        advance(r, off, r->n - 1, j, o);
+        cg_store(k, r->at, ws, j, step(r, kind, cg_load(k, r->at, ws, j), element(r, o), shift));
         cg_loop_end(k, &l);
         return;
     }
     int g = r->red_idx[level];
     cg_loop l;
     LLVMValueRef i = cg_loop_begin(k, &l, cg_i64(k, 0), cg_i64(k, r->dim[g]), 1);
-    nest_rows(r, kind, level + 1, rd_add(k, off, rd_mul(k, i, cg_i64(k, r->stride[g]))), ws,
-              shift_ws, jn);
+    advance(r, off, g, i, o);
+    nest_rows(r, kind, level + 1, o, ws, shift_ws, jn);
     cg_loop_end(k, &l);
 }
 
@@ -376,7 +423,9 @@ static void emit_rows(rd *r, int64_t n_out) {
     LLVMValueRef p = LLVMBuildUDiv(k->b, t, cg_i64(k, n_chunks), "");
     LLVMValueRef j0 = rd_mul(k, LLVMBuildURem(k->b, t, cg_i64(k, n_chunks), ""), cg_i64(k, ch));
     LLVMValueRef jn = rd_min64(k, cg_i64(k, ch), LLVMBuildSub(k->b, cg_i64(k, len), j0, ""));
-    LLVMValueRef base = rd_add(k, kept_offset(r, p, r->n - 1), j0);
+    LLVMValueRef base[CG_MAX_ARGS];
+    kept_offset(r, p, r->n - 1, base);
+    advance(r, base, r->n - 1, j0, base);
     LLVMValueRef ws = k->workspace, shift_ws = NULL;
     if (r->kind == RK_LSE) { /* row 0: the max, made safe; row 1: the sum */
         shift_ws = ws;
@@ -400,9 +449,10 @@ static void emit_rows(rd *r, int64_t n_out) {
     cg_loop_end(k, &l);
 }
 
-/* Reduces x over the dims in mask into y (shapes already inferred). */
+/* Reduces x over the dims in mask into y (shapes already inferred); with
+ * a prologue, x is evaluated from its operands instead of loaded. */
 static gr_code emit_reduction(cg_kernel *k, rkind kind, const gr_value *xv, const gr_value *yv,
-                              const int *mask) {
+                              const int *mask, struct cg_prologue *pro, gr_status *st) {
     rd r;
     memset(&r, 0, sizeof r);
     r.k = k;
@@ -410,9 +460,9 @@ static gr_code emit_reduction(cg_kernel *k, rkind kind, const gr_value *xv, cons
     r.xt = xv->dtype;
     r.yt = yv->dtype;
     r.at = acc_dtype(kind, r.xt);
-    r.x = cg_arg(k, xv);
     r.y = cg_arg(k, yv);
-    merge_groups(&r, &xv->shape, mask);
+    r.pro = pro;
+    GR_TRY(read_sources(&r, xv, mask, st));
     int64_t n_out = gr_value_numel(yv);
     if (n_out == 0) return GR_OK;
     if (r.red[r.n - 1]) emit_inner(&r, n_out);
@@ -435,12 +485,19 @@ static rkind kind_of(gr_op op) {
     }
 }
 
-/* data:[d0..] axes?:i64[k] (constant) -> reduced (keepdims or not). */
-gr_code cg_emit_reduce(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
-                       gr_status *st) {
+/* The reduced dims of n's data input in mask (GlobalXPool: the spatial
+ * dims; ReduceX: its constant axes, or all dims without any). *noop: a
+ * ReduceX with no axes and noop_with_empty_axes, whose output is x. */
+static gr_code reduce_mask(const gr_node *n, int *mask, int *noop, gr_status *st) {
     const gr_value *x = n->inputs[0], *av = n->n_inputs > 1 ? n->inputs[1] : NULL;
-    int rank = x->shape.rank, mask[GR_MAX_RANK] = {0};
+    int rank = x->shape.rank;
     int64_t axes[GR_MAX_RANK + 1], count = 0;
+    memset(mask, 0, sizeof(int) * GR_MAX_RANK);
+    *noop = 0;
+    if (n->op == GR_OP_GLOBAL_AVERAGE_POOL || n->op == GR_OP_GLOBAL_MAX_POOL) {
+        for (int i = 2; i < rank; i++) mask[i] = 1;
+        return GR_OK;
+    }
     if (av) {
         count = gr_value_const_ints(av, axes, GR_MAX_RANK + 1);
         if (count < 0)
@@ -451,8 +508,10 @@ gr_code cg_emit_reduce(cg_module *m, const gr_node *n, const char *name, cg_kern
             return gr_fail(st, GR_ERR_BAD_MODEL, "axes has %lld values for rank %d",
                            (long long)count, rank);
     }
-    if (count == 0 && gr_node_int(n, "noop_with_empty_axes", 0))
-        return cg_emit_copy(m, n, name, k, st); /* the output is the input */
+    if (count == 0 && gr_node_int(n, "noop_with_empty_axes", 0)) {
+        *noop = 1;
+        return GR_OK;
+    }
     for (int64_t i = 0; i < count; i++) {
         int a = 0;
         GR_TRY(rd_axis(n, axes[i], rank, &a, st));
@@ -460,20 +519,50 @@ gr_code cg_emit_reduce(cg_module *m, const gr_node *n, const char *name, cg_kern
     }
     if (count == 0)
         for (int i = 0; i < rank; i++) mask[i] = 1;
+    return GR_OK;
+}
+
+/* data:[d0..] axes?:i64[k] (constant) -> reduced (keepdims or not). */
+gr_code cg_emit_reduce(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
+                       gr_status *st) {
+    const gr_value *x = n->inputs[0];
+    int mask[GR_MAX_RANK], noop = 0;
+    GR_TRY(reduce_mask(n, mask, &noop, st));
+    if (noop) return cg_emit_copy(m, n, name, k, st); /* the output is the input */
     if (x->dtype == GR_DTYPE_STRING)
         return gr_fail(st, GR_ERR_UNSUPPORTED, "string tensors cannot be reduced");
     GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
-    GR_TRY(emit_reduction(k, kind_of(n->op), x, n->outputs[0], mask));
+    GR_TRY(emit_reduction(k, kind_of(n->op), x, n->outputs[0], mask, NULL, st));
     return cg_kernel_end(k, st);
 }
 
 /* X:[N,C,D1..] -> Y:[N,C,1..]: mean or max over the spatial dims. */
 gr_code cg_emit_global_pool(cg_module *m, const gr_node *n, const char *name, cg_kernel *k,
                             gr_status *st) {
-    const gr_value *x = n->inputs[0];
-    int mask[GR_MAX_RANK] = {0};
-    for (int i = 2; i < x->shape.rank; i++) mask[i] = 1;
-    GR_TRY(cg_kernel_begin_node(m, k, name, n, st));
-    GR_TRY(emit_reduction(k, kind_of(n->op), x, n->outputs[0], mask));
+    return cg_emit_reduce(m, n, name, k, st);
+}
+
+int cg_prologue_root(const gr_node *n) {
+    if (n->n_inputs < 1 || !n->inputs[0] || n->n_outputs != 1 || !n->outputs[0]) return 0;
+    if (cg_emitter(n->op) != cg_emit_reduce && cg_emitter(n->op) != cg_emit_global_pool) return 0;
+    int mask[GR_MAX_RANK], noop = 0;
+    gr_status ignored = {0};
+    return reduce_mask(n, mask, &noop, &ignored) == GR_OK && !noop &&
+           n->inputs[0]->dtype != GR_DTYPE_STRING;
+}
+
+gr_code cg_emit_reduce_prologue(cg_module *m, const gr_node *n, struct cg_prologue *pro,
+                                const char *name, cg_kernel *k, gr_status *st) {
+    int mask[GR_MAX_RANK], noop = 0;
+    GR_TRY(reduce_mask(n, mask, &noop, st));
+    if (noop || !cg_prologue_root(n))
+        return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (%s) cannot run a prologue", n->name,
+                       n->op_type);
+    const gr_value *args[CG_MAX_ARGS];
+    int count = cg_prologue_n_operands(pro);
+    for (int i = 0; i < count; i++) args[i] = cg_prologue_operand(pro, i);
+    args[count] = n->outputs[0];
+    GR_TRY(cg_kernel_begin(m, k, name, count + 1, args, st));
+    GR_TRY(emit_reduction(k, kind_of(n->op), n->inputs[0], n->outputs[0], mask, pro, st));
     return cg_kernel_end(k, st);
 }

@@ -2,6 +2,8 @@
  *     input  x: f32[N,3,32,32]
  *     param  conv1.weight: f32[16,3,3,3] (trainable)
  *     y: f32[N,16,32,32] = Conv 'conv1'(x, conv1.weight) {pads=[1,1,1,1]}
+ * After the "fuse" pass, a node in a fusion group ends with [group N]: the
+ * nodes of group N compile into one kernel where codegen can chain them.
  */
 #include <stdio.h>
 
@@ -69,6 +71,7 @@ void gr_node_print(const gr_node *n, FILE *out) {
         }
         fputc('}', out);
     }
+    if (n->group) fprintf(out, " [group %d]", n->group);
     fputc('\n', out);
 }
 

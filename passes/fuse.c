@@ -1,14 +1,23 @@
 /* fuse.c: groups chains and trees of elementwise nodes so that codegen
  * compiles each group into one loop: the intermediate values never reach
  * memory. A group grows backwards from its last node (the root) through
- * producers whose output has the root's shape and no other use. One Conv,
+ * producers whose output has the group's shape and no other use. One Conv,
  * MatMul or Gemm may head a group (its float output feeding the group
  * alone): codegen runs the rest as that kernel's epilogue (or compiles the
  * head on its own when its kernel takes none). The group does not grow
  * past a head.
+ * A reduction (ReduceX with constant axes, GlobalAveragePool,
+ * GlobalMaxPool) may be the root of a group instead: its other members are
+ * the elementwise producers of its data input (the group's shape is that
+ * input's), and codegen evaluates them at each element the reduction
+ * reads (a prologue). Such a group has no head: a Conv, MatMul or Gemm
+ * before the chain runs alone (the traffic is the same as with the chain
+ * in its epilogue: one tensor written, one read back), and since roots are
+ * taken from the last node backwards the reduction claims the chain first.
  * Requires: shapes inferred and static. Guarantees: node->group set (0 for
- * nodes alone); a group's values other than the root's output are used only
- * inside the group and are not graph outputs; order unchanged. */
+ * nodes alone); every member but the root is elementwise or the head; a
+ * group's values other than the root's outputs are used only inside the
+ * group and are not graph outputs; order unchanged. */
 #include <string.h>
 
 #include "passes/gr_passes.h"
@@ -33,6 +42,29 @@ static int head(const gr_node *n) {
            gr_shape_is_static(&n->outputs[0]->shape);
 }
 
+/* A reduction whose data input codegen can compute in its loop: the
+ * kernels of codegen/reduce.c, with constant axes (a computed axes input
+ * or noop_with_empty_axes with none keeps the node alone). A reduction to
+ * fewer than PROLOGUE_MIN_OUTPUTS values of a large input stays alone too:
+ * its kernel has about one task per output, and the chain would lose the
+ * threads its own kernel spreads over (chunks of PROLOGUE_ONE_TASK). */
+#define PROLOGUE_MIN_OUTPUTS 8
+#define PROLOGUE_ONE_TASK 32768
+static int reduction_root(const gr_node *n) {
+    if (n->n_outputs != 1 || !n->outputs[0] || !n->inputs[0]) return 0;
+    if (gr_value_numel(n->outputs[0]) < PROLOGUE_MIN_OUTPUTS &&
+        gr_value_numel(n->inputs[0]) > PROLOGUE_ONE_TASK)
+        return 0;
+    if (n->op == GR_OP_GLOBAL_AVERAGE_POOL || n->op == GR_OP_GLOBAL_MAX_POOL)
+        return gr_shape_is_static(&n->inputs[0]->shape);
+    if (!(gr_op_info_of(n->op)->flags & GR_OPF_REDUCE)) return 0;
+    const gr_value *axes = n->n_inputs > 1 ? n->inputs[1] : NULL;
+    int64_t ints[GR_MAX_RANK + 1];
+    int64_t count = axes ? gr_value_const_ints(axes, ints, GR_MAX_RANK + 1) : 0;
+    if (count < 0 || (count == 0 && gr_node_int(n, "noop_with_empty_axes", 0))) return 0;
+    return gr_shape_is_static(&n->inputs[0]->shape);
+}
+
 /* Distinct values feeding the group from outside. */
 static int count_operands(const gr_node *const *members, int n_members) {
     const gr_value *seen[MAX_MEMBERS * 8];
@@ -55,14 +87,18 @@ static int is_graph_output(const gr_graph *g, const gr_value *v) {
     return 0;
 }
 
-/* Absorbs producers of the group's inputs while they qualify. */
+/* Absorbs producers of the group's inputs while they qualify: y is the
+ * value whose shape members have (the root's output, or a reduction
+ * root's data input, the only input it grows through). */
 static int grow(gr_graph *g, const int *uses, gr_node **members, int n_members, int id) {
-    const gr_value *y = members[0]->outputs[0];
-    int has_head = 0;
+    int reduce = !fusable(members[0]);
+    const gr_value *y = reduce ? members[0]->inputs[0] : members[0]->outputs[0];
+    int has_head = reduce; /* a prologue group takes no head */
     for (int m = 0; m < n_members; m++) {
         gr_node *n = members[m];
-        if (!fusable(n)) continue; /* the head: the group stops there */
-        for (int j = 0; j < n->n_inputs && n_members < MAX_MEMBERS; j++) {
+        if (m > 0 && !fusable(n)) continue; /* the head: the group stops there */
+        int n_inputs = m == 0 && reduce ? 1 : n->n_inputs;
+        for (int j = 0; j < n_inputs && n_members < MAX_MEMBERS; j++) {
             gr_value *v = n->inputs[j];
             gr_node *p = v ? v->producer : NULL;
             if (!p || p->group || uses[v->id] != 1 || is_graph_output(g, v) ||
@@ -95,7 +131,7 @@ gr_code gr_pass_fuse(gr_graph *g, const gr_pass_opts *opts, gr_status *st) {
     int next_id = 1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         gr_node *root = g->nodes[i];
-        if (root->dead || root->group || !fusable(root)) continue;
+        if (root->dead || root->group || !(fusable(root) || reduction_root(root))) continue;
         root->group = next_id;
         members[0] = root;
         int n = grow(g, uses, members, 1, next_id);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "passes/gr_passes.h"
 #include "tests/cg_run.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -51,8 +52,9 @@ static void run_plan(const gr_plan *p, void *const *inputs, void *const *outputs
 }
 
 /* Compiles g once and runs it with 1 and 3 splits; outputs of the 1-split
- * run land in outputs, and the 3-split run must match them byte for byte. */
-static void run_both(gr_graph *g, void *const *inputs, void *const *outputs) {
+ * run land in outputs, and the 3-split run must match them byte for byte.
+ * Returns the plan's number of steps (kernels). */
+static int run_both(gr_graph *g, void *const *inputs, void *const *outputs) {
     gr_status st = {0};
     gr_plan *p = NULL;
     gr_codegen_opts opts = {0};
@@ -71,7 +73,9 @@ static void run_both(gr_graph *g, void *const *inputs, void *const *outputs) {
         assert_memory_equal(outputs[i], copies[i], nb);
         free(copies[i]);
     }
+    int n_steps = p->n_steps;
     gr_plan_free(p);
+    return n_steps;
 }
 
 static void expect_close(const float *got, const double *want, int64_t n, double rtol,
@@ -112,7 +116,7 @@ static const gr_op reduce_ops[] = {
     GR_OP_REDUCE_LOG_SUM, GR_OP_REDUCE_LOG_SUM_EXP};
 
 /* Double reference: y[kept index] over the masked dims of x:[dims]. */
-static void ref_reduce(rk kind, const float *x, int rank, const int64_t *dims, const int *mask,
+static void ref_reduce(rk kind, const double *x, int rank, const int64_t *dims, const int *mask,
                        double *y, int64_t n_out) {
     int64_t numel = 1;
     for (int i = 0; i < rank; i++) numel *= dims[i];
@@ -180,7 +184,7 @@ static void check_reduce_all_kinds(int rank, const int64_t *dims, int n_axes,
     /* xm: mixed signs; xp: positive near 1 (LogSum, Prod) */
     float *xm = malloc((size_t)numel * 4 + 4), *xp = malloc((size_t)numel * 4 + 4);
     float *y[10];
-    double *want = malloc((size_t)n_out * 8 + 8);
+    double *want = malloc((size_t)n_out * 8 + 8), *xd = malloc((size_t)numel * 8 + 8);
     fill(xm, numel, -2, 2);
     fill(xp, numel, 0.7, 1.3);
     gr_graph *g = gr_graph_new("reduce");
@@ -203,7 +207,8 @@ static void check_reduce_all_kinds(int rank, const int64_t *dims, int n_axes,
         assert_int_equal(gr_value_numel(out), n_out);
         assert_int_equal(out->shape.rank, keepdims ? rank : rank - (n_axes ? n_axes : rank));
         int pos = kind == R_LOGSUM || kind == R_PROD;
-        ref_reduce((rk)kind, pos ? xp : xm, rank, dims, mask, want, n_out);
+        for (int64_t i = 0; i < numel; i++) xd[i] = pos ? xp[i] : xm[i];
+        ref_reduce((rk)kind, xd, rank, dims, mask, want, n_out);
         /* f32 sums round: allow ~1 ulp per summed magnitude */
         expect_close(y[kind], want, n_out, 1e-5, 1e-6 + 1e-7 * (double)(numel / (n_out ? n_out : 1)));
         free(y[kind]);
@@ -212,6 +217,7 @@ static void check_reduce_all_kinds(int rank, const int64_t *dims, int n_axes,
     free(xm);
     free(xp);
     free(want);
+    free(xd);
 }
 
 static void test_reduce_every_kind_inner_middle_outer_and_all_axes(void **state) {
@@ -858,6 +864,163 @@ static void test_integer_argmax_and_bool_reduce(void **state) {
     }
 }
 
+/* ---------------------------------------------------------------- prologues */
+
+/* The element of an operand of rank ro, dims od (numpy-broadcast to x's
+ * rank rx, dims xd) at x's flat index e. */
+static int64_t bcast_at(int rx, const int64_t *xd, int ro, const int64_t *od, int64_t e) {
+    int64_t off = 0, stride = 1;
+    for (int d = rx - 1; d >= 0; d--) {
+        int64_t c = e % xd[d];
+        e /= xd[d];
+        int o = d - (rx - ro);
+        if (o < 0) continue;
+        if (od[o] != 1) off += c * stride;
+        stride *= od[o];
+    }
+    return off;
+}
+
+/* A reduction over an elementwise chain: x:[dims], a and b broadcast
+ * operands (trailing ranks ra, rb; extent 1 where bit d of ones_a/ones_b
+ * is set, d counted in x's dims). */
+typedef struct {
+    int rank;
+    int64_t dims[4];
+    int n_axes;
+    int64_t axes[4];
+    int keepdims;
+    int ra, rb;
+    unsigned ones_a, ones_b;
+} pro_case;
+
+static void operand_dims(const pro_case *c, int r, unsigned ones, int64_t *out) {
+    for (int i = 0; i < r; i++) {
+        int d = c->rank - r + i;
+        out[i] = (ones >> d) & 1 ? 1 : c->dims[d];
+    }
+}
+
+/* kind's rk for op (the global pools reduce like ReduceMean/Max). */
+static rk kind_of_op(gr_op op) {
+    if (op == GR_OP_GLOBAL_AVERAGE_POOL) return R_MEAN;
+    if (op == GR_OP_GLOBAL_MAX_POOL) return R_MAX;
+    for (int k = 0; k < 10; k++)
+        if (reduce_ops[k] == op) return (rk)k;
+    return R_SUM;
+}
+
+/* Each op of ops reduces its own chain v = (x - a) * b (Exp of it for
+ * LogSum and Prod, which want positive values). The "fuse" pass must
+ * group every chain with its reduction, codegen compile each group as one
+ * kernel, and the results match a double-precision reference, and the
+ * unfused kernels within the reduction's rounding (bit for bit for max
+ * and min, whose order does not matter). */
+static void check_prologue(const pro_case *c, int n_ops, const gr_op *ops) {
+    int64_t ad[4], bd[4], numel = 1, n_out = 1;
+    int mask[8] = {0};
+    for (int i = 0; i < c->n_axes; i++)
+        mask[c->axes[i] < 0 ? c->axes[i] + c->rank : c->axes[i]] = 1;
+    if (ops[0] == GR_OP_GLOBAL_AVERAGE_POOL || ops[0] == GR_OP_GLOBAL_MAX_POOL)
+        for (int i = 2; i < c->rank; i++) mask[i] = 1;
+    else if (c->n_axes == 0)
+        for (int i = 0; i < c->rank; i++) mask[i] = 1;
+    for (int i = 0; i < c->rank; i++) {
+        numel *= c->dims[i];
+        if (!mask[i]) n_out *= c->dims[i];
+    }
+    operand_dims(c, c->ra, c->ones_a, ad);
+    operand_dims(c, c->rb, c->ones_b, bd);
+    int64_t na = 1, nb = 1;
+    for (int i = 0; i < c->ra; i++) na *= ad[i];
+    for (int i = 0; i < c->rb; i++) nb *= bd[i];
+    float *x = malloc((size_t)numel * 4), *a = malloc((size_t)na * 4), *b = malloc((size_t)nb * 4);
+    fill(x, numel, -1, 1);
+    fill(a, na, -1, 1);
+    fill(b, nb, -0.5, 0.5);
+    gr_graph *g = gr_graph_new("prologue");
+    gr_shape sx = shp(c->rank, c->dims), sa = shp(c->ra, ad), sb = shp(c->rb, bd);
+    gr_value *in[3] = {gr_graph_add_input(g, "x", GR_DTYPE_F32, &sx),
+                       gr_graph_add_input(g, "a", GR_DTYPE_F32, &sa),
+                       gr_graph_add_input(g, "b", GR_DTYPE_F32, &sb)};
+    gr_value *av = c->n_axes ? axes_const(g, c->n_axes, c->axes) : NULL;
+    gr_node *red[12], *sub[12];
+    float *y[12], *y_plain[12];
+    for (int k = 0; k < n_ops; k++) {
+        rk kind = kind_of_op(ops[k]);
+        sub[k] = gr_node_add(g, GR_OP_SUB, NULL, 2, (gr_value *[]){in[0], in[1]}, 1, NULL);
+        gr_node *mul = gr_node_add(g, GR_OP_MUL, NULL, 2,
+                                   (gr_value *[]){sub[k]->outputs[0], in[2]}, 1, NULL);
+        if (kind == R_LOGSUM || kind == R_PROD)
+            mul = gr_node_add(g, GR_OP_EXP, NULL, 1, mul->outputs, 1, NULL);
+        gr_value *ins[2] = {mul->outputs[0], av};
+        red[k] = gr_node_add(g, ops[k], NULL, av ? 2 : 1, ins, 1, NULL);
+        if (av) gr_node_set_int(g, red[k], "keepdims", c->keepdims);
+        gr_graph_add_output(g, red[k]->outputs[0]);
+        y[k] = malloc((size_t)n_out * 4);
+        y_plain[k] = malloc((size_t)n_out * 4);
+    }
+    gr_status st = {0};
+    static const char *const fuse[] = {"shapes", "fuse", NULL};
+    if (gr_passes_run(g, fuse, &(gr_pass_opts){0}, &st) != GR_OK) fail_msg("%s", st.msg);
+    for (int k = 0; k < n_ops; k++) {
+        assert_int_not_equal(red[k]->group, 0);
+        assert_int_equal(sub[k]->group, red[k]->group);
+        assert_int_equal(red[k]->inputs[0]->producer->group, red[k]->group);
+    }
+    assert_int_equal(run_both(g, (void *[]){x, a, b}, (void *const *)y), n_ops);
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->group = 0;
+    assert_true(run_both(g, (void *[]){x, a, b}, (void *const *)y_plain) > n_ops);
+    double *v = malloc((size_t)numel * 8), *want = malloc((size_t)n_out * 8);
+    for (int k = 0; k < n_ops; k++) {
+        rk kind = kind_of_op(ops[k]);
+        for (int64_t e = 0; e < numel; e++) {
+            double t = ((double)x[e] - a[bcast_at(c->rank, c->dims, c->ra, ad, e)]) *
+                       b[bcast_at(c->rank, c->dims, c->rb, bd, e)];
+            v[e] = kind == R_LOGSUM || kind == R_PROD ? exp(t) : t;
+        }
+        ref_reduce(kind, v, c->rank, c->dims, mask, want, n_out);
+        double atol = 1e-6 + 1e-7 * (double)(numel / n_out);
+        expect_close(y[k], want, n_out, 1e-5, atol);
+        if (kind == R_MAX || kind == R_MIN)
+            assert_memory_equal(y[k], y_plain[k], (size_t)n_out * 4);
+        for (int64_t o = 0; o < n_out; o++) want[o] = y_plain[k][o];
+        expect_close(y[k], want, n_out, 1e-6, 1e-7 * (double)(numel / n_out));
+        free(y[k]);
+        free(y_plain[k]);
+    }
+    gr_graph_free(g);
+    free(x);
+    free(a);
+    free(b);
+    free(v);
+    free(want);
+}
+
+static void test_prologue_every_kind_and_axes(void **state) {
+    (void)state;
+    const pro_case cases[] = {
+        /* last axis, a per row and column, b a trailing row */
+        {3, {3, 4, 5}, 1, {2}, 1, 3, 1, 0x2, 0x0},
+        /* middle axis; a broadcast along it; b scalar-like [1] */
+        {3, {3, 4, 5}, 1, {1}, 0, 3, 1, 0x2, 0x4},
+        /* leading axes, keepdims 0, b broadcast along the kept dim */
+        {3, {3, 4, 5}, 2, {0, 1}, 0, 2, 2, 0x4, 0x4},
+        /* all axes (none given), rank-1 a */
+        {4, {2, 3, 1, 7}, 0, {0}, 1, 1, 4, 0x0, 0x5},
+        /* long contiguous rows and long kept rows (chunks) */
+        {3, {2, 3, 600}, 1, {2}, 0, 3, 2, 0x2, 0x0},
+        {3, {2, 3, 600}, 1, {1}, 1, 3, 2, 0x1, 0x4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_prologue(&cases[i], 10, reduce_ops);
+    /* GlobalAveragePool(Relu-like chains) as at the end of a CNN: a per
+     * channel, b a full residual */
+    const pro_case pool = {4, {2, 3, 5, 6}, 0, {0}, 1, 3, 4, 0x3, 0x0};
+    const gr_op pools[2] = {GR_OP_GLOBAL_AVERAGE_POOL, GR_OP_GLOBAL_MAX_POOL};
+    check_prologue(&pool, 2, pools);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reduce_every_kind_inner_middle_outer_and_all_axes),
@@ -882,6 +1045,7 @@ int main(void) {
         cmocka_unit_test(test_max_pool_window_past_input_is_clipped),
         cmocka_unit_test(test_f16_reduce_and_softmax),
         cmocka_unit_test(test_integer_argmax_and_bool_reduce),
+        cmocka_unit_test(test_prologue_every_kind_and_axes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
 }
