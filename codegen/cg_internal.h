@@ -24,7 +24,7 @@
 
 #define CG_MAX_ARGS 64
 
-typedef struct {
+typedef struct cg_module {
     LLVMContextRef ctx;
     LLVMModuleRef mod;
     LLVMBuilderRef b;
@@ -36,6 +36,15 @@ typedef struct {
      * emitted: the kernel computes the group's elementwise members too, as
      * an epilogue (fused.c). */
     const struct cg_epilogue *epi;
+    /* Set by jit.c while it emits kernels (NULL otherwise): the plan's
+     * bytes of constant n->inputs[slot] (*nbytes long) when no other node,
+     * input slot or graph output reads that constant, so that n's kernel may
+     * rewrite them in place, in a layout of its own and the same size (the
+     * graph's value keeps the original data); NULL when the kernel must read
+     * the original layout. */
+    void *(*claim_const)(const struct cg_module *m, const gr_node *n, int slot,
+                         size_t *nbytes);
+    void *claim_ctx;         /* claim_const's (jit.c's layout) */
 } cg_module;
 
 typedef struct {

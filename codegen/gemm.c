@@ -1,7 +1,8 @@
 /* gemm.c: the GEMM core (see gemm.h). Per tile [m0,m0+mc) x [n0,n0+nc):
- *   for each K block: pack B into NR-wide panels (workspace), then for each
- *   MR-row strip and each panel run the micro-kernel: MR x NR accumulators
- *   (<VL x T> vectors, loop phis over k) += broadcast(A[i,k]) * Bp[k,:].
+ *   for each K block: pack B into NR-wide panels (workspace; a pre-packed B
+ *   is read where it is), then for each MR-row strip and each panel run the
+ *   micro-kernel: MR x NR accumulators (<VL x T> vectors, loop phis over k)
+ *   += broadcast(A[i,k]) * Bp[k,:].
  * C holds the partial sums between K blocks; the last block applies
  * alpha and beta * bias. Edge strips/panels use constant sizes M%MR, N%NR. */
 #include <string.h>
@@ -68,8 +69,42 @@ int64_t cg_gemm_n_tiles(const cg_gemm *g) {
 }
 
 size_t cg_gemm_workspace_bytes(const cg_gemm *g) {
-    /* packed B block, then one packed MR x KC sliver of A */
-    return (size_t)((g->nc + g->mr) * g->kc) * gr_dtype_size(g->dt);
+    /* packed B block (unless pre-packed), then one packed MR x KC sliver of A */
+    return (size_t)(((g->prepacked ? 0 : g->nc) + g->mr) * g->kc) * gr_dtype_size(g->dt);
+}
+
+/* --- pre-packing a constant B (at compile time) --- */
+
+/* dst[kk*cols + jj] = src[kk*rs + jj*cs] for kk < rows, jj < cols:
+ * elements of es bytes (4 or 8: the GEMM dtypes). */
+static void pack_rows(char *dst, const char *src, int64_t rows, int64_t cols, int64_t rs,
+                      int64_t cs, size_t es) {
+    for (int64_t kk = 0; kk < rows; kk++)
+        for (int64_t jj = 0; jj < cols; jj++) {
+            const char *from = src + (size_t)(kk * rs + jj * cs) * es;
+            char *to = dst + (size_t)(kk * cols + jj) * es;
+            if (es == 4) memcpy(to, from, 4); /* constant sizes: inlined */
+            else memcpy(to, from, 8);
+        }
+}
+
+void cg_gemm_prepack(cg_gemm *g, void *dst, const void *src, int64_t n_mat) {
+    size_t es = gr_dtype_size(g->dt);
+    int64_t mat = g->K * g->N;
+    for (int64_t t = 0; t < n_mat; t++) {
+        const char *s = (const char *)src + (size_t)(t * mat) * es;
+        char *d = (char *)dst + (size_t)(t * mat) * es;
+        for (int64_t k0 = 0; k0 < g->K; k0 += g->kc) {
+            int64_t kcb = g->K - k0 < g->kc ? g->K - k0 : g->kc;
+            for (int64_t j0 = 0; j0 < g->N; j0 += g->nr) {
+                int64_t cols = g->N - j0 < g->nr ? g->N - j0 : g->nr;
+                pack_rows(d + (size_t)(k0 * g->N + j0 * kcb) * es,
+                          s + (size_t)(k0 * g->b_rs + j0 * g->b_cs) * es, kcb, cols, g->b_rs,
+                          g->b_cs, es);
+            }
+        }
+    }
+    g->prepacked = 1;
 }
 
 /* --- IR helpers --- */
@@ -273,16 +308,22 @@ static void pack_a(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMValueRe
     cg_gemm_loop_end(k, &l);
 }
 
-/* acc[r][v] = sum_kk A[i0+r, k0+kk] * Bp_panel[kk][v*VL..]: r < mr. */
+/* acc[r][v] = sum_kk A[i0+r, k0+kk] * Bp_panel[kk][v*VL..]: r < mr. A panel
+ * row is ld elements: NR (packed, zero-padded), or its cols (a pre-packed
+ * edge panel: lanes past cols read as 0, as the padding would). */
 static void micro_compute(cg_kernel *k, const cg_gemm *g, const kblock *kb,
-                          LLVMValueRef panel, int mr, LLVMValueRef acc[][GEMM_NV]) {
+                          LLVMValueRef panel, int ld, int mr, LLVMValueRef acc[][GEMM_NV]) {
     cg_loop l;
     LLVMValueRef kk = cg_loop_begin(k, &l, cg_i64(k, 0), kb->kc, 1);
     for (int i = 0; i < mr * GEMM_NV; i++) cg_loop_acc(k, &l, LLVMConstNull(vec_type(k, g)));
-    LLVMValueRef bptr = cg_gep(k, g->dt, panel, mul64(k, kk, g->nr));
+    LLVMValueRef bptr = cg_gep(k, g->dt, panel, mul64(k, kk, ld));
     LLVMValueRef bv[GEMM_NV];
-    for (int v = 0; v < GEMM_NV; v++)
-        bv[v] = load_vec(k, g, cg_gep(k, g->dt, bptr, cg_i64(k, v * g->vl)), g->vl);
+    for (int v = 0; v < GEMM_NV; v++) {
+        int lanes = ld - v * g->vl;
+        lanes = lanes < 0 ? 0 : lanes > g->vl ? g->vl : lanes;
+        bv[v] = lanes ? load_vec(k, g, cg_gep(k, g->dt, bptr, cg_i64(k, v * g->vl)), lanes)
+                      : LLVMConstNull(vec_type(k, g));
+    }
     LLVMValueRef arow = cg_gep(k, g->dt, kb->ap, mul64(k, kk, g->mr));
     for (int r = 0; r < mr; r++) {
         LLVMValueRef a = splat(k, g, cg_load(k, g->dt, arow, cg_i64(k, r)));
@@ -358,7 +399,7 @@ static void micro(cg_kernel *k, const cg_gemm *g, const kblock *kb, LLVMValueRef
     LLVMValueRef acc[GEMM_MR][GEMM_NV];
     prefetch_c(k, g, i0, add64(k, n0, mul64(k, jp, g->nr)), mr);
     LLVMValueRef panel = cg_gep(k, g->dt, kb->bp, LLVMBuildNSWMul(k->b, jp, mul64(k, kb->kc, g->nr), ""));
-    micro_compute(k, g, kb, panel, mr, acc);
+    micro_compute(k, g, kb, panel, g->prepacked ? cols : g->nr, mr, acc);
     micro_store(k, g, kb, i0, add64(k, n0, mul64(k, jp, g->nr)), mr, cols, acc);
 }
 
@@ -407,7 +448,7 @@ void cg_gemm_emit_tile(cg_kernel *k, const cg_gemm *g, LLVMValueRef tile) {
     }
     int64_t n_kb = ceil_div(g->K, g->kc);
     kblock kb = {.bp = k->workspace,
-                 .ap = cg_gep(k, g->dt, k->workspace, cg_i64(k, g->nc * g->kc))};
+                 .ap = cg_gep(k, g->dt, k->workspace, cg_i64(k, g->prepacked ? 0 : g->nc * g->kc))};
     cg_loop lk;
     LLVMValueRef b = cg_loop_begin(k, &lk, cg_i64(k, 0), cg_i64(k, n_kb), 1);
     kb.k0 = mul64(k, b, g->kc);
@@ -416,7 +457,11 @@ void cg_gemm_emit_tile(cg_kernel *k, const cg_gemm *g, LLVMValueRef tile) {
                          : LLVMBuildICmp(k->b, LLVMIntEQ, b, cg_i64(k, 0), "");
     kb.last = n_kb == 1 ? LLVMConstInt(k->m->t_i1, 1, 0)
                         : LLVMBuildICmp(k->b, LLVMIntEQ, b, cg_i64(k, n_kb - 1), "");
-    (g->pack ? g->pack : pack_strided)(k, g, kb.bp, kb.k0, kb.kc, n0, nc);
+    if (g->prepacked) /* this tile's panels of the K block (see gemm.h) */
+        kb.bp = cg_gep(k, g->dt, g->b, add64(k, mul64(k, kb.k0, g->N),
+                                             LLVMBuildNSWMul(k->b, n0, kb.kc, "")));
+    else
+        (g->pack ? g->pack : pack_strided)(k, g, kb.bp, kb.k0, kb.kc, n0, nc);
     LLVMValueRef full = LLVMBuildSDiv(k->b, mc, cg_i64(k, g->mr), "");
     cg_loop li;
     LLVMValueRef it = cg_loop_begin(k, &li, cg_i64(k, 0), full, 1);

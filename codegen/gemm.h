@@ -3,7 +3,16 @@
  * B is packed block by block into the workspace as NR-wide panels, then an
  * explicit-vector MR x NR register-blocked micro-kernel runs over them. The K
  * reduction of a tile always runs in the same order, so the result does not
- * depend on how tasks are split over threads. */
+ * depend on how tasks are split over threads.
+ *
+ * A constant B can be pre-packed once, at compile time (cg_gemm_prepack),
+ * into the panels the micro-kernel reads; the kernel then packs nothing and
+ * streams B once. Pre-packed layout of one K x N matrix, per K block
+ * [k0, k0+kcb) (kc rows, the last block K - k0): its kcb x N elements start
+ * at element k0*N and hold the ceil(N/NR) panels of columns p*NR.., each
+ * [kcb][cols] with cols = NR, except the last (N % NR columns when that is
+ * not 0, rows not padded). The result is bit for bit the one of the packing
+ * kernel: only where B is read from changes. */
 #ifndef GR_CG_GEMM_H
 #define GR_CG_GEMM_H
 
@@ -35,6 +44,7 @@ struct cg_gemm {
     int64_t bias_rs, bias_cs;  /* bias[i*bias_rs + j*bias_cs], bias_cs 0 or 1 */
     double alpha, beta;        /* floats only; beta applies to bias */
     cg_gemm_pack_fn pack;      /* NULL: strided B above */
+    int prepacked;             /* b holds B pre-packed (cg_gemm_prepack) */
     const void *user;          /* for pack */
     /* Epilogue (cg_epilogue_attach): runs on C[i0.., j0..] (rows x cols,
      * i64 values) once those elements are final; c_off is the element
@@ -57,6 +67,13 @@ int64_t cg_gemm_n_tiles(const cg_gemm *g);
 size_t cg_gemm_workspace_bytes(const cg_gemm *g);
 /* Emits the computation of output tile `tile` (i64 value in [0, n_tiles)). */
 void cg_gemm_emit_tile(cg_kernel *k, const cg_gemm *g, LLVMValueRef tile);
+
+/* Writes the K x N matrices src[0..n_mat) (B[k,j] of matrix t at element
+ * t*K*N + k*b_rs + j*b_cs of src) pre-packed into dst (n_mat*K*N elements,
+ * not overlapping src), for g's blocking (call after cg_gemm_plan), and sets
+ * g->prepacked: g->b must then point at dst's bytes (at matrix t*K*N for a
+ * batch's B), and b_rs, b_cs no longer apply. */
+void cg_gemm_prepack(cg_gemm *g, void *dst, const void *src, int64_t n_mat);
 
 /* A pack function from a panel function: loops over the full panels of
  * [n0, n0+nc) then the edge panel (N % NR columns) if present. */

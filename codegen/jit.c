@@ -352,6 +352,23 @@ static gr_code assign_buffers(const gr_graph *g, layout *lay, gr_status *st) {
     return plan_arena(g, lay, st);
 }
 
+/* cg_module.claim_const while emitting the kernels of m->g (claim_ctx: its
+ * layout, whose constants are placed and filled). */
+static void *claim_const(const cg_module *m, const gr_node *n, int slot, size_t *nbytes) {
+    const layout *lay = m->claim_ctx;
+    const gr_graph *g = m->g;
+    const gr_value *v = slot < n->n_inputs ? n->inputs[slot] : NULL;
+    int b = v ? lay->buffer_of[v->id] : -1;
+    if (b < 0 || lay->plan->buffers[b].kind != GR_BUF_CONST || !v->data) return NULL;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v) return NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j] == v && (g->nodes[i] != n || j != slot)) return NULL;
+    *nbytes = lay->plan->buffers[b].nbytes;
+    return (char *)lay->plan->consts + lay->plan->buffers[b].offset;
+}
+
 /* --- kernels ---
  *
  * Kernels are compiled in parts: each part is an LLVM context and module
@@ -888,7 +905,10 @@ static gr_code build_plan(jit_build *jb, const gr_graph *g, gr_plan **out, gr_st
         rc = gr_fail(st, GR_ERR_NOMEM, "out of memory building the plan");
     if (rc == GR_OK) rc = plan_groups(g, &lay, st);
     if (rc == GR_OK) rc = assign_buffers(g, &lay, st);
+    jb->m.claim_const = claim_const;
+    jb->m.claim_ctx = &lay;
     if (rc == GR_OK) rc = emit_nodes(jb, g, &lay, st);
+    jb->m.claim_const = NULL;
     if (rc == GR_OK) rc = emit_output_copies(jb, g, &lay, st);
     if (rc == GR_OK) rc = emit_update_copies(jb, g, &lay, st);
     free_layout(&lay);

@@ -1,7 +1,8 @@
 /* linalg.c: MatMul (numpy batch broadcasting, 1-D promotion) and Gemm
  * (transA/transB, alpha, beta, C broadcast to [M,N]) on the GEMM core of
  * gemm.c. A task is one output tile of one batch; batch offsets into A and
- * B come from constant tables (or fold into M when B is shared). */
+ * B come from constant tables (or fold into M when B is shared). A constant
+ * B that no other kernel reads is pre-packed at compile time. */
 #include <stdlib.h>
 
 #include "codegen/gemm.h"
@@ -29,6 +30,19 @@ static LLVMValueRef const_table(cg_kernel *k, const int64_t *v, int64_t n) {
 static LLVMValueRef table_load(cg_kernel *k, LLVMValueRef table, LLVMValueRef i) {
     if (!table) return cg_i64(k, 0);
     return cg_load(k, GR_DTYPE_I64, table, i);
+}
+
+/* Pre-packs B (node input 1) into the plan's constant bytes when it is a
+ * constant that only this kernel reads (cg_module.claim_const): the kernel
+ * then reads the panels in place instead of packing B on every run. Call
+ * after cg_gemm_plan; g->b_rs, b_cs describe B's original layout. */
+static void prepack_const_b(cg_module *m, const gr_node *n, cg_gemm *g) {
+    const gr_value *B = n->inputs[1];
+    size_t nbytes = 0, mat = (size_t)(g->K * g->N) * gr_dtype_size(g->dt);
+    if (!m->claim_const || g->pack || !mat || B->dtype != g->dt) return;
+    void *dst = m->claim_const(m, n, 1, &nbytes);
+    if (!dst || nbytes != B->nbytes || nbytes % mat) return;
+    cg_gemm_prepack(g, dst, B->data, (int64_t)(nbytes / mat));
 }
 
 /* for t in tasks: batch = t / tiles; C, A, B offset by batch; emit tile.
@@ -121,6 +135,7 @@ gr_code cg_emit_matmul(cg_module *m, const gr_node *n, const char *name, cg_kern
     }
     free(offs);
     cg_gemm_plan(m, &g, batches);
+    prepack_const_b(m, n, &g);
     emit_batched(k, &g, batches, a_tab, b_tab);
     return cg_kernel_end(k, st);
 }
@@ -159,6 +174,7 @@ gr_code cg_emit_gemm(cg_module *m, const gr_node *n, const char *name, cg_kernel
         g.bias_cs = c1 == N && N > 1 ? 1 : 0;
     }
     cg_gemm_plan(m, &g, 1);
+    prepack_const_b(m, n, &g);
     emit_batched(k, &g, 1, NULL, NULL);
     return cg_kernel_end(k, st);
 }

@@ -296,6 +296,142 @@ static void test_gemm_c_broadcast(void **state) {
     check_gemm(GR_DTYPE_F32, 13, 37, 0, 0, 0, 1.0, 0.5, 1, c_n); /* K = 0: beta * C */
 }
 
+/* ------------------------------------------------------------ pre-packed B */
+
+/* Compiles g and checks whether every step's GEMM read B pre-packed: a
+ * kernel packing B needs (nc + mr) * kc elements of workspace (nc >= NR >= 8,
+ * mr >= 6), one reading B pre-packed only the mr x kc sliver of A (mr <= 8);
+ * kc: K split evenly into blocks of at most 384, as gemm.c blocks it. */
+static void assert_prepacked(const gr_graph *g, int64_t K, gr_dtype dt, int expect) {
+    gr_status st = {0};
+    gr_plan *p = NULL;
+    gr_codegen_opts opts = {0};
+    if (gr_codegen_jit(g, &opts, &p, &st) != GR_OK) fail_msg("%s", st.msg);
+    int64_t n_kb = (K + 383) / 384, kc = (K + n_kb - 1) / n_kb;
+    size_t sliver = ((size_t)(8 * kc) * gr_dtype_size(dt) + 63) / 64 * 64;
+    for (int s = 0; s < p->n_steps; s++)
+        if ((p->steps[s].workspace_bytes <= sliver) != expect)
+            fail_msg("step %s: workspace %zu bytes, B %s pre-packed", p->steps[s].name,
+                     p->steps[s].workspace_bytes, expect ? "not" : "");
+    gr_plan_free(p);
+}
+
+/* Runs one Gemm (transB tb, alpha 1, no C; gemm 0: MatMul) of A[ad] (an
+ * input) and B[bd] (a constant if b_const) with 1 and 3 task splits (which
+ * must agree bit for bit); returns the output (malloc'd). */
+static void *run_linalg(int gemm, int tb, int ra, const int64_t *ad, const double *a, int rb,
+                        const int64_t *bd, const double *b, int b_const, int expect_prepacked) {
+    tgraph t;
+    tg_init(&t);
+    double *ac = malloc((size_t)numel(ra, ad) * sizeof *ac), *bc = malloc((size_t)numel(rb, bd) * sizeof *bc);
+    memcpy(ac, a, (size_t)numel(ra, ad) * sizeof *ac);
+    memcpy(bc, b, (size_t)numel(rb, bd) * sizeof *bc);
+    gr_value *in[2] = {tg_operand(&t, "a", GR_DTYPE_F32, ra, ad, ac, 0),
+                       tg_operand(&t, "b", GR_DTYPE_F32, rb, bd, bc, b_const)};
+    gr_node *nd = gr_node_add(t.g, gemm ? GR_OP_GEMM : GR_OP_MATMUL, "mm", 2, in, 1, NULL);
+    if (gemm) gr_node_set_int(t.g, nd, "transB", tb);
+    gr_graph_add_output(t.g, nd->outputs[0]);
+    gr_status st = {0};
+    if (gr_graph_infer_shapes(t.g, &st) != GR_OK) fail_msg("%s", st.msg);
+    if (b_const) assert_prepacked(t.g, ad[ra - 1], GR_DTYPE_F32, expect_prepacked);
+    size_t bytes = (size_t)gr_value_numel(nd->outputs[0]) * sizeof(float);
+    void *out1 = malloc(bytes), *out3 = malloc(bytes);
+    void *o1[1] = {out1}, *o3[1] = {out3};
+    if (cg_run_graph(t.g, t.inputs, o1, 1, &st) != GR_OK) fail_msg("%s", st.msg);
+    if (cg_run_graph(t.g, t.inputs, o3, 3, &st) != GR_OK) fail_msg("%s", st.msg);
+    assert_memory_equal(out1, out3, bytes);
+    for (int i = 0; i < t.n_inputs; i++) free(t.inputs[i]);
+    gr_graph_free(t.g);
+    free(ac);
+    free(bc);
+    free(out3);
+    return out1;
+}
+
+/* A[ad] x B[bd] (Gemm with transB tb if gemm; B[bd] is then [N,K] for tb 1)
+ * with a constant B: pre-packed, matches the double reference, and is bit
+ * for bit the result of the same product with B an input (packed per run). */
+static void check_prepacked(int gemm, int tb, int ra, const int64_t *ad, int rb,
+                            const int64_t *bd) {
+    int64_t na = numel(ra, ad), nb = numel(rb, bd), K = ad[ra - 1];
+    double *a = rnd_array(na), *b = rnd_array(nb), *bt = malloc((size_t)nb * sizeof *bt);
+    for (int64_t i = 0; i < na; i++) a[i] = (float)a[i];
+    for (int64_t i = 0; i < nb; i++) b[i] = (float)b[i];
+    int64_t bnd[2] = {K, nb / K};
+    for (int64_t i = 0; i < nb; i++) /* B as [K, N] for the reference */
+        bt[i] = tb ? b[(i % bnd[1]) * K + i / bnd[1]] : b[i];
+    int64_t yd[GR_MAX_RANK];
+    for (int i = 0; i < ra - 1; i++) yd[i] = ad[i];
+    yd[ra - 1] = tb ? bd[0] : rb >= 2 ? bd[rb - 1] : 1; /* 1-D B: [..., M] */
+    int64_t ny = numel(ra, yd);
+    double *y = malloc((size_t)ny * sizeof *y);
+    matmul_ref(ra, ad, a, tb ? 2 : rb, tb ? bnd : bd, bt, y);
+    float *got = run_linalg(gemm, tb, ra, ad, a, rb, bd, b, 1, 1);
+    float *packed_per_run = run_linalg(gemm, tb, ra, ad, a, rb, bd, b, 0, 0);
+    assert_memory_equal(got, packed_per_run, (size_t)ny * sizeof(float));
+    double rtol = tol_for(GR_DTYPE_F32, K), atol = atol_for(GR_DTYPE_F32, K);
+    for (int64_t i = 0; i < ny; i++)
+        if (fabs(got[i] - y[i]) > atol + rtol * fabs(y[i]))
+            fail_msg("element %lld: got %.9g, expected %.9g", (long long)i, got[i], y[i]);
+    free(a);
+    free(b);
+    free(bt);
+    free(y);
+    free(got);
+    free(packed_per_run);
+}
+
+static void test_gemm_prepacked_b(void **state) {
+    (void)state;
+    int64_t ms[3] = {1, 3, 37}, nk[3][2] = {{100, 800}, {48, 29}, {37, 1000}};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t ad[2] = {ms[i], nk[j][1]};
+                int64_t bd[2] = {tb ? nk[j][0] : nk[j][1], tb ? nk[j][1] : nk[j][0]};
+                check_prepacked(1, tb, 2, ad, 2, bd);
+            }
+}
+
+static void test_matmul_prepacked_b(void **state) {
+    (void)state;
+    int64_t a2[2] = {1, 400}, b2[2] = {400, 4099};     /* M = 1, N % NR != 0 */
+    check_prepacked(0, 0, 2, a2, 2, b2);
+    int64_t a3[3] = {2, 37, 500}, b3[2] = {500, 70};  /* batches fold into M */
+    check_prepacked(0, 0, 3, a3, 2, b3);
+    int64_t a4[3] = {3, 5, 450}, b4[3] = {3, 450, 40}; /* one packed B per batch */
+    check_prepacked(0, 0, 3, a4, 3, b4);
+    int64_t a5[2] = {4, 20}, b5[1] = {20};             /* 1-D B: N = 1 */
+    check_prepacked(0, 0, 2, a5, 1, b5);
+}
+
+/* A constant read by two nodes keeps its layout: each kernel packs it. */
+static void test_shared_const_b_not_prepacked(void **state) {
+    (void)state;
+    tgraph t;
+    tg_init(&t);
+    int64_t ad[2] = {5, 40}, wd[2] = {40, 40};
+    double *a = rnd_array(5 * 40), *w = rnd_array(40 * 40), *y1 = malloc(200 * sizeof *y1);
+    double *y2 = malloc(200 * sizeof *y2);
+    gr_value *in[2] = {tg_operand(&t, "a", GR_DTYPE_F32, 2, ad, a, 0),
+                       tg_operand(&t, "w", GR_DTYPE_F32, 2, wd, w, 1)};
+    gr_node *n1 = gr_node_add(t.g, GR_OP_MATMUL, "mm1", 2, in, 1, NULL);
+    gr_value *in2[2] = {n1->outputs[0], in[1]};
+    gr_node *n2 = gr_node_add(t.g, GR_OP_MATMUL, "mm2", 2, in2, 1, NULL);
+    gr_graph_add_output(t.g, n2->outputs[0]);
+    gr_status st = {0};
+    if (gr_graph_infer_shapes(t.g, &st) != GR_OK) fail_msg("%s", st.msg);
+    assert_prepacked(t.g, 40, GR_DTYPE_F32, 0);
+    matmul_ref(2, ad, a, 2, wd, w, y1);
+    for (int i = 0; i < 200; i++) y1[i] = (float)y1[i];
+    matmul_ref(2, ad, y1, 2, wd, w, y2);
+    tg_check(&t, n2, y2, 2 * tol_for(GR_DTYPE_F32, 40), 4 * atol_for(GR_DTYPE_F32, 40));
+    free(a);
+    free(w);
+    free(y1);
+    free(y2);
+}
+
 /* ------------------------------------------------------------ Conv */
 
 typedef struct {
@@ -746,6 +882,9 @@ int main(void) {
         cmocka_unit_test(test_matmul_1d_promotion),
         cmocka_unit_test(test_gemm_transposes_alpha_beta),
         cmocka_unit_test(test_gemm_c_broadcast),
+        cmocka_unit_test(test_gemm_prepacked_b),
+        cmocka_unit_test(test_matmul_prepacked_b),
+        cmocka_unit_test(test_shared_const_b_not_prepacked),
         CONV_TESTS
         CONVT_TESTS
         cmocka_unit_test(test_conv_epilogue),
