@@ -186,7 +186,8 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
  *     and dtype, so the same byte size, and is read element i at element i
  *     (never broadcast);
  *   - y has no buffer yet (not a graph output, nor an update computed in
- *     its state: place_updates).
+ *     its state: place_updates);
+ *   - the kernel reads no other value in x's memory (a view of x).
  * Those kernels (elementwise.c: cg_ew_loop) load every operand of element
  * i before they store element i, and never load element i again after, so
  * the result equals that with separate buffers, whatever the tasks. y's
@@ -194,6 +195,10 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
  * dropped). In the kernel, y has no pointer parameter of its own: it is
  * read and written through x's (cg_kernel_begin, cg_arg), which keeps
  * noalias true and shows in the IR text that kernel reuse compares.
+ *
+ * Views: the output of Identity, Reshape, Flatten, Squeeze or Unsqueeze
+ * (the same bytes) is its input's arena buffer when that is an arena
+ * intermediate, and the node needs no kernel (view_source, is_view).
  * GRAFT_NO_IN_PLACE (environment) turns this off, for comparisons. */
 typedef struct {
     size_t offset, size;
@@ -273,6 +278,27 @@ static int reads_like(const gr_graph *g, const layout *lay, int root, const gr_v
     return 0;
 }
 
+/* The value whose buffer v's memory was first (before in-place outputs
+ * and views took it over). */
+static const gr_value *memory_of(const layout *lay, const gr_value *v) {
+    while (lay->in_place[v->id]) v = lay->in_place[v->id];
+    return v;
+}
+
+/* Whether the kernel at root reads, besides x, a value in x's memory (a
+ * view of it): its output cannot go there, the two pointers would alias. */
+static int reads_alias(const gr_graph *g, const layout *lay, int root, const gr_value *x) {
+    const gr_value *mx = memory_of(lay, x);
+    for (int m = lay->first_member[root]; m >= 0; m = lay->next_member[m]) {
+        const gr_node *n = g->nodes[m];
+        for (int j = 0; j < n->n_inputs; j++) {
+            const gr_value *u = n->inputs[j];
+            if (u && u != x && u->kind == GR_VALUE_NODE && memory_of(lay, u) == mx) return 1;
+        }
+    }
+    return 0;
+}
+
 /* The input of the kernel at root (an in_place_kernel) whose arena buffer
  * its output y can take (see "in place"), or NULL. */
 static const gr_value *in_place_input(const gr_graph *g, const layout *lay, int root,
@@ -286,23 +312,53 @@ static const gr_value *in_place_input(const gr_graph *g, const layout *lay, int 
             if (!x || x->kind != GR_VALUE_NODE || last[x->id] != root) continue;
             int b = lay->buffer_of[x->id];
             if (b >= 0 && p->buffers[b].kind == GR_BUF_ARENA && p->buffers[b].nbytes == nbytes &&
-                reads_like(g, lay, root, x, y))
+                reads_like(g, lay, root, x, y) && !reads_alias(g, lay, root, x))
                 return x;
         }
     }
     return NULL;
 }
 
-/* Gives output y of the kernel at i an arena buffer: x's block when y can
- * be computed in place (in_place set), else a free block. */
+/* Views: the node at i copies its input's bytes (Identity, Reshape,
+ * Flatten, Squeeze, Unsqueeze: cg_emit_copy). Its output y can be that
+ * input x's arena buffer itself, with no kernel at all, when x still owns
+ * its block (last[x] >= 0; see place_output). Returns x, or NULL. */
+static const gr_value *view_source(const gr_graph *g, const layout *lay, int i,
+                                   const gr_value *y, const int *last) {
+    const gr_node *n = g->nodes[i];
+    if (lay->first_member[i] != i || cg_emitter(n->op) != cg_emit_copy) return NULL;
+    const gr_value *x = n->inputs[0];
+    if (!x || x->kind != GR_VALUE_NODE || last[x->id] < 0) return NULL;
+    int b = lay->buffer_of[x->id];
+    size_t nbytes = (size_t)gr_value_numel(y) * gr_dtype_size(y->dtype);
+    return b >= 0 && lay->plan->buffers[b].kind == GR_BUF_ARENA &&
+           lay->plan->buffers[b].nbytes == nbytes ? x : NULL;
+}
+
+/* Whether node i is a view that needs no kernel (see view_source). */
+static int is_view(const gr_graph *g, const layout *lay, int i) {
+    const gr_node *n = g->nodes[i];
+    return cg_emitter(n->op) == cg_emit_copy && n->outputs[0] && lay->in_place[n->outputs[0]->id];
+}
+
+/* Gives output y of the kernel at i (last[y] already final) an arena
+ * buffer: with in_place set, x's block when y can be computed in place
+ * (x dies here: y frees the block) or is a view of x (one block for both:
+ * freed by whichever dies last, the other's release dropped); else a free
+ * block. */
 static void place_output(const gr_graph *g, layout *lay, int i, const gr_value *y, int in_place,
                          int *last, block *free_list, int *n_free, size_t *top) {
     gr_plan *p = lay->plan;
     int b = add_buffer(p, y, GR_BUF_ARENA, 0);
-    const gr_value *x = in_place ? in_place_input(g, lay, i, y, last) : NULL;
+    const gr_value *x = NULL;
+    if (in_place && in_place_kernel(g, lay, i) && (x = in_place_input(g, lay, i, y, last))) {
+        last[x->id] = -1; /* its block is y's now */
+    } else if (in_place && (x = view_source(g, lay, i, y, last))) {
+        if (last[y->id] >= last[x->id]) last[x->id] = -1;
+        else last[y->id] = -1;
+    }
     if (x) {
         p->buffers[b].offset = p->buffers[lay->buffer_of[x->id]].offset;
-        last[x->id] = -1; /* its block is y's now */
         lay->in_place[y->id] = x;
     } else {
         p->buffers[b].offset = place(free_list, n_free, top, align64(p->buffers[b].nbytes));
@@ -335,12 +391,11 @@ static gr_code plan_arena(const gr_graph *g, layout *lay, int in_place, gr_statu
     for (int i = 0; i < g->n_nodes; i++) {
         if (lay->root_of[i] != i) continue; /* inside a group: no buffers */
         const gr_node *n = g->nodes[i];
-        int may = in_place && in_place_kernel(g, lay, i);
         for (int j = 0; j < n->n_outputs; j++) {
             const gr_value *v = n->outputs[j];
             if (!v || lay->buffer_of[v->id] >= 0) continue;
-            place_output(g, lay, i, v, may, last, free_list, &n_free, &top);
             if (last[v->id] < i) last[v->id] = i; /* unused output: free now */
+            place_output(g, lay, i, v, in_place, last, free_list, &n_free, &top);
         }
         release_inputs(g, lay, i, last, free_list, &n_free);
     }
@@ -738,6 +793,7 @@ static gr_code emit_nodes(jit_build *jb, const gr_graph *g, layout *lay, gr_stat
             GR_TRY(emit_group(jb, g, lay, i, st));
             continue;
         }
+        if (is_view(g, lay, i)) continue;          /* its input's buffer: no kernel */
         cg_emit_fn emit = cg_emitter(n->op);
         if (!emit)
             return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (%s): no kernel for this op yet",

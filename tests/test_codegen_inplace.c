@@ -118,6 +118,12 @@ static double ref_group(double x, double y, int i) {
     return (void)i, exp(sigmoid(relu(x + y)) * x);
 }
 static double ref_later(double x, double y, int i) { return (void)i, -(relu(x + y) - (x + y)); }
+/* (f32(x + y) * y) + relu(x + y), rounded to f32 as compiled */
+static double ref_view(double x, double y, int i) {
+    double a = (float)(x + y);
+    return (void)i, (double)(float)(a * y) + relu(a);
+}
+static double ref_twice(double x, double y, int i) { return (void)i, -2 * (double)(float)(x + y); }
 /* relu((relu(x) + relu(c)) * y), the sum rounded to f32 as compiled */
 static double ref_io(double x, double y, int i) {
     return relu((double)(float)(relu(x) + relu(const_c(i))) * y);
@@ -252,6 +258,45 @@ static void test_inputs_outputs_and_constants_are_not_taken(void **state) {
     check_ref(p, g, ref_io);
 }
 
+/* Views: v = Flatten(a) is a's buffer, without a kernel; a is read after
+ * Relu(v), so r takes a block of its own; t = Mul(a, y) takes a's block
+ * (v is dead); f = Flatten(t) is t's. out = f + r. */
+static void test_flatten_is_a_view(void **state) {
+    (void)state;
+    gr_value *x, *y;
+    gr_graph *g = xy_graph("view", &x, &y);
+    gr_value *a = op(g, GR_OP_ADD, "a", x, y);
+    gr_value *v = op(g, GR_OP_FLATTEN, "v", a, NULL);
+    gr_value *r = op(g, GR_OP_RELU, "r", v, NULL);
+    gr_value *t = op(g, GR_OP_MUL, "t", a, y);
+    gr_value *f = op(g, GR_OP_FLATTEN, "f", t, NULL);
+    gr_graph_add_output(g, op(g, GR_OP_ADD, "out", f, r));
+    gr_plan *p = compile(g);
+    assert_int_equal(p->n_steps, 4); /* Add, Relu, Mul, Add: no Flatten */
+    assert_true(shared(p, "a", "v"));
+    assert_false(shared(p, "v", "r"));
+    assert_true(shared(p, "a", "t"));
+    assert_true(shared(p, "t", "f"));
+    check_ref(p, g, ref_view);
+}
+
+/* z = Add(a, Identity(a)): Identity is a view of a, so z must not take
+ * that memory (the kernel would read it through a second pointer). */
+static void test_view_read_beside_its_source_keeps_separate(void **state) {
+    (void)state;
+    gr_value *x, *y;
+    gr_graph *g = xy_graph("alias", &x, &y);
+    gr_value *a = op(g, GR_OP_ADD, "a", x, y);
+    gr_value *z = op(g, GR_OP_ADD, "z", a, op(g, GR_OP_IDENTITY, "v", a, NULL));
+    gr_graph_add_output(g, op(g, GR_OP_NEG, "out", z, NULL));
+    gr_plan *p = compile(g);
+    assert_int_equal(p->n_steps, 3);
+    assert_true(shared(p, "a", "v"));
+    assert_false(shared(p, "v", "z"));
+    expect_step(p, 1, 2, "a"); /* a and v: one pointer; z */
+    check_ref(p, g, ref_twice);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_runs_in_place),
@@ -259,6 +304,8 @@ int main(void) {
         cmocka_unit_test(test_input_read_later_keeps_its_buffer),
         cmocka_unit_test(test_broadcast_and_other_dtypes_keep_separate_buffers),
         cmocka_unit_test(test_inputs_outputs_and_constants_are_not_taken),
+        cmocka_unit_test(test_flatten_is_a_view),
+        cmocka_unit_test(test_view_read_beside_its_source_keeps_separate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
