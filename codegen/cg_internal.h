@@ -9,7 +9,11 @@
  * entry point gr_kernel_fn NAME(ptr args, i64 begin, i64 end) that loads the
  * buffer pointers and the thread's workspace (args[n]) and calls the body
  * (inlined). Buffers never alias within one kernel (the memory planner
- * guarantees it), hence noalias. The workspace is scratch memory private to
+ * guarantees it), hence noalias, with one exception: an output the planner
+ * computes in place, in the buffer of one of the kernel's inputs (jit.c,
+ * "in place"), is no parameter of its own: cg_arg gives that input's
+ * parameter for it, so the kernel reads and writes that memory through one
+ * pointer, and its IR text (what kernel reuse compares) shows it. The workspace is scratch memory private to
  * the calling thread, k->workspace_bytes long; it does not survive between
  * calls, so a task must not rely on what an earlier task left there.
  *
@@ -45,6 +49,9 @@ typedef struct cg_module {
     void *(*claim_const)(const struct cg_module *m, const gr_node *n, int slot,
                          size_t *nbytes);
     void *claim_ctx;         /* claim_const's (jit.c's layout) */
+    /* Set by jit.c while emitting: in_place[v->id] is the input value whose
+     * buffer value v is computed in, or NULL (NULL: none is). */
+    const gr_value *const *in_place;
 } cg_module;
 
 typedef struct {
@@ -65,14 +72,17 @@ typedef struct {
 
 /* --- kernel scaffolding (kernel.c) --- */
 
-/* Starts a kernel whose arguments are the given values' buffers, in order.
- * The builder is positioned in the body's entry block. */
+/* Starts a kernel whose arguments are the given values' buffers, in order,
+ * except that a value computed in place (m->in_place) in the buffer of
+ * another of the values takes no argument of its own. The builder is
+ * positioned in the body's entry block. */
 gr_code cg_kernel_begin(cg_module *m, cg_kernel *k, const char *name,
                         int n_values, const gr_value *const *values,
                         gr_status *st);
 /* Finishes the body (ret void) and emits the entry point. */
 gr_code cg_kernel_end(cg_kernel *k, gr_status *st);
-/* The body's pointer parameter for v (which must be one of its values). */
+/* The body's pointer parameter for v (which must be one of its values;
+ * for a value computed in place, its input's). */
 LLVMValueRef cg_arg(const cg_kernel *k, const gr_value *v);
 
 /* --- loops (kernel.c) --- */

@@ -24,6 +24,7 @@
 
 #include "codegen/cg_build.h"
 #include "codegen/cg_internal.h"
+#include "codegen/elementwise.h"
 
 typedef struct {
     LLVMOrcLLJITRef jit;
@@ -101,6 +102,9 @@ typedef struct {
      * members of a root are chained first_member[root], next_member[...]
      * in node order, ending with -1. */
     int *root_of, *first_member, *next_member;
+    /* in_place[v->id]: the input whose buffer v is computed in, or NULL
+     * (see "in place"); handed to the emitters as cg_module.in_place. */
+    const gr_value **in_place;
 } layout;
 
 /* Removes the members that are not elementwise (a Conv, MatMul or Gemm
@@ -174,7 +178,31 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* Intermediates: first fit over free blocks, freed after their last use.
  * A node's outputs are placed before its inputs are freed, so a kernel's
- * buffers never overlap (its pointer arguments are noalias). */
+ * buffers never overlap (its pointer arguments are noalias), except for an
+ * output computed in place.
+ *
+ * In place: an elementwise kernel (cg_emit_elementwise, cg_emit_dropout, or
+ * a fusion group without a Conv/MatMul/Gemm head: fused.c) computes its
+ * output y in the buffer of one of its inputs x when
+ *   - x is an arena intermediate whose last reader is this kernel;
+ *   - x is read by the kernel (an operand of cg_ew_loop) and has y's shape
+ *     and dtype, so the same byte size, and is read element i at element i
+ *     (never broadcast);
+ *   - y has no buffer yet (not a graph output, nor an update computed in
+ *     its state: place_updates);
+ *   - the kernel reads no other value in x's memory (a view of x).
+ * Those kernels (elementwise.c: cg_ew_loop) load every operand of element
+ * i before they store element i, and never load element i again after, so
+ * the result equals that with separate buffers, whatever the tasks. y's
+ * buffer is x's block, which is freed when y dies (x's own release is
+ * dropped). In the kernel, y has no pointer parameter of its own: it is
+ * read and written through x's (cg_kernel_begin, cg_arg), which keeps
+ * noalias true and shows in the IR text that kernel reuse compares.
+ *
+ * Views: the output of Identity, Reshape, Flatten, Squeeze or Unsqueeze
+ * (the same bytes) is its input's arena buffer when that is an arena
+ * intermediate, and the node needs no kernel (view_source, is_view).
+ * GRAFT_NO_IN_PLACE (environment) turns this off, for comparisons. */
 typedef struct {
     size_t offset, size;
 } block;
@@ -228,7 +256,121 @@ static void release_inputs(const gr_graph *g, layout *lay, int i, int *last, blo
     }
 }
 
-static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
+/* Whether the kernel at root computes element i from its same-shape
+ * operands' element i alone, loaded before it stores (see "in place"). */
+static int in_place_kernel(const gr_graph *g, const layout *lay, int root) {
+    if (lay->first_member[root] == root) {
+        cg_emit_fn e = cg_emitter(g->nodes[root]->op);
+        return e == cg_emit_elementwise || e == cg_emit_dropout;
+    }
+    for (int m = lay->first_member[root]; m >= 0; m = lay->next_member[m])
+        if (!(gr_op_info_of(g->nodes[m]->op)->flags & GR_OPF_ELEMENTWISE)) return 0;
+    return 1;
+}
+
+/* Whether the kernel at root loads x as an operand, and x has y's shape
+ * and dtype. */
+static int reads_like(const gr_graph *g, const layout *lay, int root, const gr_value *x,
+                      const gr_value *y) {
+    if (x->dtype != y->dtype || !gr_shape_equal(&x->shape, &y->shape)) return 0;
+    for (int m = lay->first_member[root]; m >= 0; m = lay->next_member[m]) {
+        const gr_node *n = g->nodes[m];
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == x && cg_ew_reads_input(n, j)) return 1;
+    }
+    return 0;
+}
+
+/* The value whose buffer v's memory was first (before in-place outputs
+ * and views took it over). */
+static const gr_value *memory_of(const layout *lay, const gr_value *v) {
+    while (lay->in_place[v->id]) v = lay->in_place[v->id];
+    return v;
+}
+
+/* Whether the kernel at root reads, besides x, a value in x's memory (a
+ * view of it): its output cannot go there, the two pointers would alias. */
+static int reads_alias(const gr_graph *g, const layout *lay, int root, const gr_value *x) {
+    const gr_value *mx = memory_of(lay, x);
+    for (int m = lay->first_member[root]; m >= 0; m = lay->next_member[m]) {
+        const gr_node *n = g->nodes[m];
+        for (int j = 0; j < n->n_inputs; j++) {
+            const gr_value *u = n->inputs[j];
+            if (u && u != x && u->kind == GR_VALUE_NODE && memory_of(lay, u) == mx) return 1;
+        }
+    }
+    return 0;
+}
+
+/* The input of the kernel at root (an in_place_kernel) whose arena buffer
+ * its output y can take (see "in place"), or NULL. */
+static const gr_value *in_place_input(const gr_graph *g, const layout *lay, int root,
+                                      const gr_value *y, const int *last) {
+    const gr_plan *p = lay->plan;
+    size_t nbytes = (size_t)gr_value_numel(y) * gr_dtype_size(y->dtype);
+    for (int m = lay->first_member[root]; m >= 0; m = lay->next_member[m]) {
+        const gr_node *n = g->nodes[m];
+        for (int j = 0; j < n->n_inputs; j++) {
+            const gr_value *x = n->inputs[j];
+            if (!x || x->kind != GR_VALUE_NODE || last[x->id] != root) continue;
+            int b = lay->buffer_of[x->id];
+            if (b >= 0 && p->buffers[b].kind == GR_BUF_ARENA && p->buffers[b].nbytes == nbytes &&
+                reads_like(g, lay, root, x, y) && !reads_alias(g, lay, root, x))
+                return x;
+        }
+    }
+    return NULL;
+}
+
+/* Views: the node at i copies its input's bytes (Identity, Reshape,
+ * Flatten, Squeeze, Unsqueeze: cg_emit_copy). Its output y can be that
+ * input x's arena buffer itself, with no kernel at all, when x still owns
+ * its block (last[x] >= 0; see place_output). Returns x, or NULL. */
+static const gr_value *view_source(const gr_graph *g, const layout *lay, int i,
+                                   const gr_value *y, const int *last) {
+    const gr_node *n = g->nodes[i];
+    if (lay->first_member[i] != i || cg_emitter(n->op) != cg_emit_copy) return NULL;
+    const gr_value *x = n->inputs[0];
+    if (!x || x->kind != GR_VALUE_NODE || last[x->id] < 0) return NULL;
+    int b = lay->buffer_of[x->id];
+    size_t nbytes = (size_t)gr_value_numel(y) * gr_dtype_size(y->dtype);
+    return b >= 0 && lay->plan->buffers[b].kind == GR_BUF_ARENA &&
+           lay->plan->buffers[b].nbytes == nbytes ? x : NULL;
+}
+
+/* Whether node i is a view that needs no kernel (see view_source). */
+static int is_view(const gr_graph *g, const layout *lay, int i) {
+    const gr_node *n = g->nodes[i];
+    return cg_emitter(n->op) == cg_emit_copy && n->outputs[0] && lay->in_place[n->outputs[0]->id];
+}
+
+/* Gives output y of the kernel at i (last[y] already final) an arena
+ * buffer: with in_place set, x's block when y can be computed in place
+ * (x dies here: y frees the block) or is a view of x (one block for both:
+ * freed by whichever dies last, the other's release dropped); else a free
+ * block. */
+static void place_output(const gr_graph *g, layout *lay, int i, const gr_value *y, int in_place,
+                         int *last, block *free_list, int *n_free, size_t *top) {
+    gr_plan *p = lay->plan;
+    int b = add_buffer(p, y, GR_BUF_ARENA, 0);
+    const gr_value *x = NULL;
+    if (in_place && in_place_kernel(g, lay, i) && (x = in_place_input(g, lay, i, y, last))) {
+        last[x->id] = -1; /* its block is y's now */
+    } else if (in_place && (x = view_source(g, lay, i, y, last))) {
+        if (last[y->id] >= last[x->id]) last[x->id] = -1;
+        else last[y->id] = -1;
+    }
+    if (x) {
+        p->buffers[b].offset = p->buffers[lay->buffer_of[x->id]].offset;
+        lay->in_place[y->id] = x;
+    } else {
+        p->buffers[b].offset = place(free_list, n_free, top, align64(p->buffers[b].nbytes));
+    }
+    lay->buffer_of[y->id] = b;
+}
+
+/* Places the intermediates; in place (see above) if in_place is set. */
+static gr_code plan_arena(const gr_graph *g, layout *lay, int in_place, gr_status *st) {
     gr_plan *p = lay->plan;
     int *last = gr_calloc((size_t)g->n_values + 1, sizeof(int));
     block *free_list = gr_calloc((size_t)g->n_values + 2, sizeof(block));
@@ -255,10 +397,8 @@ static gr_code plan_arena(const gr_graph *g, layout *lay, gr_status *st) {
         for (int j = 0; j < n->n_outputs; j++) {
             const gr_value *v = n->outputs[j];
             if (!v || lay->buffer_of[v->id] >= 0) continue;
-            int b = add_buffer(p, v, GR_BUF_ARENA, 0);
-            p->buffers[b].offset = place(free_list, &n_free, &top, align64(p->buffers[b].nbytes));
-            lay->buffer_of[v->id] = b;
             if (last[v->id] < i) last[v->id] = i; /* unused output: free now */
+            place_output(g, lay, i, v, in_place, last, free_list, &n_free, &top);
         }
         release_inputs(g, lay, i, last, free_list, &n_free);
     }
@@ -295,8 +435,29 @@ static gr_code place_updates(const gr_graph *g, layout *lay, gr_status *st) {
         if (b < 0 || lay->plan->buffers[b].kind != GR_BUF_STATE)
             return gr_fail(st, GR_ERR_INTERNAL, "update of '%s': not a variable parameter",
                            u->state->name);
-        if (update_in_place(g, lay, u)) lay->buffer_of[u->next->id] = b;
+        if (!update_in_place(g, lay, u)) continue;
+        lay->buffer_of[u->next->id] = b;
+        /* state and next: one pointer in the kernel, as for "in place" */
+        int root = lay->root_of[u->next->producer->id];
+        if (in_place_kernel(g, lay, root) && reads_like(g, lay, root, u->state, u->next))
+            lay->in_place[u->next->id] = u->state;
     }
+    return GR_OK;
+}
+
+/* The arena, planned twice: without in-place buffers (a figure for
+ * --verbose: plan->arena_separate), then for good. */
+static gr_code plan_intermediates(const gr_graph *g, layout *lay, gr_status *st) {
+    gr_plan *p = lay->plan;
+    int n = p->n_buffers;
+    GR_TRY(plan_arena(g, lay, 0, st));
+    size_t separate = p->arena_bytes;
+    if (getenv("GRAFT_NO_IN_PLACE")) return p->arena_separate = separate, GR_OK;
+    for (int i = 0; i < g->n_values; i++)
+        if (lay->buffer_of[i] >= n) lay->buffer_of[i] = -1;
+    p->n_buffers = n;
+    GR_TRY(plan_arena(g, lay, 1, st));
+    p->arena_separate = separate;
     return GR_OK;
 }
 
@@ -349,7 +510,7 @@ static gr_code assign_buffers(const gr_graph *g, layout *lay, gr_status *st) {
             memcpy((char *)p->state_init + p->buffers[b].offset, v->data, v->nbytes);
     }
     GR_TRY(place_updates(g, lay, st));
-    return plan_arena(g, lay, st);
+    return plan_intermediates(g, lay, st);
 }
 
 /* cg_module.claim_const while emitting the kernels of m->g (claim_ctx: its
@@ -652,6 +813,7 @@ static gr_code emit_nodes(jit_build *jb, const gr_graph *g, layout *lay, gr_stat
             GR_TRY(emit_group(jb, g, lay, i, st));
             continue;
         }
+        if (is_view(g, lay, i)) continue;          /* its input's buffer: no kernel */
         cg_emit_fn emit = cg_emitter(n->op);
         if (!emit)
             return gr_fail(st, GR_ERR_UNSUPPORTED, "node '%s' (%s): no kernel for this op yet",
@@ -871,6 +1033,7 @@ static void free_layout(layout *lay) {
     gr_free(lay->root_of);
     gr_free(lay->first_member);
     gr_free(lay->next_member);
+    gr_free(lay->in_place);
 }
 
 static int max_steps(const gr_graph *g) { return g->n_nodes + g->n_outputs + g->n_updates + 1; }
@@ -899,18 +1062,22 @@ static gr_code build_plan(jit_build *jb, const gr_graph *g, gr_plan **out, gr_st
     gr_plan *p = plan_new(g);
     size_t nn = (size_t)g->n_nodes + 1;
     layout lay = {p, gr_calloc((size_t)g->n_values + 1, sizeof(int)), gr_calloc(nn, sizeof(int)),
-                  gr_calloc(nn, sizeof(int)), gr_calloc(nn, sizeof(int))};
+                  gr_calloc(nn, sizeof(int)), gr_calloc(nn, sizeof(int)),
+                  gr_calloc((size_t)g->n_values + 1, sizeof(gr_value *))};
     gr_code rc = GR_OK;
-    if (!p || !lay.buffer_of || !lay.root_of || !lay.first_member || !lay.next_member)
+    if (!p || !lay.buffer_of || !lay.root_of || !lay.first_member || !lay.next_member ||
+        !lay.in_place)
         rc = gr_fail(st, GR_ERR_NOMEM, "out of memory building the plan");
     if (rc == GR_OK) rc = plan_groups(g, &lay, st);
     if (rc == GR_OK) rc = assign_buffers(g, &lay, st);
     jb->m.claim_const = claim_const;
     jb->m.claim_ctx = &lay;
+    jb->m.in_place = lay.in_place;
     if (rc == GR_OK) rc = emit_nodes(jb, g, &lay, st);
     jb->m.claim_const = NULL;
     if (rc == GR_OK) rc = emit_output_copies(jb, g, &lay, st);
     if (rc == GR_OK) rc = emit_update_copies(jb, g, &lay, st);
+    jb->m.in_place = NULL;
     free_layout(&lay);
     if (rc != GR_OK) {
         gr_plan_free(p);
@@ -980,10 +1147,10 @@ gr_code gr_codegen_jit(const gr_graph *g, const gr_codegen_opts *opts, gr_plan *
     if ((opts && opts->verbose) || getenv("GRAFT_CODEGEN_VERBOSE"))
         fprintf(stderr, "graft: compiled %d kernels (%d functions) in %.1f ms: emit %.1f, "
                 "optimise and machine code %.1f on %d threads (CPU: optimise %.1f, machine "
-                "code %.1f, busiest thread %.1f), link %.1f (arena %zu bytes, weights %zu "
-                "bytes)\n", p->n_steps, n_functions, p->compile_ms, t_emit - t0,
-                t_compile - t_emit, n_parts, cpu_opt, cpu_mc, cpu_max, now_ms() - t_compile,
-                p->arena_bytes, p->const_bytes);
+                "code %.1f, busiest thread %.1f), link %.1f (arena %zu bytes, %zu without "
+                "in-place; weights %zu bytes)\n", p->n_steps, n_functions, p->compile_ms,
+                t_emit - t0, t_compile - t_emit, n_parts, cpu_opt, cpu_mc, cpu_max,
+                now_ms() - t_compile, p->arena_bytes, p->arena_separate, p->const_bytes);
     *out = p;
     return GR_OK;
 }

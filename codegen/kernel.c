@@ -27,6 +27,15 @@ static void target_attrs(const cg_module *m, LLVMValueRef fn, int wide) {
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enum_attr(m->ctx, "nounwind"));
 }
 
+/* The input among values[0..n) whose buffer v is computed in, or NULL. */
+static const gr_value *in_place_source(const cg_module *m, const gr_value *v, int n,
+                                       const gr_value *const *values) {
+    const gr_value *src = m->in_place && v ? m->in_place[v->id] : NULL;
+    for (int i = 0; src && i < n; i++)
+        if (values[i] == src) return src;
+    return NULL;
+}
+
 gr_code cg_kernel_begin(cg_module *m, cg_kernel *k, const char *name,
                         int n_values, const gr_value *const *values,
                         gr_status *st) {
@@ -38,12 +47,13 @@ gr_code cg_kernel_begin(cg_module *m, cg_kernel *k, const char *name,
     k->b = m->b;
     k->name = name;
     k->n_tasks = 1;
-    k->n_args = n_values;
     LLVMTypeRef params[CG_MAX_ARGS + 2];
     for (int i = 0; i < n_values; i++) {
-        params[i] = m->t_ptr;
-        k->arg_values[i] = values[i];
+        if (in_place_source(m, values[i], n_values, values)) continue; /* shares its input's */
+        params[k->n_args] = m->t_ptr;
+        k->arg_values[k->n_args++] = values[i];
     }
+    n_values = k->n_args;
     params[n_values] = m->t_ptr; /* workspace */
     params[n_values + 1] = m->t_i64;
     params[n_values + 2] = m->t_i64;
@@ -89,6 +99,8 @@ gr_code cg_kernel_begin_node(cg_module *m, cg_kernel *k, const char *name,
 
 LLVMValueRef cg_arg(const cg_kernel *k, const gr_value *v) {
     v = cg_epilogue_alias(k, v);
+    const gr_value *src = in_place_source(k->m, v, k->n_args, k->arg_values);
+    if (src) v = src;
     for (int i = 0; i < k->n_args; i++)
         if (k->arg_values[i] == v) return k->args[i];
     GR_ASSERT(!"value is not an argument of the kernel");

@@ -19,6 +19,16 @@ typedef struct {
     rd_window w;
 } pool_ctx;
 
+/* Whether x replaces the running maximum a of a MaxPool with Indices: a
+ * larger x, or a NaN x (the value is NaN, as rd_max's; the index the last
+ * NaN's, as PyTorch's and MaxPoolGrad's choice: train_pool.c). */
+static LLVMValueRef new_max(cg_kernel *k, gr_dtype at, LLVMValueRef x, LLVMValueRef a) {
+    if (!gr_dtype_is_float(at))
+        return LLVMBuildICmp(k->b, cg_dtype_signed(at) ? LLVMIntSGT : LLVMIntUGT, x, a, "");
+    return LLVMBuildOr(k->b, LLVMBuildFCmp(k->b, LLVMRealOGT, x, a, ""),
+                       LLVMBuildFCmp(k->b, LLVMRealUNO, x, x, ""), "");
+}
+
 /* Loops over the kernel positions of dims d..2; off is the row-major
  * spatial offset so far. acc[0]: max or sum, acc[1]: offset of the max. */
 static void nest(const pool_ctx *p, const rd_win *w, LLVMValueRef plane, int d, LLVMValueRef off,
@@ -40,11 +50,7 @@ static void nest(const pool_ctx *p, const rd_win *w, LLVMValueRef plane, int d, 
         } else if (n_acc == 1) {
             a[0] = rd_max(k, p->at, a[0], x);
         } else { /* first maximum in scan order */
-            LLVMValueRef c = gr_dtype_is_float(p->at)
-                                 ? LLVMBuildFCmp(k->b, LLVMRealOGT, x, a[0], "")
-                                 : LLVMBuildICmp(k->b, cg_dtype_signed(p->at) ? LLVMIntSGT
-                                                                              : LLVMIntUGT,
-                                                 x, a[0], "");
+            LLVMValueRef c = new_max(k, p->at, x, a[0]);
             a[0] = LLVMBuildSelect(k->b, c, x, a[0], "");
             a[1] = LLVMBuildSelect(k->b, c, o, a[1], "");
         }
@@ -104,10 +110,7 @@ static void accumulate(const pool_ctx *p, LLVMValueRef wv, LLVMValueRef wi, LLVM
     } else if (!p->ind) {
         v = rd_max(k, p->at, a, x);
     } else {
-        LLVMValueRef c = gr_dtype_is_float(p->at)
-                             ? LLVMBuildFCmp(k->b, LLVMRealOGT, x, a, "")
-                             : LLVMBuildICmp(k->b, cg_dtype_signed(p->at) ? LLVMIntSGT : LLVMIntUGT,
-                                             x, a, "");
+        LLVMValueRef c = new_max(k, p->at, x, a);
         v = LLVMBuildSelect(k->b, c, x, a, "");
         cg_store(k, GR_DTYPE_I64, wi, j,
                  LLVMBuildSelect(k->b, c, off, cg_load(k, GR_DTYPE_I64, wi, j), ""));

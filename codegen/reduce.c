@@ -26,14 +26,16 @@ static LLVMValueRef call1(cg_kernel *k, const char *name, LLVMValueRef a) {
     return cg_intrinsic(k, name, NULL, 1, &a);
 }
 
+/* Floats: NaN if a or b is NaN, as numpy's maximum and ONNX Runtime (not
+ * llvm.maxnum, which returns the other operand). */
 LLVMValueRef rd_max(cg_kernel *k, gr_dtype at, LLVMValueRef a, LLVMValueRef b) {
-    if (gr_dtype_is_float(at)) return call2(k, "llvm.maxnum", a, b);
+    if (gr_dtype_is_float(at)) return cg_fmax(k, a, b);
     if (at == GR_DTYPE_BOOL) return LLVMBuildOr(k->b, a, b, "");
     return call2(k, cg_dtype_signed(at) ? "llvm.smax" : "llvm.umax", a, b);
 }
 
 LLVMValueRef rd_min(cg_kernel *k, gr_dtype at, LLVMValueRef a, LLVMValueRef b) {
-    if (gr_dtype_is_float(at)) return call2(k, "llvm.minnum", a, b);
+    if (gr_dtype_is_float(at)) return cg_fmin(k, a, b);
     if (at == GR_DTYPE_BOOL) return LLVMBuildAnd(k->b, a, b, "");
     return call2(k, cg_dtype_signed(at) ? "llvm.smin" : "llvm.umin", a, b);
 }
@@ -89,15 +91,20 @@ void rd_store(cg_kernel *k, gr_dtype yt, LLVMValueRef y, LLVMValueRef i, gr_dtyp
     cg_store(k, yt, y, i, cg_convert(k, v, at, yt));
 }
 
+/* NaN-propagating max or min of a and b (scalars or vectors). */
+static LLVMValueRef minmax(cg_kernel *k, int is_min, LLVMValueRef a, LLVMValueRef b) {
+    return is_min ? cg_fmin(k, a, b) : cg_fmax(k, a, b);
+}
+
 /* max (or min) of acc and x[base .. base + n) for float x held in its
- * register dtype: explicit vectors, because LLVM 16 does not vectorise a
- * maxnum reduction without no-NaN flags. 4 accumulators of 8 lanes (f32) or
- * 4 lanes (f64), a horizontal reduction, then a scalar tail. */
+ * register dtype, NaN if any is NaN (rd_max): explicit vectors, because
+ * LLVM 16 does not vectorise such a reduction without no-NaN flags. 4
+ * accumulators of 8 lanes (f32) or 4 lanes (f64), a reduction across the
+ * lanes, then a scalar tail. */
 LLVMValueRef rd_vec_minmax(cg_kernel *k, gr_dtype at, int is_min, LLVMValueRef x,
                            LLVMValueRef base, int64_t n, LLVMValueRef acc) {
     int lanes = at == GR_DTYPE_F64 ? 4 : 8, unroll = 4;
     int64_t nv = n / (lanes * unroll) * (lanes * unroll);
-    const char *op = is_min ? "llvm.minnum" : "llvm.maxnum";
     if (nv > 0) {
         LLVMTypeRef et = cg_reg_type(k->m, at), vt = LLVMVectorType(et, (unsigned)lanes);
         LLVMValueRef init = LLVMConstVector((LLVMValueRef[]){acc, acc, acc, acc, acc, acc, acc, acc},
@@ -115,18 +122,20 @@ LLVMValueRef rd_vec_minmax(cg_kernel *k, gr_dtype at, int is_min, LLVMValueRef x
             LLVMValueRef idx = rd_add(k, base, rd_add(k, i, cg_i64(k, u * lanes)));
             LLVMValueRef v = LLVMBuildLoad2(k->b, vt, cg_gep(k, at, x, idx), "");
             LLVMSetAlignment(v, (unsigned)gr_dtype_size(at));
-            cg_loop_next(&l, u, call2(k, op, a[u], v));
+            cg_loop_next(&l, u, minmax(k, is_min, a[u], v));
         }
         cg_loop_end(k, &l);
-        LLVMValueRef v = call2(k, op, call2(k, op, l.acc_out[0], l.acc_out[1]),
-                               call2(k, op, l.acc_out[2], l.acc_out[3]));
-        acc = call1(k, is_min ? "llvm.vector.reduce.fmin" : "llvm.vector.reduce.fmax", v);
+        LLVMValueRef v = minmax(k, is_min, minmax(k, is_min, l.acc_out[0], l.acc_out[1]),
+                                minmax(k, is_min, l.acc_out[2], l.acc_out[3]));
+        acc = LLVMBuildExtractElement(k->b, v, cg_i32(k, 0), "");
+        for (int i = 1; i < lanes; i++) /* llvm.vector.reduce.fmax drops NaNs */
+            acc = minmax(k, is_min, acc, LLVMBuildExtractElement(k->b, v, cg_i32(k, i), ""));
     }
     if (nv == n) return acc;
     cg_loop t;
     LLVMValueRef i = cg_loop_begin(k, &t, cg_i64(k, nv), cg_i64(k, n), 1);
     LLVMValueRef a = cg_loop_acc(k, &t, acc);
-    cg_loop_next(&t, 0, call2(k, op, a, cg_load(k, at, x, rd_add(k, base, i))));
+    cg_loop_next(&t, 0, minmax(k, is_min, a, cg_load(k, at, x, rd_add(k, base, i))));
     cg_loop_end(k, &t);
     return t.acc_out[0];
 }

@@ -3,7 +3,8 @@
  * inner == 1 a task scans one contiguous row; otherwise a task walks R for a
  * chunk of the inner dims, keeping the best values in the workspace and the
  * indices in the output, so the innermost loop stays contiguous. The first
- * extreme wins (the last with select_last_index); NaN compares false. */
+ * extreme wins (the last with select_last_index), a NaN counting as the
+ * extreme, as numpy's argmax/argmin (the first NaN's index). */
 #include "codegen/reduce_internal.h"
 
 typedef struct {
@@ -13,13 +14,16 @@ typedef struct {
     LLVMValueRef x, y;
 } arg_ctx;
 
-/* Whether v replaces the current best b. */
+/* Whether v replaces the current best b: a NaN v replaces a number (and,
+ * with select_last_index, an earlier NaN); nothing replaces a NaN b else. */
 static LLVMValueRef better(const arg_ctx *a, LLVMValueRef v, LLVMValueRef b) {
     cg_kernel *k = a->k;
     if (gr_dtype_is_float(a->at)) {
         LLVMRealPredicate p = a->is_max ? (a->last ? LLVMRealOGE : LLVMRealOGT)
                                         : (a->last ? LLVMRealOLE : LLVMRealOLT);
-        return LLVMBuildFCmp(k->b, p, v, b, "");
+        LLVMValueRef nan = LLVMBuildFCmp(k->b, LLVMRealUNO, v, v, "");
+        if (!a->last) nan = LLVMBuildAnd(k->b, nan, LLVMBuildFCmp(k->b, LLVMRealORD, b, b, ""), "");
+        return LLVMBuildOr(k->b, LLVMBuildFCmp(k->b, p, v, b, ""), nan, "");
     }
     int s = cg_dtype_signed(a->at);
     LLVMIntPredicate p;

@@ -574,6 +574,8 @@ typedef struct gr_plan {
     int n_steps;
     gr_step *steps;
     size_t arena_bytes;     /* size of the run-time arena */
+    size_t arena_separate;  /* what the arena would take without in-place
+                               buffers (--verbose; 0 when unknown) */
     size_t const_bytes;
     void *consts;           /* weights and constants, 64-byte aligned */
     size_t state_bytes;

@@ -9,15 +9,13 @@
 
 #include "codegen/gr_codegen.h"
 
-/* Runs every step with tasks split into n_splits contiguous pieces (to
- * exercise the task ranges as several threads would). */
-static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const *outputs,
-                            int n_splits, gr_status *st) {
-    gr_plan *p = NULL;
-    gr_codegen_opts opts = {0};
-    gr_code rc = gr_codegen_jit(g, &opts, &p, st);
-    if (rc != GR_OK) return rc;
+/* Runs every step of p with tasks split into n_splits contiguous pieces
+ * (to exercise the task ranges as several threads would), in an arena
+ * filled with NaN bytes (a read of a value never written shows). */
+static inline void cg_run_plan(const gr_plan *p, void *const *inputs, void *const *outputs,
+                               int n_splits) {
     char *arena = aligned_alloc(64, (p->arena_bytes + 63) / 64 * 64 + 64);
+    if (arena) memset(arena, 0xff, (p->arena_bytes + 63) / 64 * 64 + 64);
     void **args = calloc((size_t)p->n_buffers + 2, sizeof(void *));
     size_t ws_bytes = 64;
     for (int s = 0; s < p->n_steps; s++)
@@ -37,6 +35,16 @@ static gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const 
     free(arena);
     free(args);
     free(ws);
+}
+
+/* Compiles g and runs it as cg_run_plan does. */
+static inline gr_code cg_run_graph(const gr_graph *g, void *const *inputs, void *const *outputs,
+                                   int n_splits, gr_status *st) {
+    gr_plan *p = NULL;
+    gr_codegen_opts opts = {0};
+    gr_code rc = gr_codegen_jit(g, &opts, &p, st);
+    if (rc != GR_OK) return rc;
+    cg_run_plan(p, inputs, outputs, n_splits);
     gr_plan_free(p);
     return GR_OK;
 }

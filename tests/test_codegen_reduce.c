@@ -1019,6 +1019,139 @@ static void test_prologue_every_kind_and_axes(void **state) {
     const pro_case pool = {4, {2, 3, 5, 6}, 0, {0}, 1, 3, 4, 0x3, 0x0};
     const gr_op pools[2] = {GR_OP_GLOBAL_AVERAGE_POOL, GR_OP_GLOBAL_MAX_POOL};
     check_prologue(&pool, 2, pools);
+/* ------------------------------------------------------------- NaN inputs */
+
+/* x:[4,40] = ((i*37) % 101 - 50) / 4 with NaN at [1,3], [1,20] (the vector
+ * part of a row), [2,37] (the scalar tail) and [3,0]. The expected values
+ * below were computed by numpy 1.24 (np.max, np.min, np.argmax, np.argmin),
+ * whose maximum propagates NaN and whose argmax is the first NaN's index. */
+static void nan_rows(float *x) {
+    for (int i = 0; i < 160; i++) x[i] = (float)((i * 37) % 101 - 50) / 4;
+    x[43] = x[60] = x[117] = x[120] = NAN;
+}
+
+static void expect_same(const float *got, const float *want, int n) {
+    for (int i = 0; i < n; i++)
+        if (!(isnan(want[i]) ? isnan(got[i]) : got[i] == want[i]))
+            fail_msg("element %d: got %.9g, expected %.9g", i, got[i], want[i]);
+}
+
+static void run_reduce_axis(gr_op op, const float *x, int64_t axis, float *y) {
+    gr_graph *g = gr_graph_new("nan");
+    gr_value *av = axes_const(g, 1, &axis);
+    gr_node *n = one_node(g, op, GR_DTYPE_F32, 2, (int64_t[]){4, 40}, 1, &av, 1);
+    gr_node_set_int(g, n, "keepdims", 0);
+    run_both(g, (void *[]){(void *)x}, (void *[]){y});
+    gr_graph_free(g);
+}
+
+static void test_reduce_max_min_propagate_nan(void **state) {
+    (void)state;
+    static const float max1[4] = {12.5, NAN, NAN, NAN}, min1[4] = {-12.5, NAN, NAN, NAN};
+    static const float max0[40] = {
+        NAN, 4.5, 6.0, NAN, 7.0, 8.5, 9.0, 9.5, 11.0, 11.5, 12.0, 12.5, 5.25, 6.75,
+        7.25, 7.75, 9.25, 9.75, 10.25, 11.75, NAN, 5.0, 5.5, 6.0, 7.5, 8.0, 8.5, 10.0,
+        10.5, 11.0, 12.5, 4.25, 5.75, 6.25, 6.75, 8.25, 8.75, NAN, 10.75, 11.25};
+    static const float min0[40] = {
+        NAN, -12.0, -11.5, NAN, -9.5, -9.0, -8.5, -7.0, -6.5, -6.0, -4.5, -11.75, -11.25,
+        -10.75, -10.25, -8.75, -8.25, -7.75, -6.25, -5.75, NAN, -12.5, -12.0, -10.5,
+        -10.0, -9.5, -8.0, -7.5, -7.0, -5.5, -5.0, -12.25, -11.75, -11.25, -9.75, -9.25,
+        -8.75, NAN, -6.75, -6.25};
+    float x[160], y[40];
+    nan_rows(x);
+    run_reduce_axis(GR_OP_REDUCE_MAX, x, 1, y);
+    expect_same(y, max1, 4);
+    run_reduce_axis(GR_OP_REDUCE_MIN, x, 1, y);
+    expect_same(y, min1, 4);
+    run_reduce_axis(GR_OP_REDUCE_MAX, x, 0, y);
+    expect_same(y, max0, 40);
+    run_reduce_axis(GR_OP_REDUCE_MIN, x, 0, y);
+    expect_same(y, min0, 40);
+    /* a long row (vectors of 8 x 4 accumulators) with one NaN in its middle */
+    float *big = malloc(3 * 2500 * sizeof(float)), yb[3];
+    for (int i = 0; i < 7500; i++) big[i] = (float)(i % 977);
+    big[2500 + 1234] = NAN;
+    gr_graph *g = gr_graph_new("long");
+    int64_t axis = 1;
+    gr_value *av = axes_const(g, 1, &axis);
+    gr_node *n = one_node(g, GR_OP_REDUCE_MAX, GR_DTYPE_F32, 2, (int64_t[]){3, 2500}, 1, &av, 1);
+    gr_node_set_int(g, n, "keepdims", 0);
+    run_both(g, (void *[]){big}, (void *[]){yb});
+    assert_true(yb[0] == 976 && isnan(yb[1]) && yb[2] == 976);
+    gr_graph_free(g);
+    free(big);
+}
+
+static void test_argmax_argmin_pick_the_first_nan(void **state) {
+    (void)state;
+    static const int64_t amax0[40] = {3, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 2, 0, 1, 2, 0, 1, 2, 0,
+                                      1, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 2, 0, 1, 2, 0, 1, 2, 0, 1};
+    static const int64_t amin0[40] = {3, 1, 2, 1, 1, 2, 3, 1, 2, 3, 1, 0, 1, 2, 3, 1, 2, 3, 1, 2,
+                                      1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 1, 2, 3, 1, 2, 3, 2, 2, 3};
+    float x[160];
+    int64_t y[40];
+    nan_rows(x);
+    run_arg(GR_OP_ARG_MAX, x, 2, (int64_t[]){4, 40}, 1, 0, 0, y);
+    assert_true(y[0] == 30 && y[1] == 3 && y[2] == 37 && y[3] == 0);
+    run_arg(GR_OP_ARG_MIN, x, 2, (int64_t[]){4, 40}, 1, 0, 0, y);
+    assert_true(y[0] == 0 && y[1] == 3 && y[2] == 37 && y[3] == 0);
+    run_arg(GR_OP_ARG_MAX, x, 2, (int64_t[]){4, 40}, 0, 0, 0, y);
+    assert_memory_equal(y, amax0, sizeof amax0);
+    run_arg(GR_OP_ARG_MIN, x, 2, (int64_t[]){4, 40}, 0, 0, 0, y);
+    assert_memory_equal(y, amin0, sizeof amin0);
+    /* select_last_index: the last NaN (row 1 has two) */
+    run_arg(GR_OP_ARG_MAX, x, 2, (int64_t[]){4, 40}, 1, 0, 1, y);
+    assert_true(y[0] == 30 && y[1] == 20 && y[2] == 37 && y[3] == 0);
+    run_arg(GR_OP_ARG_MIN, x, 2, (int64_t[]){4, 40}, 1, 0, 1, y);
+    assert_true(y[0] == 0 && y[1] == 20 && y[2] == 37 && y[3] == 0);
+}
+
+/* x:[1,1,6,9] = ((i*29) % 53 - 26) / 2 with NaN at (1,1), (4,7), (4,8):
+ * values and indices from PyTorch 1.13's max_pool2d(return_indices=True),
+ * which, like numpy's max, propagates NaN and points at the window's last
+ * NaN in scan order (as MaxPoolGrad's choice, train_pool.c). */
+static void test_max_pool_propagates_nan(void **state) {
+    (void)state;
+    static const float v3[54] = {
+        NAN, NAN, NAN, 4.0, 6.5, 6.5, 9.0, 9.0, 9.0, NAN, NAN, NAN, 12.0, 6.5,
+        6.5, 9.0, 9.0, 9.0, NAN, NAN, NAN, 12.5, 12.5, 12.5, 7.0, 7.0, 7.0, 9.5,
+        12.0, 12.0, 12.5, 12.5, 13.0, NAN, NAN, NAN, 7.5, 10.0, 10.0, 12.5, 12.5,
+        13.0, NAN, NAN, NAN, 5.5, 8.0, 8.0, 10.5, 10.5, 13.0, NAN, NAN, NAN};
+    static const int64_t i3[54] = {
+        10, 10, 10, 3, 5, 5, 7, 7, 7, 10, 10, 10, 20, 5, 5, 7, 7, 7, 10, 10, 10, 31, 31, 31,
+        16, 16, 16, 18, 20, 20, 31, 31, 42, 43, 44, 44, 27, 29, 29, 31, 31, 42, 43, 44, 44,
+        36, 38, 38, 40, 40, 42, 43, 44, 44};
+    static const float v2[12] = {NAN, 4.0, 6.5, 9.0, 9.5, 12.0, 12.5, 5.0, 5.5, 8.0, 10.5, NAN};
+    static const int64_t i2[12] = {10, 3, 5, 7, 18, 20, 31, 25, 36, 38, 40, 43};
+    float x[54], y[54], yv[54];
+    int64_t ind[54];
+    for (int i = 0; i < 54; i++) x[i] = (float)((i * 29) % 53 - 26) / 2;
+    x[10] = x[43] = x[44] = NAN;
+    pool_cfg c3 = {GR_OP_MAX_POOL, 2, {3, 3}, {1, 1}, {0}, {1, 1, 1, 1}, NULL, 0, 0, 0, 1};
+    pool_cfg c2 = {GR_OP_MAX_POOL, 2, {2, 2}, {2, 2}, {0}, {0}, NULL, 0, 0, 0, 1};
+    const pool_cfg *cfg[2] = {&c3, &c2};
+    for (int t = 0; t < 2; t++) {
+        for (int with = 0; with < 2; with++) {
+            pool_cfg c = *cfg[t];
+            c.with_indices = with;
+            gr_graph *g = gr_graph_new("pool");
+            pool_node(g, &c, GR_DTYPE_F32, (int64_t[]){1, 1, 6, 9});
+            run_both(g, (void *[]){x}, with ? (void *[]){y, ind} : (void *[]){yv});
+            gr_graph_free(g);
+        }
+        expect_same(y, t ? v2 : v3, t ? 12 : 54);
+        expect_same(yv, t ? v2 : v3, t ? 12 : 54);
+        assert_memory_equal(ind, t ? i2 : i3, (t ? 12 : 54) * sizeof(int64_t));
+    }
+    /* GlobalMaxPool: channel 0 holds a NaN, channel 1 does not */
+    float gx[18], gy[2];
+    for (int i = 0; i < 18; i++) gx[i] = (float)i;
+    gx[4] = NAN;
+    gr_graph *g = gr_graph_new("gmp");
+    one_node(g, GR_OP_GLOBAL_MAX_POOL, GR_DTYPE_F32, 4, (int64_t[]){1, 2, 3, 3}, 0, NULL, 1);
+    run_both(g, (void *[]){gx}, (void *[]){gy});
+    assert_true(isnan(gy[0]) && gy[1] == 17);
+    gr_graph_free(g);
 }
 
 int main(void) {
@@ -1046,6 +1179,9 @@ int main(void) {
         cmocka_unit_test(test_f16_reduce_and_softmax),
         cmocka_unit_test(test_integer_argmax_and_bool_reduce),
         cmocka_unit_test(test_prologue_every_kind_and_axes),
+        cmocka_unit_test(test_reduce_max_min_propagate_nan),
+        cmocka_unit_test(test_argmax_argmin_pick_the_first_nan),
+        cmocka_unit_test(test_max_pool_propagates_nan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL) != 0;
 }

@@ -41,7 +41,8 @@ static const char help[] =
     "  --bench N          after one warm-up run, run N more times and print the\n"
     "                     median and minimum latency\n"
     "  --verbose          print pass, compile and run timings, kernel count and\n"
-    "                     memory to stderr\n"
+    "                     memory (arena bytes with and without in-place buffers)\n"
+    "                     to stderr\n"
     "  --dump-after PASS  print the graph after pass PASS ('all': every pass)\n"
     "  --adapter DIR      apply the LoRA adapters `graft train --save-adapters DIR`\n"
     "                     wrote (merged into the model's weights before compiling)\n"
@@ -469,9 +470,10 @@ static gr_code execute(const gr_plan *plan, const run_args *a, const gr_graph *g
     if (code == GR_OK) code = bind_buffers(plan, g, files, n, inputs, outputs, st);
     if (code == GR_OK) code = gr_session_new(plan, (int)a->threads, &s, st);
     if (code == GR_OK && a->verbose)
-        fprintf(stderr, "graft: codegen: %d kernels in %.1f ms; arena %zu bytes, constants "
-                "%zu bytes; %d threads\n", plan->n_steps, plan->compile_ms, plan->arena_bytes,
-                plan->const_bytes, gr_session_threads(s));
+        fprintf(stderr, "graft: codegen: %d kernels in %.1f ms; arena %zu bytes (%zu without "
+                "in-place buffers), constants %zu bytes; %d threads\n", plan->n_steps,
+                plan->compile_ms, plan->arena_bytes, plan->arena_separate, plan->const_bytes,
+                gr_session_threads(s));
     gr_session_profile(s, a->verbose);
     double t0 = now_ms();
     if (code == GR_OK) code = gr_session_run(s, inputs, outputs, st);

@@ -87,7 +87,8 @@ static const char *const help[] = {
     "                       learning rate), the frozen ones and the adapters added,\n"
     "                       then exit without training (--data not needed)\n"
     "  --verbose            print the same report before training (and the groups\n"
-    "                       of --unfreeze-every)\n",
+    "                       of --unfreeze-every), then the training step's kernel\n"
+    "                       count and arena bytes (with and without in-place buffers)\n",
     "LoRA (low-rank adapters; the model's own weights then freeze by default):\n"
     "  --lora GLOB[:rank=R,alpha=A,dropout=P]\n"
     "                       adapt every Gemm, MatMul and Conv weight W matching GLOB:\n"
@@ -651,6 +652,13 @@ static gr_code save_adapters(const train_args *a, session *s, gr_status *st) {
     return code;
 }
 
+/* --verbose: the compiled training step's kernels and arena. */
+static void report_step(const session *s) {
+    const gr_plan *p = gr_train_step_plan(s->train.step);
+    printf("training step: %d kernels, arena %zu bytes (%zu without in-place buffers)\n",
+           p->n_steps, p->arena_bytes, p->arena_separate);
+}
+
 static gr_code train(const train_args *a, session *s, gr_status *st) {
     gr_train_opts o;
     GR_TRY(train_options(a, &o, st));
@@ -658,6 +666,7 @@ static gr_code train(const train_args *a, session *s, gr_status *st) {
     GR_TRY(build(a, &o, s, st));
     if (a->dry_run || a->verbose) GR_TRY(report_groups(a, &o, s, st));
     if (a->dry_run) return GR_OK;
+    if (a->verbose) report_step(s);
     GR_TRY(tc_preprocess(s->train.step, a->fit, a->normalize, &s->pp, st));
     if (!(s->options = options_json(a->argc, a->argv)))
         return gr_fail(st, GR_ERR_NOMEM, "out of memory");
