@@ -1019,6 +1019,8 @@ static void test_prologue_every_kind_and_axes(void **state) {
     const pro_case pool = {4, {2, 3, 5, 6}, 0, {0}, 1, 3, 4, 0x3, 0x0};
     const gr_op pools[2] = {GR_OP_GLOBAL_AVERAGE_POOL, GR_OP_GLOBAL_MAX_POOL};
     check_prologue(&pool, 2, pools);
+}
+
 /* ------------------------------------------------------------- NaN inputs */
 
 /* x:[4,40] = ((i*37) % 101 - 50) / 4 with NaN at [1,3], [1,20] (the vector
