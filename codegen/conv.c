@@ -544,6 +544,20 @@ static int conv_is_pointwise(const cg_conv_geom *c) {
     return 1;
 }
 
+/* cg_gemm_plan's blocking, but with too few tasks (< 8) tiles are split
+ * along N first (down to two panels), then along M only while a part keeps
+ * >= 8 strips: every part of M packs the same im2col block again, which
+ * costs most when M is small. A tile keeps >= ~2 MFLOP. */
+static void conv_plan(const cg_module *m, cg_gemm *g, const cg_conv_geom *c) {
+    cg_gemm_plan(m, g, INT32_MAX); /* unsplit */
+    while (c->N * c->G * cg_gemm_n_tiles(g) < 8 &&
+           2.0 * (double)g->mc * (double)g->nc * (double)g->K >= 4e6) {
+        if (g->nc >= 4 * g->nr) g->nc = (g->nc / 2 + g->nr - 1) / g->nr * g->nr;
+        else if (g->mc >= 16 * g->mr) g->mc = (g->mc / 2 + g->mr - 1) / g->mr * g->mr;
+        else break;
+    }
+}
+
 /* for t in tasks: (image n, group gi, tile) -> GEMM tile. */
 static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c) {
     const gr_value *B = n->n_inputs > 2 ? n->inputs[2] : NULL;
@@ -553,7 +567,7 @@ static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c
     g.user = c;
     if (conv_is_pointwise(c)) g.b_rs = c->in_plane; /* B = X[ci, p] */
     else g.pack = conv_pack;
-    cg_gemm_plan(k->m, &g, c->N * c->G);
+    conv_plan(k->m, &g, c);
     if (g.pack && c->Kg > 0 && conv_rows_parts(c, g.vl)) conv_rows_kc(&g, c);
     int64_t tiles = cg_gemm_n_tiles(&g);
     k->n_tasks = c->N * c->G * tiles;
