@@ -545,15 +545,18 @@ static int conv_is_pointwise(const cg_conv_geom *c) {
 }
 
 /* cg_gemm_plan's blocking, but with too few tasks (< 8) tiles are split
- * along N first (down to two panels), then along M only while a part keeps
- * >= 8 strips: every part of M packs the same im2col block again, which
- * costs most when M is small. A tile keeps >= ~2 MFLOP. */
+ * along the longer of mc and nc, M only while a part keeps >= 8 strips and
+ * N down to two panels: every part of M packs the same im2col block again
+ * (costly when M is small), every part of N the same strips of W. A tile
+ * keeps >= ~2 MFLOP. */
 static void conv_plan(const cg_module *m, cg_gemm *g, const cg_conv_geom *c) {
     cg_gemm_plan(m, g, INT32_MAX); /* unsplit */
     while (c->N * c->G * cg_gemm_n_tiles(g) < 8 &&
            2.0 * (double)g->mc * (double)g->nc * (double)g->K >= 4e6) {
-        if (g->nc >= 4 * g->nr) g->nc = (g->nc / 2 + g->nr - 1) / g->nr * g->nr;
-        else if (g->mc >= 16 * g->mr) g->mc = (g->mc / 2 + g->mr - 1) / g->mr * g->mr;
+        int split_m = g->mc >= 16 * g->mr, split_n = g->nc >= 4 * g->nr;
+        if (split_m && (!split_n || g->mc > g->nc))
+            g->mc = (g->mc / 2 + g->mr - 1) / g->mr * g->mr;
+        else if (split_n) g->nc = (g->nc / 2 + g->nr - 1) / g->nr * g->nr;
         else break;
     }
 }
