@@ -2,8 +2,10 @@
  * bias) and ConvTranspose. Spatial dims are seen as 3-D (leading 1s).
  * Conv with >= 8 output channels per group runs as an implicit GEMM per
  * (image, group): Y[Mg, P] = W[Mg, Cg*taps] · im2col(X)[Cg*taps, P], the
- * im2col panel packed straight from X (a 1x1 stride-1 unpadded conv packs
- * plain rows of X). Depthwise and small groups use a direct kernel.
+ * im2col panel packed straight from X: by row runs (masked vector loads)
+ * for strides 1 and 2 along the rows, else by masked gathers (a 1x1
+ * stride-1 unpadded conv packs plain rows of X). Depthwise and small groups
+ * use a direct kernel.
  * ConvTranspose runs as a GEMM then a col2im gather (see its section). */
 #include <stdint.h>
 #include <string.h>
