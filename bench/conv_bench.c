@@ -7,7 +7,10 @@
  * Standalone (not in CMake); build after a graft build in BUILD:
  *   cc -O2 -std=c11 -I. bench/conv_bench.c BUILD/codegen/libgraft_codegen.a \
  *      BUILD/runtime/libgraft_runtime.a BUILD/ir/libgraft_ir.a \
- *      -L/usr/lib/llvm-16/lib -lLLVM-16 -fopenmp -lm -o conv_bench */
+ *      -L/usr/lib/llvm-16/lib -lLLVM-16 -fopenmp -lm -o conv_bench
+ * Usage: conv_bench [REPS [SUBSTRING]] (only the shapes whose name has
+ * SUBSTRING, e.g. "densenet"); BENCH_IR=FILE writes the optimised IR of
+ * the last shape run to FILE. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +27,12 @@ static double clock_s(clockid_t id) {
 
 static double now(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
-/* A 2-D forward conv X:[N,C,H,W] -> Y:[N,M,OH,OW], kernel k x k. */
+/* A 2-D forward conv X:[N,C,H,W] -> Y:[N,M,OH,OW], kernel k x k;
+ * fwd_only: time the Conv alone (the layers of the light models). */
 typedef struct {
     const char *name;
     int64_t N, C, M, H, W, k, stride, pad, group;
+    int fwd_only;
 } conv_shape;
 
 static int64_t out_extent(const conv_shape *s, int64_t in) {
@@ -74,8 +79,12 @@ static int bench_one(const conv_shape *s, int transpose, int reps) {
     gr_graph_add_output(g, nd->outputs[0]);
     gr_plan *p = NULL;
     gr_codegen_opts opts = {0};
+    if (getenv("BENCH_IR")) opts.dump_ir = fopen(getenv("BENCH_IR"), "w"); /* optimised IR */
     double jit0 = clock_s(CLOCK_MONOTONIC);
-    if (gr_graph_infer_shapes(g, &st) != GR_OK || gr_codegen_jit(g, &opts, &p, &st) != GR_OK) {
+    gr_code rc = gr_graph_infer_shapes(g, &st);
+    if (rc == GR_OK) rc = gr_codegen_jit(g, &opts, &p, &st);
+    if (opts.dump_ir) fclose(opts.dump_ir);
+    if (rc != GR_OK) {
         fprintf(stderr, "%s: %s\n", s->name, st.msg);
         gr_graph_free(g);
         return 1;
@@ -110,6 +119,7 @@ static int bench_one(const conv_shape *s, int transpose, int reps) {
 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
+    const char *only = argc > 2 ? argv[2] : NULL; /* shapes whose name has it */
     static const conv_shape shapes[] = {
         {"3x3 s1 64->64 16x16 N32", 32, 64, 64, 16, 16, 3, 1, 1, 1},
         {"3x3 s2 64->128 32x32 N32", 32, 64, 128, 32, 32, 3, 2, 1, 1},
@@ -118,12 +128,29 @@ int main(int argc, char **argv) {
         {"1x1 s1 64->256 16x16 N32", 32, 64, 256, 16, 16, 1, 1, 0, 1},
         {"3x3 s1 64->64 56x56 N1", 1, 64, 64, 56, 56, 3, 1, 1, 1},
         {"3x3 s1 512->512 7x7 N1", 1, 512, 512, 7, 7, 3, 1, 1, 1},
+        /* layers of the light models (batch 1) */
+        {"densenet 3x3 s1 128->32 56x56", 1, 128, 32, 56, 56, 3, 1, 1, 1, 1},
+        {"densenet 3x3 s1 128->32 28x28", 1, 128, 32, 28, 28, 3, 1, 1, 1, 1},
+        {"densenet 3x3 s1 128->32 14x14", 1, 128, 32, 14, 14, 3, 1, 1, 1, 1},
+        {"densenet 3x3 s1 128->32 7x7", 1, 128, 32, 7, 7, 3, 1, 1, 1, 1},
+        {"vgg 3x3 s1 3->64 224x224", 1, 3, 64, 224, 224, 3, 1, 1, 1, 1},
+        {"vgg 3x3 s1 64->64 224x224", 1, 64, 64, 224, 224, 3, 1, 1, 1, 1},
+        {"vgg 3x3 s1 256->256 56x56", 1, 256, 256, 56, 56, 3, 1, 1, 1, 1},
+        {"vgg 3x3 s1 512->512 14x14", 1, 512, 512, 14, 14, 3, 1, 1, 1, 1},
+        {"resnet 7x7 s2 3->64 224x224", 1, 3, 64, 224, 224, 7, 2, 3, 1, 1},
+        {"resnet 1x1 s2 256->512 56x56", 1, 256, 512, 56, 56, 1, 2, 0, 1, 1},
+        {"resnet 3x3 s1 128->128 28x28", 1, 128, 128, 28, 28, 3, 1, 1, 1, 1},
+        {"alexnet 11x11 s4 3->96 224x224", 1, 3, 96, 224, 224, 11, 4, 0, 1, 1},
+        {"alexnet 5x5 s1 48->256 27x27 g2", 1, 96, 256, 27, 27, 5, 1, 2, 2, 1},
+        {"zfnet 7x7 s2 3->96 224x224", 1, 3, 96, 224, 224, 7, 2, 1, 1, 1},
+        {"inception 5x5 s1 16->32 28x28", 1, 16, 32, 28, 28, 5, 1, 2, 1, 1},
     };
     int rc = 0;
     printf("| shape (forward conv) | kernel | ms | GFLOP/s | jit ms |\n|---|---|---|---|---|\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        if (only && !strstr(shapes[i].name, only)) continue;
         rc |= bench_one(&shapes[i], 0, reps);
-        rc |= bench_one(&shapes[i], 1, reps);
+        if (!shapes[i].fwd_only) rc |= bench_one(&shapes[i], 1, reps);
     }
     return rc;
 }

@@ -2,8 +2,10 @@
  * bias) and ConvTranspose. Spatial dims are seen as 3-D (leading 1s).
  * Conv with >= 8 output channels per group runs as an implicit GEMM per
  * (image, group): Y[Mg, P] = W[Mg, Cg*taps] · im2col(X)[Cg*taps, P], the
- * im2col panel packed straight from X (a 1x1 stride-1 unpadded conv packs
- * plain rows of X). Depthwise and small groups use a direct kernel.
+ * im2col panel packed straight from X: by row runs (masked vector loads)
+ * for strides 1 and 2 along the rows, else by masked gathers (a 1x1
+ * stride-1 unpadded conv packs plain rows of X). Depthwise and small groups
+ * use a direct kernel.
  * ConvTranspose runs as a GEMM then a col2im gather (see its section). */
 #include <stdint.h>
 #include <string.h>
@@ -237,19 +239,328 @@ static void conv_panel_gather(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, 
     cg_gemm_loop_end(k, &lk);
 }
 
+/* --- im2col by row runs ---
+ * A panel vector (VL consecutive output positions) meets at most n_parts
+ * output rows: lanes [jlo, jhi) of part i lie in output row (od, oh), lane
+ * j at output column j + w0. With stride s along the last dim, lane j of
+ * im2col row (ci, kd, kh, kw) is element j*s of the VL*s contiguous
+ * elements of X[ci, id, ih, :] from column w0*s - pad + kw*dil: one masked
+ * vector load per part (lanes outside the part, the input row or the
+ * panel's columns are masked off and read as 0; parts are OR-ed), then
+ * every s-th element is kept. Masks and row offsets depend on the panel and
+ * the tap only, so they are computed once per panel and (kd, kh) and serve
+ * every channel of the K block, which starts on a channel (kc is a multiple
+ * of taps, see conv_rows_kc). */
+
+#define ROWS_MAX_PARTS 4 /* beyond (tiny output rows): gathers */
+#define ROWS_MAX_STRIDE 2 /* beyond: gathers (as fast, far less code) */
+#define ROWS_MAX_NV 4    /* vectors per panel */
+#define ROWS_MAX_KW 16   /* taps along the last dim (unrolled) */
+
+/* Output rows a vector of vl lanes meets (0: the row pack does not apply;
+ * strided 1x1 convs gather, measured ~10% faster). */
+static int conv_rows_parts(const cg_conv_geom *c, int vl) {
+    int64_t ow = c->out[2];
+    if (c->str[2] > ROWS_MAX_STRIDE || (c->str[2] > 1 && c->ker[2] == 1)) return 0;
+    if (c->ker[2] > ROWS_MAX_KW || ow < 1 || c->taps < 1) return 0;
+    if (ow % vl == 0) return 1; /* vectors start at multiples of vl */
+    int64_t parts = 1 + (vl - 1 + ow - 1) / ow;
+    return parts <= ROWS_MAX_PARTS ? (int)parts : 0;
+}
+
+/* Per vector v and part i of a panel (i64 values): lanes [jlo, jhi), the
+ * output row (od, oh), and w0 = output column of lane 0. */
+typedef struct {
+    int nv, n_parts;
+    LLVMValueRef jlo[ROWS_MAX_NV][ROWS_MAX_PARTS], jhi[ROWS_MAX_NV][ROWS_MAX_PARTS];
+    LLVMValueRef od[ROWS_MAX_NV][ROWS_MAX_PARTS], oh[ROWS_MAX_NV][ROWS_MAX_PARTS];
+    LLVMValueRef w0[ROWS_MAX_NV][ROWS_MAX_PARTS];
+    LLVMValueRef colmask[ROWS_MAX_KW][ROWS_MAX_NV][ROWS_MAX_PARTS]; /* lane_range */
+} rows_panel;
+
+static LLVMValueRef smin_c(cg_kernel *k, LLVMValueRef a, int64_t b) {
+    return cg_gemm_min(k, a, i64c(k, b));
+}
+
+static LLVMValueRef smax_c(cg_kernel *k, LLVMValueRef a, int64_t b) {
+    return LLVMBuildSelect(k->b, LLVMBuildICmp(k->b, LLVMIntSGT, a, i64c(k, b), ""), a,
+                           i64c(k, b), "");
+}
+
+/* The parts of vector v of the panel at col0 with `lanes` live lanes. */
+static void rows_parts(cg_kernel *k, const cg_conv_geom *c, rows_panel *rp, int v,
+                       LLVMValueRef p0, int lanes) {
+    LLVMBuilderRef b = k->b;
+    int64_t ow_n = c->out[2], plane2 = c->out[1] * c->out[2];
+    LLVMValueRef ow = LLVMBuildSRem(b, p0, i64c(k, ow_n), "");
+    LLVMValueRef q0 = LLVMBuildSub(b, i64c(k, ow_n), ow, ""); /* lanes left in row */
+    for (int i = 0; i < rp->n_parts; i++) {
+        /* part i starts at lane q0 + (i-1)*OW, the start of an output row */
+        LLVMValueRef lo = i ? smin_c(k, nsw_add(k, q0, i64c(k, (i - 1) * ow_n)), lanes)
+                            : i64c(k, 0);
+        LLVMValueRef p = i ? nsw_add(k, p0, nsw_add(k, q0, i64c(k, (i - 1) * ow_n))) : p0;
+        rp->jlo[v][i] = lo;
+        rp->jhi[v][i] = rp->n_parts == 1 ? i64c(k, lanes)
+                                          : smin_c(k, nsw_add(k, q0, i64c(k, i * ow_n)), lanes);
+        rp->od[v][i] = LLVMBuildSDiv(b, p, i64c(k, plane2), "");
+        rp->oh[v][i] = LLVMBuildSDiv(b, LLVMBuildSRem(b, p, i64c(k, plane2), ""),
+                                     i64c(k, ow_n), "");
+        rp->w0[v][i] = i ? LLVMBuildNeg(b, lo, "") : ow;
+    }
+}
+
+/* <n x iT>, T as wide as dt's elements. */
+static LLVMTypeRef int_vec_type(cg_kernel *k, gr_dtype dt, int n) {
+    unsigned bits = 8 * (unsigned)gr_dtype_size(dt);
+    return LLVMVectorType(LLVMIntTypeInContext(k->m->ctx, bits), (unsigned)n);
+}
+
+/* <n x iT> (T: dt's width), -1 where lo <= lane < hi, else 0; lo and hi are
+ * clamped to [0, n]. */
+static LLVMValueRef lane_range(cg_kernel *k, gr_dtype dt, int n, LLVMValueRef lo, LLVMValueRef hi) {
+    LLVMBuilderRef b = k->b;
+    LLVMTypeRef i32 = k->m->t_i32;
+    LLVMValueRef iota[64];
+    for (int i = 0; i < n; i++) iota[i] = cg_i32(k, i);
+    LLVMValueRef lanes = LLVMConstVector(iota, (unsigned)n);
+    lo = LLVMBuildTrunc(b, smin_c(k, smax_c(k, lo, 0), n), i32, "");
+    hi = LLVMBuildTrunc(b, smin_c(k, smax_c(k, hi, 0), n), i32, "");
+    LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, lanes, cg_splat(k, n, lo), ""),
+                                   LLVMBuildICmp(b, LLVMIntSLT, lanes, cg_splat(k, n, hi), ""), "");
+    return LLVMBuildSExt(b, in, int_vec_type(k, dt, n), "");
+}
+
+/* colmask[kw][v][i]: the elements of the load that are lanes of the part
+ * and inside the input row's columns. */
+static void rows_colmasks(cg_kernel *k, const cg_conv_geom *c, rows_panel *rp, int vl) {
+    int64_t s = c->str[2];
+    int n = vl * (int)s;
+    for (int64_t kw = 0; kw < c->ker[2]; kw++)
+        for (int v = 0; v < rp->nv; v++)
+            for (int i = 0; i < rp->n_parts; i++) {
+                /* element e reads column w0*s - pad + kw*dil + e */
+                LLVMValueRef base = nsw_add(k, nsw_mul(k, rp->w0[v][i], s),
+                                            i64c(k, kw * c->dil[2] - c->pad[2]));
+                LLVMValueRef nb = LLVMBuildNeg(k->b, base, "");
+                LLVMValueRef lo = nsw_mul(k, rp->jlo[v][i], s);
+                LLVMValueRef hi = nsw_add(k, nsw_mul(k, rp->jhi[v][i], s), i64c(k, 1 - s));
+                lo = LLVMBuildSelect(k->b, LLVMBuildICmp(k->b, LLVMIntSGT, nb, lo, ""), nb, lo, "");
+                hi = cg_gemm_min(k, hi, nsw_add(k, nb, i64c(k, c->in[2])));
+                rp->colmask[kw][v][i] = lane_range(k, c->dt, n, lo, hi);
+            }
+}
+
+/* 0 <= v < n, as an i1. */
+static LLVMValueRef in_extent(cg_kernel *k, LLVMValueRef v, int64_t n) {
+    return LLVMBuildICmp(k->b, LLVMIntULT, v, i64c(k, n), "");
+}
+
+/* The vectors v[0..n) of q lanes each, concatenated. */
+static LLVMValueRef concat(cg_kernel *k, LLVMValueRef *v, int n, int q) {
+    LLVMValueRef acc = v[0], sel[64];
+    for (int i = 1; i < n; i++) { /* acc (i*q lanes) ++ v[i], v[i] widened */
+        for (int j = 0; j < i * q; j++) sel[j] = j < q ? cg_i32(k, j) : LLVMGetUndef(k->m->t_i32);
+        LLVMValueRef wv = LLVMBuildShuffleVector(k->b, v[i], LLVMGetUndef(LLVMTypeOf(v[i])),
+                                                 LLVMConstVector(sel, (unsigned)(i * q)), "");
+        for (int j = 0; j < (i + 1) * q; j++) sel[j] = cg_i32(k, j);
+        LLVMValueRef both = LLVMConstVector(sel, (unsigned)((i + 1) * q));
+        acc = LLVMBuildShuffleVector(k->b, acc, wv, both, "");
+    }
+    return acc;
+}
+
+/* Whether the target has AVX (its 256-bit masked loads). */
+static int has_avx(const cg_module *m) {
+    for (const char *f = m->features; f && (f = strstr(f, "+avx")) != NULL; f += 4)
+        if (f[4] == ',' || f[4] == '\0') return 1;
+    return 0;
+}
+
+/* Masked load of <n x T> at p: lanes whose element of the integer vector
+ * mask (<n x iT>, 0 or -1) is 0 read 0 and touch no memory. Without AVX-512
+ * it is a series of AVX vmaskmov (llvm.masked.load would keep the mask as
+ * <n x i1> across loops and rebuild the vector mask at every use). */
+static LLVMValueRef masked_load(cg_kernel *k, gr_dtype dt, LLVMValueRef p, LLVMValueRef mask,
+                                int n, int wide) {
+    LLVMBuilderRef b = k->b;
+    LLVMTypeRef vt = LLVMVectorType(cg_mem_type(k->m, dt), (unsigned)n);
+    if (wide || !has_avx(k->m)) {
+        unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
+        LLVMTypeRef types[2] = {vt, k->m->t_ptr};
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->m->mod, id, types, 2);
+        LLVMValueRef bits = LLVMBuildICmp(b, LLVMIntSLT, mask, LLVMConstNull(LLVMTypeOf(mask)), "");
+        LLVMValueRef args[4] = {p, cg_i32(k, (int32_t)gr_dtype_size(dt)), bits, LLVMConstNull(vt)};
+        return LLVMBuildCall2(b, LLVMIntrinsicGetType(k->m->ctx, id, types, 2), fn, args, 4, "");
+    }
+    int f64 = dt == GR_DTYPE_F64, q = f64 ? 4 : 8; /* lanes per 256 bits */
+    const char *name = f64 ? "llvm.x86.avx.maskload.pd.256" : "llvm.x86.avx.maskload.ps.256";
+    LLVMTypeRef et = cg_mem_type(k->m, dt), it = LLVMTypeOf(mask);
+    LLVMTypeRef qt = LLVMVectorType(et, (unsigned)q);
+    LLVMTypeRef qit = LLVMVectorType(LLVMGetElementType(it), (unsigned)q);
+    LLVMValueRef fn = LLVMGetNamedFunction(k->m->mod, name);
+    LLVMTypeRef params[2] = {k->m->t_ptr, qit}, fty = LLVMFunctionType(qt, params, 2, 0);
+    if (!fn) fn = LLVMAddFunction(k->m->mod, name, fty);
+    LLVMValueRef parts[16] = {0};
+    for (int c = 0; c < n / q; c++) {
+        LLVMValueRef sel[16];
+        for (int i = 0; i < q; i++) sel[i] = cg_i32(k, c * q + i);
+        LLVMValueRef mq = LLVMBuildShuffleVector(b, mask, LLVMGetUndef(it),
+                                                 LLVMConstVector(sel, (unsigned)q), "");
+        LLVMValueRef off = i64c(k, c * q);
+        LLVMValueRef args[2] = {LLVMBuildGEP2(b, et, p, &off, 1, ""), mq};
+        parts[c] = LLVMBuildCall2(b, fty, fn, args, 2, "");
+    }
+    return concat(k, parts, n / q, q);
+}
+
+/* Lanes 0, s, 2s, ... of the wide vector x (s > 1), as a <vl x T>. */
+static LLVMValueRef every_sth(cg_kernel *k, LLVMValueRef x, int vl, int64_t s) {
+    if (s == 1) return x;
+    LLVMValueRef idx[32];
+    for (int i = 0; i < vl; i++) idx[i] = cg_i32(k, (int32_t)(i * s));
+    return LLVMBuildShuffleVector(k->b, x, LLVMGetUndef(LLVMTypeOf(x)),
+                                  LLVMConstVector(idx, (unsigned)vl), "");
+}
+
+/* *(<VL x T> *)p = x, element-aligned. */
+static void store_elems(cg_kernel *k, gr_dtype dt, LLVMValueRef p, LLVMValueRef x) {
+    LLVMSetAlignment(LLVMBuildStore(k->b, x, p), (unsigned)gr_dtype_size(dt));
+}
+
+/* For input-tap row r = (kd, kh) and every vector v and part i: off, the
+ * element offset in an input channel of the part's load for kw = 0 (0 when
+ * the input row lies in the padding), and mask[kw], its colmask or 0. */
+static void rows_row_setup(cg_kernel *k, const cg_conv_geom *c, const rows_panel *rp,
+                           LLVMValueRef r, LLVMValueRef off[][ROWS_MAX_PARTS],
+                           LLVMValueRef mask[][ROWS_MAX_NV][ROWS_MAX_PARTS]) {
+    LLVMBuilderRef b = k->b;
+    LLVMValueRef kd = LLVMBuildSDiv(b, r, i64c(k, c->ker[1]), "");
+    LLVMValueRef kh = LLVMBuildSRem(b, r, i64c(k, c->ker[1]), "");
+    LLVMValueRef d0 = nsw_add(k, nsw_mul(k, kd, c->dil[0]), i64c(k, -c->pad[0]));
+    LLVMValueRef d1 = nsw_add(k, nsw_mul(k, kh, c->dil[1]), i64c(k, -c->pad[1]));
+    for (int v = 0; v < rp->nv; v++)
+        for (int i = 0; i < rp->n_parts; i++) {
+            LLVMValueRef id = nsw_add(k, nsw_mul(k, rp->od[v][i], c->str[0]), d0);
+            LLVMValueRef ih = nsw_add(k, nsw_mul(k, rp->oh[v][i], c->str[1]), d1);
+            LLVMValueRef ok = LLVMBuildAnd(b, in_extent(k, id, c->in[0]),
+                                           in_extent(k, ih, c->in[1]), "");
+            LLVMValueRef row = nsw_add(k, nsw_mul(k, id, c->in[1]), ih);
+            LLVMValueRef col = nsw_add(k, nsw_mul(k, rp->w0[v][i], c->str[2]),
+                                       i64c(k, -c->pad[2]));
+            off[v][i] = LLVMBuildSelect(b, ok, nsw_add(k, nsw_mul(k, row, c->in[2]), col),
+                                        i64c(k, 0), "");
+            for (int64_t kw = 0; kw < c->ker[2]; kw++) {
+                LLVMValueRef m = rp->colmask[kw][v][i];
+                mask[kw][v][i] = LLVMBuildSelect(b, ok, m, LLVMConstNull(LLVMTypeOf(m)), "");
+            }
+        }
+}
+
+/* For input-tap row r = (kd, kh): every channel ci of the block writes its
+ * ker[2] im2col rows (ci*taps + r*ker[2] + kw) of the panel at dst. */
+static void rows_tap_row(cg_kernel *k, const cg_gemm *g, const rows_panel *rp, LLVMValueRef dst,
+                         LLVMValueRef c0, LLVMValueRef n_ch, LLVMValueRef r) {
+    const cg_conv_geom *c = g->user;
+    LLVMBuilderRef b = k->b;
+    int vl = g->vl, n = vl * (int)c->str[2];
+    LLVMValueRef off[ROWS_MAX_NV][ROWS_MAX_PARTS], mask[ROWS_MAX_KW][ROWS_MAX_NV][ROWS_MAX_PARTS];
+    rows_row_setup(k, c, rp, r, off, mask);
+    LLVMTypeRef et = cg_mem_type(k->m, c->dt), it = int_vec_type(k, c->dt, n);
+    cg_loop lc;
+    LLVMValueRef ci = cg_loop_begin(k, &lc, i64c(k, 0), n_ch, 1);
+    LLVMValueRef xc = cg_gep(k, c->dt, g->b, nsw_mul(k, nsw_add(k, c0, ci), c->in_plane));
+    LLVMValueRef row = nsw_add(k, nsw_mul(k, ci, c->taps), nsw_mul(k, r, c->ker[2]));
+    LLVMValueRef drow = cg_gep(k, c->dt, dst, nsw_mul(k, row, g->nr));
+    for (int64_t kw = 0; kw < c->ker[2]; kw++)
+        for (int v = 0; v < rp->nv; v++) {
+            LLVMValueRef x = NULL;
+            for (int i = 0; i < rp->n_parts; i++) {
+                LLVMValueRef o = nsw_add(k, off[v][i], i64c(k, kw * c->dil[2]));
+                LLVMValueRef p = LLVMBuildGEP2(b, et, xc, &o, 1, ""); /* may lie outside X */
+                LLVMValueRef y = masked_load(k, c->dt, p, mask[kw][v][i], n, g->wide);
+                y = LLVMBuildBitCast(b, y, it, "");
+                x = x ? LLVMBuildOr(b, x, y, "") : y;
+            }
+            x = LLVMBuildBitCast(b, x, LLVMVectorType(et, (unsigned)n), "");
+            store_elems(k, c->dt, cg_gep(k, c->dt, drow, i64c(k, kw * g->nr + v * vl)),
+                        every_sth(k, x, vl, c->str[2]));
+        }
+    cg_gemm_loop_end(k, &lc);
+}
+
+/* dst[kk][jj] = im2col(X)[k0+kk, col0+jj] by row runs (above); k0 and kc
+ * are multiples of taps. */
+static void conv_panel_rows(cg_kernel *k, const cg_gemm *g, LLVMValueRef dst, LLVMValueRef k0,
+                            LLVMValueRef kc, LLVMValueRef col0, int cols) {
+    const cg_conv_geom *c = g->user;
+    rows_panel rp;
+    rp.nv = g->nr / g->vl;
+    rp.n_parts = conv_rows_parts(c, g->vl);
+    int live = rp.nv; /* vectors with live lanes */
+    while (live > 0 && (live - 1) * g->vl >= cols) live--;
+    LLVMValueRef zero = LLVMConstNull(LLVMVectorType(cg_mem_type(k->m, c->dt), (unsigned)g->vl));
+    for (int v = live; v < rp.nv; v++) { /* zero vectors past cols, every row */
+        cg_loop l;
+        LLVMValueRef kk = cg_loop_begin(k, &l, i64c(k, 0), kc, 1);
+        LLVMValueRef at = nsw_add(k, nsw_mul(k, kk, g->nr), i64c(k, v * g->vl));
+        store_elems(k, c->dt, cg_gep(k, c->dt, dst, at), zero);
+        cg_gemm_loop_end(k, &l);
+    }
+    rp.nv = live;
+    for (int v = 0; v < live; v++) {
+        int lanes = cols - v * g->vl;
+        rows_parts(k, c, &rp, v, nsw_add(k, col0, i64c(k, v * g->vl)),
+                   lanes > g->vl ? g->vl : lanes);
+    }
+    rows_colmasks(k, c, &rp, g->vl);
+    LLVMValueRef c0 = LLVMBuildSDiv(k->b, k0, i64c(k, c->taps), "");
+    LLVMValueRef n_ch = LLVMBuildSDiv(k->b, kc, i64c(k, c->taps), "");
+    cg_loop lr;
+    LLVMValueRef r = cg_loop_begin(k, &lr, i64c(k, 0), i64c(k, c->ker[0] * c->ker[1]), 1);
+    rows_tap_row(k, g, &rp, dst, c0, n_ch, r);
+    cg_gemm_loop_end(k, &lr);
+}
+
+/* With the row pack, K blocks hold whole channels: kc = taps * the
+ * channels that give about the planned kc. */
+static void conv_rows_kc(cg_gemm *g, const cg_conv_geom *c) {
+    int64_t n_kb = (g->K + g->kc - 1) / g->kc;
+    int64_t per_block = (c->Cg + n_kb - 1) / n_kb;
+    g->kc = per_block * c->taps;
+}
+
 static void conv_pack(cg_kernel *k, const cg_gemm *g, LLVMValueRef bp, LLVMValueRef k0,
                       LLVMValueRef kc, LLVMValueRef n0, LLVMValueRef nc) {
     const cg_conv_geom *c = g->user;
     /* i32 indices: the group's input channels and the output plane must fit */
     int fits = c->Cg * c->in_plane < INT32_MAX / 2 && c->out_plane + g->nr < INT32_MAX / 2 &&
                c->Kg < INT32_MAX / 2;
-    cg_gemm_pack_panels(k, g, bp, k0, kc, n0, nc, fits ? conv_panel_gather : conv_panel);
+    cg_gemm_panel_fn panel = fits ? conv_panel_gather : conv_panel;
+    if (conv_rows_parts(c, g->vl)) panel = conv_panel_rows;
+    cg_gemm_pack_panels(k, g, bp, k0, kc, n0, nc, panel);
 }
 
 static int conv_is_pointwise(const cg_conv_geom *c) {
     for (int i = 0; i < 3; i++)
         if (c->ker[i] != 1 || c->str[i] != 1 || c->pad[i] != 0 || c->in[i] != c->out[i]) return 0;
     return 1;
+}
+
+/* cg_gemm_plan's blocking, but with too few tasks (< 8) tiles are split
+ * along the longer of mc and nc, M only while a part keeps >= 8 strips and
+ * N down to two panels: every part of M packs the same im2col block again
+ * (costly when M is small), every part of N the same strips of W. A tile
+ * keeps >= ~2 MFLOP. */
+static void conv_plan(const cg_module *m, cg_gemm *g, const cg_conv_geom *c) {
+    cg_gemm_plan(m, g, INT32_MAX); /* unsplit */
+    while (c->N * c->G * cg_gemm_n_tiles(g) < 8 &&
+           2.0 * (double)g->mc * (double)g->nc * (double)g->K >= 4e6) {
+        int split_m = g->mc >= 16 * g->mr, split_n = g->nc >= 4 * g->nr;
+        if (split_m && (!split_n || g->mc > g->nc))
+            g->mc = (g->mc / 2 + g->mr - 1) / g->mr * g->mr;
+        else if (split_n) g->nc = (g->nc / 2 + g->nr - 1) / g->nr * g->nr;
+        else break;
+    }
 }
 
 /* for t in tasks: (image n, group gi, tile) -> GEMM tile. */
@@ -261,7 +572,8 @@ static void emit_conv_gemm(cg_kernel *k, const gr_node *n, const cg_conv_geom *c
     g.user = c;
     if (conv_is_pointwise(c)) g.b_rs = c->in_plane; /* B = X[ci, p] */
     else g.pack = conv_pack;
-    cg_gemm_plan(k->m, &g, c->N * c->G);
+    conv_plan(k->m, &g, c);
+    if (g.pack && c->Kg > 0 && conv_rows_parts(c, g.vl)) conv_rows_kc(&g, c);
     int64_t tiles = cg_gemm_n_tiles(&g);
     k->n_tasks = c->N * c->G * tiles;
     k->workspace_bytes = cg_gemm_workspace_bytes(&g);

@@ -611,6 +611,52 @@ static void test_conv2d_gemm_path(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
 }
 
+/* The im2col row-run pack (codegen/conv.c): panels of NR = 16 (AVX2) output
+ * positions whose vectors meet 1 (OW % 8 == 0) to 4 output rows, edge panels
+ * (N % 16 of 5 and 13 columns), stride 2 along the rows, pads on every side
+ * (some wider than the kernel's reach), dilation, K blocks split on channels
+ * (47 channels: 24 + 23), groups, f64 (4 lanes), 1-D and 3-D (rows that
+ * cross planes). OW = 2 and 1 take the gather pack. */
+static void test_conv_row_pack(void **state) {
+    (void)state;
+    conv_case cases[] = {
+        CASE2D(.C = 5, .M = 16, .in = {12, 16}, .ker = {3, 3}, .pads = {1, 1, 1, 1}, .bias = 1),
+        CASE2D(.C = 7, .M = 12, .in = {9, 13}, .ker = {3, 3}, .pads = {1, 1, 1, 1}),
+        CASE2D(.N = 2, .C = 3, .M = 8, .in = {5, 25}, .ker = {3, 3}, .pads = {0, 1, 0, 1},
+               .bias = 1),
+        CASE2D(.C = 4, .M = 8, .in = {6, 5}, .ker = {3, 3}, .pads = {1, 1, 1, 1}),
+        CASE2D(.C = 4, .M = 8, .in = {4, 3}, .ker = {3, 3}, .pads = {1, 1, 1, 1}, .bias = 1),
+        CASE2D(.C = 4, .M = 8, .in = {5, 2}, .ker = {3, 3}, .pads = {1, 1, 1, 1}),
+        CASE2D(.C = 4, .M = 8, .in = {5, 3}, .ker = {3, 3}),
+        CASE2D(.C = 6, .M = 16, .in = {11, 17}, .ker = {3, 3}, .str = {2, 2},
+               .pads = {1, 1, 1, 1}, .bias = 1),
+        CASE2D(.N = 2, .C = 5, .M = 9, .in = {10, 19}, .ker = {3, 3}, .str = {1, 2},
+               .pads = {2, 0, 0, 3}),
+        CASE2D(.C = 3, .M = 8, .in = {9, 20}, .ker = {3, 3}, .dil = {1, 2}, .pads = {1, 2, 1, 2}),
+        CASE2D(.C = 3, .M = 8, .in = {7, 9}, .ker = {3, 3}, .pads = {3, 3, 3, 3}, .bias = 1),
+        CASE2D(.C = 47, .M = 16, .in = {10, 10}, .ker = {3, 3}, .pads = {1, 1, 1, 1}, .bias = 1,
+               .w_const = 1),
+        CASE2D(.C = 20, .M = 32, .G = 2, .in = {9, 11}, .ker = {3, 3}, .pads = {1, 1, 1, 1}),
+        CASE2D(.C = 3, .M = 16, .in = {23, 23}, .ker = {7, 7}, .str = {2, 2},
+               .pads = {3, 3, 3, 3}, .bias = 1),
+        CASE2D(.N = 2, .C = 4, .M = 8, .in = {6, 21}, .ker = {1, 5}, .str = {1, 2},
+               .pads = {0, 2, 0, 1}),
+        CASE2D(.dt = GR_DTYPE_F64, .C = 5, .M = 8, .in = {7, 6}, .ker = {3, 3},
+               .pads = {1, 1, 1, 1}, .bias = 1),
+        CASE2D(.dt = GR_DTYPE_F64, .C = 5, .M = 8, .in = {5, 2}, .ker = {3, 3},
+               .pads = {1, 1, 1, 1}),
+        CASE2D(.dt = GR_DTYPE_F64, .C = 5, .M = 8, .in = {9, 8}, .ker = {3, 3}, .str = {1, 2},
+               .pads = {1, 1, 1, 1}),
+        {.ns = 1, .C = 3, .M = 8, .in = {100}, .ker = {5}, .pads = {2, 2}, .bias = 1},
+        {.ns = 1, .N = 2, .C = 3, .M = 8, .in = {61}, .ker = {4}, .str = {2}, .pads = {1, 2}},
+        {.ns = 3, .C = 3, .M = 8, .in = {4, 5, 9}, .ker = {3, 3, 3}, .pads = {1, 1, 1, 1, 1, 1},
+         .bias = 1},
+        {.ns = 3, .C = 2, .M = 8, .in = {5, 4, 11}, .ker = {2, 3, 3}, .str = {2, 1, 2},
+         .dil = {1, 2, 1}, .pads = {0, 1, 1, 1, 1, 0}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+}
+
 static void test_conv2d_depthwise_and_small_groups(void **state) {
     (void)state;
     conv_case cases[] = {
@@ -668,7 +714,8 @@ static void test_conv_spec_example(void **state) {
     cmocka_unit_test(test_conv_spec_example),                       \
     cmocka_unit_test(test_conv2d_gemm_path),                        \
     cmocka_unit_test(test_conv2d_depthwise_and_small_groups),       \
-    cmocka_unit_test(test_conv_1d_3d),
+    cmocka_unit_test(test_conv_1d_3d),                              \
+    cmocka_unit_test(test_conv_row_pack),
 /* ------------------------------------------------------------ ConvTranspose */
 
 static void test_conv_transpose_2d(void **state) {
