@@ -38,7 +38,8 @@ expect 1 "graft: error: .*header.h" "$graft" compile "$mlp" -o "$tmp/x.o" \
     --header "$tmp/missing/header.h"
 expect 1 "graft: error: .*unsupported op types: com.example.FancyOp" "$graft" compile "$models/cli_unknown_ops.onnx" \
     -o "$tmp/x.o"
-expect 1 "graft: error: .*not compiled yet" "$graft" compile "$cnn" -o "$tmp/x.o"
+expect 1 "graft: error: node 'pool' (MaxPool): MaxPool over 4 spatial dims is not compiled" \
+    "$graft" compile "$models/codegen_unsupported.onnx" -o "$tmp/x.o"
 expect 1 "graft: error: .*no-such.onnx" "$graft" compile "$tmp/no-such.onnx" -o "$tmp/x.o"
 check "no temporary files left" "$(ls "$tmp" | grep -c tmp)"
 
