@@ -4,10 +4,28 @@
 #ifndef GRAFT_TESTS_CG_RUN_H
 #define GRAFT_TESTS_CG_RUN_H
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codegen/gr_codegen.h"
+
+/* The element offset, in an operand of rank ro and dims od that numpy
+ * broadcasting stretches to the output's rank ry and dims yd, of the
+ * output's flat index i (a reference for the kernels' own indexing). */
+static inline int64_t cg_bcast_offset(int ry, const int64_t *yd, int ro, const int64_t *od,
+                                      int64_t i) {
+    int64_t off = 0, stride = 1;
+    for (int d = ry - 1; d >= 0; d--) {
+        int64_t c = i % yd[d];
+        i /= yd[d];
+        int e = d - (ry - ro);
+        if (e < 0) continue;
+        if (od[e] != 1) off += c * stride;
+        stride *= od[e];
+    }
+    return off;
+}
 
 /* Runs every step of p with tasks split into n_splits contiguous pieces
  * (to exercise the task ranges as several threads would), in an arena

@@ -89,22 +89,6 @@ static int close_enough(double got, double want, double rtol, double atol) {
             fail_msg("element %d: got %.9g, want %.9g", (int)(i), g_, w_);             \
     } while (0)
 
-/* Flat index of out index i in an operand of shape (rank, dims) broadcast
- * to out (orank, odims). */
-static int64_t bcast_index(int64_t i, int orank, const int64_t *odims, int rank, const int64_t *dims) {
-    int64_t idx = 0, stride = 1;
-    for (int d = orank - 1; d >= 0; d--) {
-        int64_t c = i % odims[d];
-        i /= odims[d];
-        int od = d - (orank - rank);
-        if (od >= 0) {
-            if (dims[od] != 1) idx += c * stride;
-            stride *= dims[od];
-        }
-    }
-    return idx;
-}
-
 static float frand(unsigned *seed, float lo, float hi) {
     *seed = *seed * 1103515245u + 12345u;
     return lo + (hi - lo) * (float)((*seed >> 8) & 0xffff) / 65535.0f;
@@ -142,7 +126,8 @@ static void check_f32_binary(gr_op op, int ra, const int64_t *da, int rb, const 
     assert_int_equal(gr_value_numel(g->outputs[0]), no);
     const float *y = outs[0];
     for (int64_t i = 0; i < no; i++) {
-        double x1 = a[bcast_index(i, ro, dout, ra, da)], x2 = b[bcast_index(i, ro, dout, rb, db)];
+        double x1 = a[cg_bcast_offset(ro, dout, ra, da, i)];
+        double x2 = b[cg_bcast_offset(ro, dout, rb, db, i)];
         double want = (float)ref_binary(op, x1, x2);
         CHECK_CLOSE(y[i], want, op == GR_OP_POW ? 2e-6 : 1e-7, 0, i);
     }

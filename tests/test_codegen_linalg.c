@@ -775,21 +775,6 @@ static void test_conv_transpose_spec_example(void **state) {
 
 /* ------------------------------------------------------------ epilogues */
 
-/* Element of an operand of shape od (rank ro, numpy-broadcast to y's
- * shape yd, rank ry) at y's flat index i. */
-static int64_t bcast_index(int ry, const int64_t *yd, int ro, const int64_t *od, int64_t i) {
-    int64_t off = 0, stride = 1;
-    for (int d = ry - 1; d >= 0; d--) {
-        int64_t c = i % yd[d];
-        i /= yd[d];
-        int e = d - (ry - ro);
-        if (e < 0) continue;
-        if (od[e] != 1) off += c * stride;
-        stride *= od[e];
-    }
-    return off;
-}
-
 typedef struct {
     int rank[3];
     int64_t dims[3][4];
@@ -829,10 +814,10 @@ static void check_epilogue(tgraph *t, gr_node *nd, int ry, const int64_t *yd, co
     int64_t n = numel(ry, yd);
     double *expect = malloc((size_t)n * sizeof *expect);
     for (int64_t i = 0; i < n; i++) {
-        double z = y[i] + v[0][bcast_index(ry, yd, ops->rank[0], ops->dims[0], i)];
+        double z = y[i] + v[0][cg_bcast_offset(ry, yd, ops->rank[0], ops->dims[0], i)];
         z = z > 0 ? z : 0;
-        expect[i] = z * v[1][bcast_index(ry, yd, ops->rank[1], ops->dims[1], i)] +
-                    v[2][bcast_index(ry, yd, ops->rank[2], ops->dims[2], i)];
+        expect[i] = z * v[1][cg_bcast_offset(ry, yd, ops->rank[1], ops->dims[1], i)] +
+                    v[2][cg_bcast_offset(ry, yd, ops->rank[2], ops->dims[2], i)];
     }
     tg_check(t, out, expect, rtol, atol);
     for (int i = 0; i < 3; i++) free(v[i]);

@@ -866,21 +866,6 @@ static void test_integer_argmax_and_bool_reduce(void **state) {
 
 /* ---------------------------------------------------------------- prologues */
 
-/* The element of an operand of rank ro, dims od (numpy-broadcast to x's
- * rank rx, dims xd) at x's flat index e. */
-static int64_t bcast_at(int rx, const int64_t *xd, int ro, const int64_t *od, int64_t e) {
-    int64_t off = 0, stride = 1;
-    for (int d = rx - 1; d >= 0; d--) {
-        int64_t c = e % xd[d];
-        e /= xd[d];
-        int o = d - (rx - ro);
-        if (o < 0) continue;
-        if (od[o] != 1) off += c * stride;
-        stride *= od[o];
-    }
-    return off;
-}
-
 /* A reduction over an elementwise chain: x:[dims], a and b broadcast
  * operands (trailing ranks ra, rb; extent 1 where bit d of ones_a/ones_b
  * is set, d counted in x's dims). */
@@ -975,8 +960,8 @@ static void check_prologue(const pro_case *c, int n_ops, const gr_op *ops) {
     for (int k = 0; k < n_ops; k++) {
         rk kind = kind_of_op(ops[k]);
         for (int64_t e = 0; e < numel; e++) {
-            double t = ((double)x[e] - a[bcast_at(c->rank, c->dims, c->ra, ad, e)]) *
-                       b[bcast_at(c->rank, c->dims, c->rb, bd, e)];
+            double t = ((double)x[e] - a[cg_bcast_offset(c->rank, c->dims, c->ra, ad, e)]) *
+                       b[cg_bcast_offset(c->rank, c->dims, c->rb, bd, e)];
             v[e] = kind == R_LOGSUM || kind == R_PROD ? exp(t) : t;
         }
         ref_reduce(kind, v, c->rank, c->dims, mask, want, n_out);
